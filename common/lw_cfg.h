@@ -53,6 +53,13 @@ int
 int
     lw_cfg_override (zconfig_t *cfg, const char *assignment);
 
+//  Warns (zsys_warning) about every leaf key of cfg that is not in
+//  known_paths, a NULL-terminated list of paths where a "*" component
+//  matches any one name ("ingest/source/*/type"). An unknown key is a
+//  warning, not an error. Returns the number of unknown keys.
+int
+    lw_cfg_check_keys (zconfig_t *cfg, const char **known_paths);
+
 #define LW_ENDPOINT_MAX 256
 #define LW_PATH_MAX 4096
 
