@@ -38,6 +38,7 @@ typedef struct {
     long min_duration;          //  Points above open before it opens
     long close_after;           //  Points below close before it closes
     long cooldown;              //  Points after a close before a new open
+    double update_margin;       //  Peak rise that emits an UPDATE
 } lw_detect_cfg_t;
 
 //  Reads and validates the `detect` section (defaults for missing keys).
@@ -48,13 +49,36 @@ int
 void
     lw_detect_cfg_default (lw_detect_cfg_t *out);
 
+//  Feature vector written by lw_extract_update (item->features,
+//  nfeatures = LW_DETECT_FEATURES). Every statistic describes the points
+//  BEFORE this one (the baseline the value is judged against; 0 when none
+//  was seen), so a detector compares item->value with them directly.
+//  The vector carries everything a detector needs to score without the raw
+//  history: lw-features computes it, lw-scorer (another process) scores
+//  it. A detector seeds its own state from it, so a scorer that takes over
+//  a sensor mid-stream scores from its first item on.
+#define LW_F_SEEN 0             //  Points seen before this one
+#define LW_F_MEAN 1             //  Rolling mean over `window` points
+#define LW_F_STD 2              //  Rolling standard deviation (population)
+#define LW_F_EWMA 3             //  EWMA of the value (ewma_alpha)
+#define LW_F_EWSTD 4            //  Square root of the EWMA variance
+#define LW_F_QUANTUM 5          //  Smallest non-zero |step| seen, 0 = none
+#define LW_F_DT 6               //  Seconds since the previous point, 0 first
+#define LW_F_LAST 7             //  Previous value
+#define LW_DETECT_FEATURES 8    //  Number of features in the vector
+
+//  Detector names (alert->detectors)
+#define LW_DETECTOR_ROBUST_Z "robust_z"
+
 //  Feature extraction state for one sensor
 typedef struct _lw_extract_t lw_extract_t;
 lw_extract_t *
     lw_extract_new (const lw_detect_cfg_t *cfg);
 void
     lw_extract_destroy (lw_extract_t **self_p);
-//  Updates with item->time/value and writes item->features/nfeatures
+//  Writes item->features/nfeatures from the state (the points before this
+//  one), then learns item->time/value. A non-finite value is not learned.
+//  No allocation: the window is allocated by _new.
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
@@ -65,7 +89,12 @@ lw_detector_t *
 void
     lw_detector_destroy (lw_detector_t **self_p);
 //  Scores an item carrying features: writes score, expected_low/high and
-//  the LW_SCORE_WARMUP flag
+//  the LW_SCORE_WARMUP flag. Uses only item->value, item->time and
+//  item->features; keeps its own robust level and scale, which it updates
+//  with a clipped value so that points it flags do not teach it (a
+//  lasting level shift is still learned, slowly). An item with fewer than
+//  LW_DETECT_FEATURES features or non-finite ones (a bad peer) scores 0
+//  with LW_SCORE_WARMUP and teaches nothing.
 void
     lw_detector_score (lw_detector_t *self, lw_item_t *item);
 //  Name of the detector (for alerts)
@@ -82,9 +111,15 @@ lw_episode_t *
 void
     lw_episode_destroy (lw_episode_t **self_p);
 //  Feeds one scored item. Returns 0 when nothing changed, or
-//  LW_ALERT_OPEN / _UPDATE / _CLOSE with *alert filled (sensor, times,
-//  peak score, value, range, detectors). Sets LW_SCORE_ALERT in
-//  item->flags while an episode is open.
+//  LW_ALERT_OPEN / _UPDATE / _CLOSE with *alert filled (state, sensor,
+//  opened, updated, closed, peak score, value and expected range at the
+//  peak, detectors[0] = detector). alert->id, scorer, local_seq and label
+//  are left as the caller set them, so a caller that keeps one lw_alert_t
+//  per sensor numbers an episode once, at OPEN. `opened` is the time of
+//  the first point of the run that opened it; UPDATE is emitted only when
+//  the peak rose by update_margin since the last OPEN/UPDATE. Sets
+//  LW_SCORE_ALERT in item->flags while an episode is open (not on the
+//  point that closes it).
 int
     lw_episode_update (lw_episode_t *self, lw_item_t *item,
                        const char *detector, lw_alert_t *alert);
