@@ -63,6 +63,10 @@ int
 //  Raw text of the current row's timestamp field (borrowed until next call)
 const char *
     lw_csv_time_text (lw_csv_t *self);
+//  Raw text of value column `index` of the current row, unquoted and
+//  trimmed (borrowed until the next call); "" for an empty cell
+const char *
+    lw_csv_value_text (lw_csv_t *self, size_t index);
 //  Line number of the current row (header = 1)
 size_t
     lw_csv_line (lw_csv_t *self);
