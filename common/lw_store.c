@@ -330,6 +330,9 @@ typedef struct {
     MDB_val value;              //  Value bytes (borrowed)
 } s_put_t;
 
+//  --------------------------------------------------------------------------
+//  write_fn of lw_store_put
+
 static int
 s_put (MDB_txn *txn, MDB_dbi *dbis, void *arg)
 {
@@ -527,7 +530,7 @@ lw_store_get_u64 (const uint8_t *source)
 }
 
 //  --------------------------------------------------------------------------
-//  Self test helpers: collect keys seen by lw_store_each
+//  Self test helpers. What lw_store_each showed s_collect
 
 typedef struct {
     uint64_t keys [16];         //  Keys seen, in order
@@ -535,6 +538,9 @@ typedef struct {
     size_t stop_after;          //  Return 1 after this many (0 = never)
     int fail_with;              //  Return this on the first key if nonzero
 } s_seen_t;
+
+//  --------------------------------------------------------------------------
+//  each_fn of the self test: checks key == value and records the key
 
 static int
 s_collect (const void *key, size_t key_size, const void *value,
@@ -553,7 +559,9 @@ s_collect (const void *key, size_t key_size, const void *value,
     return 0;
 }
 
-//  Runs an each() from start (or NULL) and checks the keys seen
+//  --------------------------------------------------------------------------
+//  Runs an each () from start (negative = NULL) and checks the keys seen
+
 static void
 s_check_each (lw_store_t *store, int db, int64_t start, bool reverse,
               const uint64_t *expect, size_t expect_count)
@@ -568,7 +576,9 @@ s_check_each (lw_store_t *store, int db, int64_t start, bool reverse,
         assert (seen.keys [index] == expect [index]);
 }
 
+//  --------------------------------------------------------------------------
 //  Writes `count` records of `size` bytes in one transaction
+
 typedef struct {
     int db;                     //  Database index
     uint64_t first;             //  First key
@@ -576,6 +586,9 @@ typedef struct {
     size_t size;                //  Bytes per value
     int calls;                  //  Times the function ran (retries)
 } s_bulk_t;
+
+//  --------------------------------------------------------------------------
+//  write_fn of the self test: the bulk write, counting its runs
 
 static int
 s_bulk (MDB_txn *txn, MDB_dbi *dbis, void *arg)
@@ -595,6 +608,9 @@ s_bulk (MDB_txn *txn, MDB_dbi *dbis, void *arg)
     free (value);
     return rc;
 }
+
+//  --------------------------------------------------------------------------
+//  write_fn of the self test: puts a record, then returns *arg
 
 static int
 s_refuse (MDB_txn *txn, MDB_dbi *dbis, void *arg)
