@@ -69,7 +69,16 @@ bool
 void
     lw_member_bye (lw_member_t *self);
 
+//  Silent heartbeats after which the broker counts as gone and the member
+//  says HELLO again (common/misses; default 3)
 void
-    lw_member_test (bool verbose);
+    lw_member_set_misses (lw_member_t *self, int misses);
+
+//  Removes the member's socket and timer from its loop, without a BYE.
+//  lw_member_destroy does not touch the loop: destroy after the loop has
+//  stopped, or detach first. The self test of this class is in
+//  lw_broker_test (it needs the broker).
+void
+    lw_member_detach (lw_member_t *self);
 
 #endif
