@@ -1,0 +1,645 @@
+/*  =========================================================================
+    lw_features.c - lw-features: turns readings into feature vectors
+
+    Copyright (c) the linewatch authors. MIT license.
+
+    See lw_features.h. The stream plumbing (subscriptions, decoding, gaps,
+    per-partition state, backpressure) is lw_worker's; this file is the
+    per-reading loop and the actor around it.
+    =========================================================================
+*/
+
+#include "lw_features.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "lw_detect.h"
+#include "lw_main.h"
+#include "lw_util.h"
+#include "lw_worker.h"
+
+//  Actor state
+typedef struct {
+    zsock_t *pipe;          //  Actor pipe
+    zloop_t *loop;          //  Our reactor
+    lw_actor_args_t *args;  //  Config, node, name (borrowed)
+    lw_detect_cfg_t detect; //  Detection settings (window, ...)
+    lw_stats_t *stats;      //  Our counters
+    lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
+    int out_index;          //  Counter "out"
+    int nomem_index;        //  Counter "drop_nomem"
+} self_t;
+
+//  --------------------------------------------------------------------------
+//  Creates the actor state: the infallible parts only.
+
+static self_t *
+s_self_new (zsock_t *pipe, lw_actor_args_t *args)
+{
+    self_t *self = (self_t *)zmalloc (sizeof (self_t));
+    assert (self);
+    self->pipe = pipe;
+    self->args = args;
+    self->loop = zloop_new ();
+    assert (self->loop);
+    self->stats = lw_stats_new ();
+    assert (self->stats);
+    self->out_index = lw_stats_counter (self->stats, "out");
+    self->nomem_index = lw_stats_counter (self->stats, "drop_nomem");
+    lw_detect_cfg_default (&self->detect);
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destroys the actor state.
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        self_t *self = *self_p;
+        lw_worker_destroy (&self->worker);
+        zloop_destroy (&self->loop);
+        lw_stats_destroy (&self->stats);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Per-sensor state: one feature extractor, made on first sight.
+
+static void *
+s_state_new (const char *sensor, void *arg)
+{
+    (void)sensor;
+    self_t *self = (self_t *)arg;
+    return lw_extract_new (&self->detect);
+}
+
+static void
+s_state_free (void **state_p)
+{
+    lw_extract_t *extract = (lw_extract_t *)*state_p;
+    lw_extract_destroy (&extract);
+    *state_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  One input batch of readings -> one output batch of vectors, same
+//  partition. The hot path: no allocation except a new sensor's state,
+//  no syscall except the one send per batch, no logging.
+
+static void
+s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
+{
+    self_t *self = (self_t *)arg;
+    uint16_t partition = lw_batch_partition (batch);
+    lw_batch_t *out = lw_worker_output (worker, batch);
+    size_t count = lw_batch_count (batch);
+    for (size_t index = 0; index < count; index++) {
+        lw_item_t *reading = lw_batch_item (batch, index);
+        lw_extract_t *extract = (lw_extract_t *)lw_worker_state (
+            worker, reading->sensor, partition);
+        //  Both batches hold at most LW_BATCH_MAX items, so add only fails
+        //  with the sensor state when memory runs out
+        lw_item_t *vector =
+            extract ? lw_batch_add (out, reading->sensor) : NULL;
+        if (!vector) {
+            lw_stats_add (self->stats, self->nomem_index, 1);
+            continue;
+        }
+        vector->time = reading->time;
+        vector->value = reading->value;
+        vector->quality = reading->quality;
+        lw_extract_update (extract, vector);
+    }
+    lw_stats_add (self->stats, self->out_index, lw_batch_count (out));
+    lw_worker_publish (worker);
+}
+
+//  --------------------------------------------------------------------------
+//  Partitions changed hands. Snapshots are a later issue: a partition we
+//  take starts from empty windows, which we say.
+
+static void
+s_handle_change (lw_worker_t *worker, int kind, const uint16_t *partitions,
+                 size_t count, void *arg)
+{
+    (void)arg;
+    (void)partitions;
+    if (kind == LW_CTRL_ASSIGN)
+        zsys_info ("features: assigned partitions=%zu owned=%zu"
+                   " warm start from scratch",
+                   count, lw_worker_owned (worker));
+    else
+        zsys_info ("features: revoked partitions=%zu owned=%zu"
+                   " sensors=%zu",
+                   count, lw_worker_owned (worker), lw_worker_states (worker));
+}
+
+//  --------------------------------------------------------------------------
+//  CONFIGURE: reads our settings and connects the worker. Returns 0 or -1
+//  (logged).
+
+static int
+s_configure (self_t *self)
+{
+    if (self->worker) {
+        zsys_error ("features: CONFIGURE sent twice");
+        return -1;
+    }
+    lw_actor_args_t *args = self->args;
+    if (!args || !args->config || !args->node || !args->name) {
+        zsys_error ("features: no config given to the actor");
+        return -1;
+    }
+    if (lw_detect_cfg_load (args->config, &self->detect))
+        return -1;
+    const lw_node_t *node = args->node;
+    self->worker = lw_worker_new (
+        node, "features", args->name, node->readings_out, LW_MSG_READINGS,
+        node->features_in, LW_MSG_FEATURES, self->stats);
+    if (!self->worker)
+        return -1;
+    lw_worker_set_handlers (self->worker, s_handle_batch, s_handle_change,
+                            self);
+    lw_worker_set_state_fns (self->worker, s_state_new, s_state_free, self);
+    if (lw_worker_attach (self->worker, self->loop, self->pipe)) {
+        //  attach detached what it had added: safe to destroy now
+        zsys_error ("features: cannot attach sockets to the loop");
+        lw_worker_destroy (&self->worker);
+        return -1;
+    }
+    zsys_info (
+        "features: started name=%s input=%s output=%s publisher=%016" PRIx64,
+        args->name, node->readings_out, node->features_in,
+        lw_worker_publisher (self->worker));
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Pipe commands: $TERM ends the loop; the rest is in lw_features.h.
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    self_t *self = (self_t *)arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return -1; //  Interrupted
+    char *command = zmsg_popstr (msg);
+    int rc = 0;
+    if (!command)
+        zsys_warning ("features: empty pipe command");
+    else if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "CONFIGURE"))
+        zsock_signal (reader, s_configure (self) == 0 ? 0 : 1);
+    else if (!self->worker ||
+             lw_worker_command (self->worker, command, msg, reader)) {
+        //  Our own code sent it: a command we do not know is a bug
+        zsys_error ("features: invalid pipe command=%s", command);
+        assert (false);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The actor.
+
+void
+lw_features_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, (lw_actor_args_t *)args);
+    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+    s_self_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helpers: a stand-in broker (an XPUB the actor's SUB connects
+//  to, an XSUB its XPUB connects to) in a temp dir, so the actor is tested
+//  alone; the whole chain with the real broker is the it_ tests' job.
+
+typedef struct {
+    char dir[64];         //  Temp dir of the ipc endpoints
+    lw_node_t *node;      //  Node settings pointing there
+    zconfig_t *config;    //  Config with a small detect window
+    lw_actor_args_t args; //  What the actor gets
+    zsock_t *readings;    //  Stand-in readings_out (XPUB)
+    zsock_t *features;    //  Stand-in features_in (XSUB)
+    zactor_t *actor;      //  The actor under test
+} s_test_t;
+
+static void
+s_test_setup (s_test_t *test)
+{
+    memset (test, 0, sizeof *test);
+    snprintf (test->dir, sizeof test->dir, "/tmp/lw_features_XXXXXX");
+    assert (mkdtemp (test->dir));
+    test->node = (lw_node_t *)zmalloc (sizeof (lw_node_t));
+    assert (test->node);
+    test->node->partitions = 4;
+    test->node->heartbeat = 500;
+    test->node->misses = 3;
+    test->node->hwm = 1000;
+    snprintf (test->node->home, sizeof test->node->home, "%s", test->dir);
+    snprintf (test->node->readings_out, LW_ENDPOINT_MAX,
+              "ipc://%s/readings-out", test->dir);
+    snprintf (test->node->features_in, LW_ENDPOINT_MAX, "ipc://%s/features-in",
+              test->dir);
+    snprintf (test->node->coordinator, LW_ENDPOINT_MAX, "ipc://%s/coordinator",
+              test->dir);
+    test->config = zconfig_new ("root", NULL);
+    assert (test->config);
+    zconfig_put (test->config, "detect/window", "16");
+    zconfig_put (test->config, "detect/warmup", "5");
+    test->args.config = test->config;
+    test->args.node = test->node;
+    test->args.name = "features-test";
+
+    //  Both bound, as the broker binds them (czmq connects an XSUB by
+    //  default, hence the explicit '@')
+    char endpoint[LW_ENDPOINT_MAX + 1];
+    snprintf (endpoint, sizeof endpoint, "@%s", test->node->readings_out);
+    test->readings = zsock_new_xpub (endpoint);
+    assert (test->readings);
+    snprintf (endpoint, sizeof endpoint, "@%s", test->node->features_in);
+    test->features = zsock_new_xsub (endpoint);
+    assert (test->features);
+    uint8_t subscribe_all = 1;
+    int rc = zmq_send (zsock_resolve (test->features), &subscribe_all, 1, 0);
+    assert (rc == 1);
+    test->actor = zactor_new (lw_features_actor, &test->args);
+    assert (test->actor);
+}
+
+static void
+s_test_teardown (s_test_t *test)
+{
+    zactor_destroy (&test->actor);
+    zsock_destroy (&test->readings);
+    zsock_destroy (&test->features);
+    zconfig_destroy (&test->config);
+    char path[128];
+    snprintf (path, sizeof path, "%s/readings-out", test->dir);
+    zsys_file_delete (path);
+    snprintf (path, sizeof path, "%s/features-in", test->dir);
+    zsys_file_delete (path);
+    zsys_dir_delete (test->dir);
+    free (test->node);
+}
+
+//  Asks the actor for its counters; returns the named one
+static uint64_t
+s_test_stat (zactor_t *actor, const char *name)
+{
+    zstr_send (actor, "STATS");
+    zframe_t *frame = zframe_recv (actor);
+    assert (frame);
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    int rc =
+        lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame), ctrl);
+    assert (rc == 0);
+    uint64_t value = lw_ctrl_stat (ctrl, name);
+    free (ctrl);
+    zframe_destroy (&frame);
+    return value;
+}
+
+//  Polls a counter until it reaches `value` or 5 s pass. Pauses by
+//  polling `stand_in`: a socket attaches new peers only when its owner
+//  calls into it, and a stand-in XSUB sends its subscription only then.
+static bool
+s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
+                     zsock_t *stand_in)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    zpoller_t *poller = zpoller_new (stand_in, NULL);
+    bool reached = false;
+    while (!reached && zclock_mono () < deadline) {
+        reached = s_test_stat (actor, name) >= value;
+        if (!reached)
+            assert (zpoller_wait (poller, 5) == NULL); //  Nothing comes
+    }
+    zpoller_destroy (&poller);
+    return reached;
+}
+
+//  Receives one stream message on sock within 5 s and decodes it into
+//  batch; returns the envelope partition
+static int
+s_test_recv_batch (zsock_t *sock, lw_batch_t *batch)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    void *which = zpoller_wait (poller, 5000);
+    zpoller_destroy (&poller);
+    assert (which == sock);
+    zmsg_t *msg = zmsg_recv (sock);
+    assert (msg);
+    uint16_t partition;
+    int rc = lw_msg_envelope (msg, &partition);
+    assert (rc == 0);
+    zframe_t *body = zmsg_last (msg);
+    rc = lw_batch_decode (batch, zframe_data (body), zframe_size (body));
+    assert (rc == 0);
+    zmsg_destroy (&msg);
+    return partition;
+}
+
+//  Sends a readings batch of `count` readings of sensor s<index % sensors>
+//  on machine `machine`, values base + index
+static void
+s_test_send_readings (zsock_t *sock, uint16_t partition, uint64_t sequence,
+                      const char *machine, int sensors, int count, int64_t time,
+                      double base)
+{
+    lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
+    assert (batch);
+    lw_batch_set_publisher (batch, 42);
+    lw_batch_set_partition (batch, partition);
+    lw_batch_set_sequence (batch, sequence);
+    lw_batch_set_ingest_time (batch, 1000 + (int64_t)sequence);
+    for (int index = 0; index < count; index++) {
+        char key[64];
+        snprintf (key, sizeof key, "%s/s%d", machine, index % sensors);
+        lw_item_t *item = lw_batch_add (batch, key);
+        assert (item);
+        item->time = time + index * LW_NS_PER_MS;
+        item->value = base + index;
+        item->quality = index == 0 ? LW_QUALITY_LATE : 0;
+    }
+    zframe_t *body = lw_batch_encode (batch);
+    assert (body);
+    int rc = lw_msg_send (sock, partition, &body, false);
+    assert (rc == 0);
+    lw_batch_destroy (&batch);
+}
+
+//  Sends raw frames as one message
+static void
+s_test_send_raw (zsock_t *sock, int nframes, const void **data,
+                 const size_t *sizes)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (int index = 0; index < nframes; index++)
+        zmsg_addmem (msg, data[index], sizes[index]);
+    int rc = zmsg_send (&msg, sock);
+    assert (rc == 0);
+}
+
+//  Waits until the stand-in XPUB has seen `count` subscriptions
+static void
+s_test_wait_subscriptions (zsock_t *xpub, int count)
+{
+    zpoller_t *poller = zpoller_new (xpub, NULL);
+    for (int seen = 0; seen < count; seen++) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == xpub);
+        zframe_t *frame = zframe_recv (xpub);
+        assert (frame && zframe_size (frame) == 3);
+        assert (zframe_data (frame)[0] == 1);
+        zframe_destroy (&frame);
+    }
+    zpoller_destroy (&poller);
+}
+
+//  Per-reading cost of the actor's batch path without sockets in the way:
+//  decode + per-sensor lookup + extract + encode + send (to nobody)
+static void
+s_test_bench (s_test_t *test)
+{
+    //  Endpoints nobody binds: the output goes nowhere, without ever
+    //  filling a queue the test would have to drain
+    lw_node_t *node = (lw_node_t *)zmalloc (sizeof (lw_node_t));
+    assert (node);
+    *node = *test->node;
+    snprintf (node->readings_out, LW_ENDPOINT_MAX, "ipc://%s/bench-in",
+              test->dir);
+    snprintf (node->features_in, LW_ENDPOINT_MAX, "ipc://%s/bench-out",
+              test->dir);
+    lw_actor_args_t args = test->args;
+    args.node = node;
+    self_t *self = s_self_new (NULL, &args);
+    int rc = s_configure (self);
+    assert (rc == 0);
+    uint16_t all[] = {0};
+    lw_worker_change (self->worker, LW_CTRL_ASSIGN, all, 1);
+    enum { SENSORS = 1000, FRAMES = 8, PER_BATCH = 512, ROUNDS = 100 };
+    zframe_t *frames[FRAMES];
+    lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
+    assert (batch);
+    int reading_nbr = 0;
+    for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++) {
+        lw_batch_reset (batch);
+        lw_batch_set_publisher (batch, 7);
+        lw_batch_set_partition (batch, 0);
+        lw_batch_set_sequence (batch, (uint64_t)frame_nbr + 1);
+        for (int index = 0; index < PER_BATCH; index++, reading_nbr++) {
+            char key[64];
+            snprintf (key, sizeof key, "bench/m%d/s%d",
+                      (reading_nbr % SENSORS) / 10, reading_nbr % 10);
+            lw_item_t *item = lw_batch_add (batch, key);
+            assert (item);
+            item->time = (int64_t)reading_nbr * LW_NS_PER_MS;
+            item->value = sin (reading_nbr * 0.01) * 10.0;
+        }
+        frames[frame_nbr] = lw_batch_encode (batch);
+        assert (frames[frame_nbr]);
+    }
+    int64_t start = zclock_usecs ();
+    for (int round = 0; round < ROUNDS; round++)
+        for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++) {
+            rc = lw_batch_decode (batch, zframe_data (frames[frame_nbr]),
+                                  zframe_size (frames[frame_nbr]));
+            assert (rc == 0);
+            s_handle_batch (self->worker, batch, self);
+        }
+    int64_t elapsed = zclock_usecs () - start;
+    double readings = (double)ROUNDS * FRAMES * PER_BATCH;
+    printf ("   features: %.0f readings in %.3f s = %.0f readings/s"
+            " (decode + extract + encode, %d sensors)\n",
+            readings, elapsed / 1e6, readings / (elapsed / 1e6), SENSORS);
+    assert (lw_stats_value (self->stats, "out") == (uint64_t)readings);
+    for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++)
+        zframe_destroy (&frames[frame_nbr]);
+    lw_batch_destroy (&batch);
+    s_self_destroy (&self);
+    free (node);
+}
+
+void
+lw_features_test (bool verbose)
+{
+    printf (" * lw_features: ");
+    if (verbose)
+        printf ("\n");
+    s_test_t test;
+    s_test_setup (&test);
+    zactor_t *actor = test.actor;
+
+    //  A bad config is refused with signal 1, the actor stays alive
+    {
+        zconfig_t *bad = zconfig_new ("root", NULL);
+        assert (bad);
+        zconfig_put (bad, "detect/window", "banana");
+        lw_actor_args_t bad_args = test.args;
+        bad_args.config = bad;
+        zactor_t *refused = zactor_new (lw_features_actor, &bad_args);
+        zstr_send (refused, "CONFIGURE");
+        assert (zsock_wait (refused) == 1);
+        zactor_destroy (&refused);
+        zconfig_destroy (&bad);
+    }
+    zstr_send (actor, "CONFIGURE");
+    assert (zsock_wait (actor) == 0);
+    zstr_sendx (actor, "ASSIGN", "1", "2", NULL);
+    assert (zsock_wait (actor) == 0);
+    assert (s_test_stat (actor, "owned") == 2);
+    s_test_wait_subscriptions (test.readings, 2);
+    assert (s_test_stat_reaches (actor, "ready", 1, test.features));
+
+    //  Readings in -> vectors out: same sensors, times, values, quality,
+    //  features exactly as lw_extract computes them, our own sequences
+    lw_detect_cfg_t detect;
+    int rc = lw_detect_cfg_load (test.config, &detect);
+    assert (rc == 0);
+    lw_extract_t *expect[3];
+    for (int index = 0; index < 3; index++) {
+        expect[index] = lw_extract_new (&detect);
+        assert (expect[index]);
+    }
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    int64_t time = 1700000000LL * LW_NS_PER_SEC;
+    s_test_send_readings (test.readings, 1, 1, "m1", 3, 30, time, 10.0);
+    assert (s_test_recv_batch (test.features, batch) == 1);
+    assert (lw_batch_kind (batch) == LW_MSG_FEATURES);
+    assert (lw_batch_partition (batch) == 1);
+    assert (lw_batch_sequence (batch) == 1);
+    assert (lw_batch_ingest_time (batch) == 1001);
+    uint64_t publisher = lw_batch_publisher (batch);
+    assert (publisher != 0 && publisher != 42);
+    assert (lw_batch_count (batch) == 30);
+    for (size_t index = 0; index < 30; index++) {
+        lw_item_t *item = lw_batch_item (batch, index);
+        char key[16];
+        snprintf (key, sizeof key, "m1/s%zu", index % 3);
+        assert (streq (item->sensor, key));
+        assert (item->time == time + (int64_t)index * LW_NS_PER_MS);
+        assert (item->value == 10.0 + index);
+        assert (item->quality == (index == 0 ? LW_QUALITY_LATE : 0u));
+        assert (item->nfeatures > 0 && item->nfeatures <= LW_FEATURES_MAX);
+        lw_item_t check = {.sensor = key,
+                           .time = item->time,
+                           .value = item->value,
+                           .quality = item->quality};
+        lw_extract_update (expect[index % 3], &check);
+        assert (check.nfeatures == item->nfeatures);
+        assert (memcmp (check.features, item->features,
+                        check.nfeatures * sizeof (double)) == 0);
+    }
+    for (int index = 0; index < 3; index++)
+        lw_extract_destroy (&expect[index]);
+
+    //  Sequences are per partition
+    s_test_send_readings (test.readings, 2, 1, "m2", 2, 4, time, 0.0);
+    assert (s_test_recv_batch (test.features, batch) == 2);
+    assert (lw_batch_sequence (batch) == 1);
+    assert (lw_batch_count (batch) == 4);
+    s_test_send_readings (test.readings, 1, 2, "m1", 3, 3, time, 0.0);
+    assert (s_test_recv_batch (test.features, batch) == 1);
+    assert (lw_batch_sequence (batch) == 2);
+    assert (lw_batch_publisher (batch) == publisher);
+    assert (s_test_stat (actor, "gaps") == 0);
+    assert (s_test_stat (actor, "sensors") == 5);
+
+    //  Hostile input on an owned partition: each dropped and counted by
+    //  reason, and the actor keeps working
+    uint8_t prefix[] = {0, 1};
+    uint8_t long_prefix[] = {0, 1, 0};
+    uint8_t junk[] = {0xc1};
+    {
+        const void *data[] = {long_prefix, junk};
+        size_t sizes[] = {3, 1};
+        s_test_send_raw (test.readings, 2, data, sizes); //  envelope
+        const void *one[] = {prefix};
+        size_t one_size[] = {2};
+        s_test_send_raw (test.readings, 1, one, one_size); //  one frame
+        const void *three[] = {prefix, junk, junk};
+        size_t three_sizes[] = {2, 1, 1};
+        s_test_send_raw (test.readings, 3, three, three_sizes);
+        const void *bad[] = {prefix, junk};
+        size_t bad_sizes[] = {2, 1};
+        s_test_send_raw (test.readings, 2, bad, bad_sizes); //  bad body
+    }
+    //  A valid batch cut short, and a batch of the wrong kind
+    lw_batch_reset (batch);
+    lw_batch_set_partition (batch, 1);
+    lw_batch_set_sequence (batch, 9);
+    lw_batch_set_publisher (batch, 42);
+    lw_item_t *item = lw_batch_add (batch, "m1/s0");
+    assert (item);
+    zframe_t *body = lw_batch_encode (batch);
+    assert (body);
+    {
+        const void *data[] = {prefix, zframe_data (body)};
+        size_t sizes[] = {2, zframe_size (body) - 3};
+        s_test_send_raw (test.readings, 2, data, sizes);
+    }
+    rc = lw_msg_send (test.readings, 1, &body, false); //  features kind
+    assert (rc == 0);
+    //  A readings batch whose body names another partition
+    s_test_send_readings (test.readings, 1, 3, "m1", 1, 1, time, 0.0);
+    {
+        lw_batch_t *other = lw_batch_new (LW_MSG_READINGS);
+        lw_batch_set_partition (other, 2);
+        lw_batch_set_sequence (other, 1);
+        lw_batch_set_publisher (other, 42);
+        assert (lw_batch_add (other, "m2/s0"));
+        zframe_t *mismatch = lw_batch_encode (other);
+        assert (mismatch);
+        rc = lw_msg_send (test.readings, 1, &mismatch, false);
+        assert (rc == 0);
+        lw_batch_destroy (&other);
+    }
+    assert (s_test_recv_batch (test.features, batch) == 1);
+    assert (lw_batch_sequence (batch) == 3);
+    //  Still serving after all of it; a skipped sequence is a gap of one
+    s_test_send_readings (test.readings, 1, 5, "m1", 3, 3, time, 0.0);
+    assert (s_test_recv_batch (test.features, batch) == 1);
+    assert (lw_batch_sequence (batch) == 4);
+    assert (lw_batch_count (batch) == 3);
+    assert (s_test_stat (actor, "gaps") == 1);
+    assert (s_test_stat (actor, "drop_envelope") == 4);
+    assert (s_test_stat (actor, "drop_bad_type") == 1);
+    uint64_t in = s_test_stat (actor, "in");
+    assert (in == 30 + 4 + 3 + 1 + 3);
+    assert (s_test_stat (actor, "out") == in);
+    if (verbose)
+        printf ("   drop_truncated=%" PRIu64 " drop_wrong_type=%" PRIu64 "\n",
+                s_test_stat (actor, "drop_truncated"),
+                s_test_stat (actor, "drop_wrong_type"));
+
+    //  Revoking a partition drops its sensors' state
+    zstr_sendx (actor, "REVOKE", "2", NULL);
+    assert (zsock_wait (actor) == 0);
+    assert (s_test_stat (actor, "owned") == 1);
+    assert (s_test_stat (actor, "sensors") == 3);
+
+    lw_batch_destroy (&batch);
+    if (verbose)
+        s_test_bench (&test);
+    s_test_teardown (&test);
+    printf ("OK\n");
+}

@@ -1,0 +1,732 @@
+/*  =========================================================================
+    lw_scorer.c - lw-scorer: scores feature vectors and raises alerts
+
+    Copyright (c) the linewatch authors. MIT license.
+
+    See lw_scorer.h. The stream plumbing (subscriptions, decoding, gaps,
+    per-partition state, backpressure) is lw_worker's; this file is the
+    per-vector loop (detector, then episode) and the actor around it.
+    =========================================================================
+*/
+
+#include "lw_scorer.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "lw_detect.h"
+#include "lw_main.h"
+#include "lw_util.h"
+#include "lw_worker.h"
+
+//  Per-sensor scoring state
+typedef struct {
+    lw_detector_t *detector; //  Scores vectors
+    lw_episode_t *episode;   //  Turns scores into alert episodes
+    uint64_t local_seq;      //  Alert number of the open episode
+} s_sensor_t;
+
+//  Actor state
+typedef struct {
+    zsock_t *pipe;          //  Actor pipe
+    zloop_t *loop;          //  Our reactor
+    lw_actor_args_t *args;  //  Config, node, name (borrowed)
+    lw_detect_cfg_t detect; //  Detection settings
+    bool publish_scores;    //  scorer/publish_scores
+    lw_stats_t *stats;      //  Our counters
+    lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
+    uint64_t alert_seq;     //  Last local alert number given
+    lw_alert_t alert;       //  Filled by lw_episode_update
+    int out_index;          //  Counter "out"
+    int alerts_index;       //  Counter "alerts"
+    int warmup_index;       //  Counter "warmup"
+    int nomem_index;        //  Counter "drop_nomem"
+} self_t;
+
+//  --------------------------------------------------------------------------
+//  Creates the actor state: the infallible parts only.
+
+static self_t *
+s_self_new (zsock_t *pipe, lw_actor_args_t *args)
+{
+    self_t *self = (self_t *)zmalloc (sizeof (self_t));
+    assert (self);
+    self->pipe = pipe;
+    self->args = args;
+    self->loop = zloop_new ();
+    assert (self->loop);
+    self->stats = lw_stats_new ();
+    assert (self->stats);
+    self->out_index = lw_stats_counter (self->stats, "out");
+    self->alerts_index = lw_stats_counter (self->stats, "alerts");
+    self->warmup_index = lw_stats_counter (self->stats, "warmup");
+    self->nomem_index = lw_stats_counter (self->stats, "drop_nomem");
+    lw_detect_cfg_default (&self->detect);
+    self->publish_scores = true;
+    return self;
+}
+
+//  --------------------------------------------------------------------------
+//  Destroys the actor state.
+
+static void
+s_self_destroy (self_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        self_t *self = *self_p;
+        lw_worker_destroy (&self->worker);
+        zloop_destroy (&self->loop);
+        lw_stats_destroy (&self->stats);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Per-sensor state: detector and episode, made on first sight.
+
+static void
+s_state_free (void **state_p)
+{
+    s_sensor_t *sensor = (s_sensor_t *)*state_p;
+    if (sensor) {
+        lw_detector_destroy (&sensor->detector);
+        lw_episode_destroy (&sensor->episode);
+        free (sensor);
+    }
+    *state_p = NULL;
+}
+
+static void *
+s_state_new (const char *key, void *arg)
+{
+    self_t *self = (self_t *)arg;
+    s_sensor_t *sensor = (s_sensor_t *)zmalloc (sizeof (s_sensor_t));
+    if (sensor) {
+        sensor->detector = lw_detector_new (&self->detect);
+        sensor->episode = lw_episode_new (&self->detect, key);
+        if (!sensor->detector || !sensor->episode) {
+            void *state = sensor;
+            s_state_free (&state);
+            sensor = NULL;
+        }
+    }
+    return sensor;
+}
+
+//  --------------------------------------------------------------------------
+//  Publishes one alert change. Alerts are the product: the send waits out
+//  backpressure (lw_worker_send) instead of dropping.
+
+static void
+s_publish_alert (self_t *self, s_sensor_t *sensor, int change)
+{
+    if (change == LW_ALERT_OPEN) {
+        sensor->local_seq = ++self->alert_seq;
+        lw_stats_add (self->stats, self->alerts_index, 1);
+    }
+    self->alert.id = 0;
+    self->alert.state = (uint8_t)change;
+    self->alert.scorer = lw_worker_publisher (self->worker);
+    self->alert.local_seq = sensor->local_seq;
+    zframe_t *body = lw_msg_alert_encode (&self->alert);
+    if (!body) {
+        zsys_error ("scorer: cannot encode alert sensor=%s",
+                    self->alert.sensor);
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    lw_worker_send (self->worker, LW_TOPIC_ALERTS, &body);
+}
+
+//  --------------------------------------------------------------------------
+//  One input batch of vectors -> scores (one output batch, same partition)
+//  and alert changes. Hot path: no allocation except a new sensor's
+//  state, no syscall except the sends, no logging.
+
+static void
+s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
+{
+    self_t *self = (self_t *)arg;
+    uint16_t partition = lw_batch_partition (batch);
+    lw_batch_t *out =
+        self->publish_scores ? lw_worker_output (worker, batch) : NULL;
+    size_t count = lw_batch_count (batch);
+    uint64_t scored = 0, warming = 0;
+    for (size_t index = 0; index < count; index++) {
+        lw_item_t *item = lw_batch_item (batch, index);
+        s_sensor_t *sensor =
+            (s_sensor_t *)lw_worker_state (worker, item->sensor, partition);
+        if (!sensor) {
+            lw_stats_add (self->stats, self->nomem_index, 1);
+            continue;
+        }
+        //  The order lwctl score uses: score, then the episode
+        item->flags = 0;
+        lw_detector_score (sensor->detector, item);
+        int change = lw_episode_update (sensor->episode, item,
+                                        lw_detector_name (sensor->detector),
+                                        &self->alert);
+        if (change)
+            s_publish_alert (self, sensor, change);
+        scored++;
+        if (item->flags & LW_SCORE_WARMUP)
+            warming++;
+        lw_item_t *score = out ? lw_batch_add (out, item->sensor) : NULL;
+        if (score) {
+            score->time = item->time;
+            score->value = item->value;
+            score->quality = item->quality;
+            score->score = item->score;
+            score->expected_low = item->expected_low;
+            score->expected_high = item->expected_high;
+            score->flags = item->flags;
+        }
+    }
+    lw_stats_add (self->stats, self->out_index, scored);
+    lw_stats_add (self->stats, self->warmup_index, warming);
+    int64_t latency = lw_time_now () - lw_batch_ingest_time (batch);
+    lw_stats_latency (self->stats, latency > 0 ? latency : 0, scored);
+    if (out)
+        lw_worker_publish (worker);
+}
+
+//  --------------------------------------------------------------------------
+//  Partitions changed hands. Snapshots are a later issue: a partition we
+//  take starts with fresh detectors, which we say. Episodes open on a
+//  revoked partition end without a CLOSE from us.
+
+static void
+s_handle_change (lw_worker_t *worker, int kind, const uint16_t *partitions,
+                 size_t count, void *arg)
+{
+    (void)arg;
+    (void)partitions;
+    if (kind == LW_CTRL_ASSIGN)
+        zsys_info ("scorer: assigned partitions=%zu owned=%zu"
+                   " warm start from scratch",
+                   count, lw_worker_owned (worker));
+    else
+        zsys_info ("scorer: revoked partitions=%zu owned=%zu sensors=%zu",
+                   count, lw_worker_owned (worker), lw_worker_states (worker));
+}
+
+//  --------------------------------------------------------------------------
+//  CONFIGURE: reads our settings and connects the worker. Returns 0 or -1
+//  (logged).
+
+static int
+s_configure (self_t *self)
+{
+    if (self->worker) {
+        zsys_error ("scorer: CONFIGURE sent twice");
+        return -1;
+    }
+    lw_actor_args_t *args = self->args;
+    if (!args || !args->config || !args->node || !args->name) {
+        zsys_error ("scorer: no config given to the actor");
+        return -1;
+    }
+    if (lw_detect_cfg_load (args->config, &self->detect) ||
+        lw_cfg_bool (args->config, "scorer/publish_scores", true,
+                     &self->publish_scores))
+        return -1;
+    const lw_node_t *node = args->node;
+    self->worker = lw_worker_new (node, "scorer", args->name,
+                                  node->features_out, LW_MSG_FEATURES,
+                                  node->events_in, LW_MSG_SCORES, self->stats);
+    if (!self->worker)
+        return -1;
+    lw_worker_set_handlers (self->worker, s_handle_batch, s_handle_change,
+                            self);
+    lw_worker_set_state_fns (self->worker, s_state_new, s_state_free, self);
+    if (lw_worker_attach (self->worker, self->loop, self->pipe)) {
+        //  attach detached what it had added: safe to destroy now
+        zsys_error ("scorer: cannot attach sockets to the loop");
+        lw_worker_destroy (&self->worker);
+        return -1;
+    }
+    zsys_info (
+        "scorer: started name=%s input=%s output=%s publisher=%016" PRIx64
+        " publish_scores=%d",
+        args->name, node->features_out, node->events_in,
+        lw_worker_publisher (self->worker), self->publish_scores);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Pipe commands: $TERM ends the loop; the rest is in lw_scorer.h.
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void)loop;
+    self_t *self = (self_t *)arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return -1; //  Interrupted
+    char *command = zmsg_popstr (msg);
+    int rc = 0;
+    if (!command)
+        zsys_warning ("scorer: empty pipe command");
+    else if (streq (command, "$TERM"))
+        rc = -1;
+    else if (streq (command, "CONFIGURE"))
+        zsock_signal (reader, s_configure (self) == 0 ? 0 : 1);
+    else if (!self->worker ||
+             lw_worker_command (self->worker, command, msg, reader)) {
+        //  Our own code sent it: a command we do not know is a bug
+        zsys_error ("scorer: invalid pipe command=%s", command);
+        assert (false);
+    }
+    free (command);
+    zmsg_destroy (&msg);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  The actor.
+
+void
+lw_scorer_actor (zsock_t *pipe, void *args)
+{
+    self_t *self = s_self_new (pipe, (lw_actor_args_t *)args);
+    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    zsock_signal (pipe, 0);
+    zloop_start (self->loop);
+    s_self_destroy (&self);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helpers: a stand-in broker (an XPUB the actor's SUB connects
+//  to, an XSUB its XPUB connects to) in a temp dir, so the actor is tested
+//  alone; the whole chain with the real broker is the it_ tests' job.
+
+typedef struct {
+    char dir[64];         //  Temp dir of the ipc endpoints
+    lw_node_t *node;      //  Node settings pointing there
+    zconfig_t *config;    //  Config with a small detect window
+    lw_actor_args_t args; //  What the actor gets
+    zsock_t *input;       //  Stand-in features_out (XPUB)
+    zsock_t *events;      //  Stand-in events_in (XSUB)
+    zactor_t *actor;      //  The actor under test
+} s_test_t;
+
+static void
+s_test_setup (s_test_t *test)
+{
+    memset (test, 0, sizeof *test);
+    snprintf (test->dir, sizeof test->dir, "/tmp/lw_scorer_XXXXXX");
+    assert (mkdtemp (test->dir));
+    test->node = (lw_node_t *)zmalloc (sizeof (lw_node_t));
+    assert (test->node);
+    test->node->partitions = 4;
+    test->node->heartbeat = 500;
+    test->node->misses = 3;
+    test->node->hwm = 1000;
+    snprintf (test->node->home, sizeof test->node->home, "%s", test->dir);
+    snprintf (test->node->features_out, LW_ENDPOINT_MAX,
+              "ipc://%s/features-out", test->dir);
+    snprintf (test->node->events_in, LW_ENDPOINT_MAX, "ipc://%s/events-in",
+              test->dir);
+    snprintf (test->node->coordinator, LW_ENDPOINT_MAX, "ipc://%s/coordinator",
+              test->dir);
+    test->config = zconfig_new ("root", NULL);
+    assert (test->config);
+    zconfig_put (test->config, "detect/window", "16");
+    zconfig_put (test->config, "detect/warmup", "10");
+    zconfig_put (test->config, "scorer/publish_scores", "1");
+    test->args.config = test->config;
+    test->args.node = test->node;
+    test->args.name = "scorer-test";
+
+    //  Both bound, as the broker binds them (czmq connects an XSUB by
+    //  default, hence the explicit '@')
+    char endpoint[LW_ENDPOINT_MAX + 1];
+    snprintf (endpoint, sizeof endpoint, "@%s", test->node->features_out);
+    test->input = zsock_new_xpub (endpoint);
+    assert (test->input);
+    snprintf (endpoint, sizeof endpoint, "@%s", test->node->events_in);
+    test->events = zsock_new_xsub (endpoint);
+    assert (test->events);
+    uint8_t subscribe_all = 1;
+    int rc = zmq_send (zsock_resolve (test->events), &subscribe_all, 1, 0);
+    assert (rc == 1);
+    test->actor = zactor_new (lw_scorer_actor, &test->args);
+    assert (test->actor);
+}
+
+static void
+s_test_teardown (s_test_t *test)
+{
+    zactor_destroy (&test->actor);
+    zsock_destroy (&test->input);
+    zsock_destroy (&test->events);
+    zconfig_destroy (&test->config);
+    char path[128];
+    snprintf (path, sizeof path, "%s/features-out", test->dir);
+    zsys_file_delete (path);
+    snprintf (path, sizeof path, "%s/events-in", test->dir);
+    zsys_file_delete (path);
+    zsys_dir_delete (test->dir);
+    free (test->node);
+}
+
+//  Asks the actor for its counters; returns the named one
+static uint64_t
+s_test_stat (zactor_t *actor, const char *name)
+{
+    zstr_send (actor, "STATS");
+    zframe_t *frame = zframe_recv (actor);
+    assert (frame);
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    int rc =
+        lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame), ctrl);
+    assert (rc == 0);
+    uint64_t value = lw_ctrl_stat (ctrl, name);
+    free (ctrl);
+    zframe_destroy (&frame);
+    return value;
+}
+
+//  Polls a counter until it reaches `value` or 5 s pass. Pauses by
+//  polling `stand_in`: a socket attaches new peers only when its owner
+//  calls into it, and a stand-in XSUB sends its subscription only then.
+static bool
+s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
+                     zsock_t *stand_in)
+{
+    int64_t deadline = zclock_mono () + 5000;
+    zpoller_t *poller = zpoller_new (stand_in, NULL);
+    bool reached = false;
+    while (!reached && zclock_mono () < deadline) {
+        reached = s_test_stat (actor, name) >= value;
+        if (!reached)
+            assert (zpoller_wait (poller, 5) == NULL); //  Nothing comes
+    }
+    zpoller_destroy (&poller);
+    return reached;
+}
+
+//  Sends raw frames as one message
+static void
+s_test_send_raw (zsock_t *sock, int nframes, const void **data,
+                 const size_t *sizes)
+{
+    zmsg_t *msg = zmsg_new ();
+    for (int index = 0; index < nframes; index++)
+        zmsg_addmem (msg, data[index], sizes[index]);
+    int rc = zmsg_send (&msg, sock);
+    assert (rc == 0);
+}
+
+//  Waits until the stand-in XPUB has seen `count` subscriptions
+static void
+s_test_wait_subscriptions (zsock_t *xpub, int count)
+{
+    zpoller_t *poller = zpoller_new (xpub, NULL);
+    for (int seen = 0; seen < count; seen++) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == xpub);
+        zframe_t *frame = zframe_recv (xpub);
+        assert (frame && zframe_size (frame) == 3);
+        assert (zframe_data (frame)[0] == 1);
+        zframe_destroy (&frame);
+    }
+    zpoller_destroy (&poller);
+}
+
+//  Signal of the test: a noisy level with an obvious spike at 120..122
+static double
+s_test_signal (int index, bool spike)
+{
+    double value = 20.0 + 0.5 * sin (index * 0.7) + 0.2 * cos (index * 1.9);
+    if (spike && index >= 120 && index <= 122)
+        value += 30.0;
+    return value;
+}
+
+//  Sends one features batch of sensors m1/spike and m1/calm for points
+//  [first, first + count), features computed by lw_extract as lw-features
+//  would
+static void
+s_test_send_vectors (zsock_t *sock, uint64_t sequence, int first, int count,
+                     lw_extract_t *spike, lw_extract_t *calm)
+{
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    lw_batch_set_publisher (batch, 42);
+    lw_batch_set_partition (batch, 1);
+    lw_batch_set_sequence (batch, sequence);
+    lw_batch_set_ingest_time (batch, lw_time_now ());
+    int64_t start = 1700000000LL * LW_NS_PER_SEC;
+    for (int index = first; index < first + count; index++)
+        for (int which = 0; which < 2; which++) {
+            lw_item_t *item =
+                lw_batch_add (batch, which ? "m1/calm" : "m1/spike");
+            assert (item);
+            item->time = start + index * 100 * LW_NS_PER_MS;
+            item->value = s_test_signal (index, which == 0);
+            lw_extract_update (which ? calm : spike, item);
+        }
+    zframe_t *body = lw_batch_encode (batch);
+    assert (body);
+    int rc = lw_msg_send (sock, 1, &body, false);
+    assert (rc == 0);
+    lw_batch_destroy (&batch);
+}
+
+//  Per-vector cost of the actor's batch path without sockets in the way:
+//  decode + detector + episode + encode + send (to nobody)
+static void
+s_test_bench (s_test_t *test)
+{
+    //  Endpoints nobody binds: the output goes nowhere, without ever
+    //  filling a queue the test would have to drain
+    lw_node_t *node = (lw_node_t *)zmalloc (sizeof (lw_node_t));
+    assert (node);
+    *node = *test->node;
+    snprintf (node->features_out, LW_ENDPOINT_MAX, "ipc://%s/bench-in",
+              test->dir);
+    snprintf (node->events_in, LW_ENDPOINT_MAX, "ipc://%s/bench-out",
+              test->dir);
+    lw_actor_args_t args = test->args;
+    args.node = node;
+    self_t *self = s_self_new (NULL, &args);
+    int rc = s_configure (self);
+    assert (rc == 0);
+    uint16_t all[] = {0};
+    lw_worker_change (self->worker, LW_CTRL_ASSIGN, all, 1);
+    enum { SENSORS = 1000, FRAMES = 8, PER_BATCH = 512, ROUNDS = 100 };
+    lw_detect_cfg_t detect;
+    lw_detect_cfg_default (&detect);
+    lw_extract_t *extract = lw_extract_new (&detect);
+    assert (extract);
+    zframe_t *frames[FRAMES];
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    int reading_nbr = 0;
+    for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++) {
+        lw_batch_reset (batch);
+        lw_batch_set_publisher (batch, 7);
+        lw_batch_set_partition (batch, 0);
+        lw_batch_set_sequence (batch, (uint64_t)frame_nbr + 1);
+        for (int index = 0; index < PER_BATCH; index++, reading_nbr++) {
+            char key[64];
+            snprintf (key, sizeof key, "bench/m%d/s%d",
+                      (reading_nbr % SENSORS) / 10, reading_nbr % 10);
+            lw_item_t *item = lw_batch_add (batch, key);
+            assert (item);
+            item->time = (int64_t)reading_nbr * LW_NS_PER_MS;
+            item->value = sin (reading_nbr * 0.01) * 10.0;
+            lw_extract_update (extract, item);
+        }
+        frames[frame_nbr] = lw_batch_encode (batch);
+        assert (frames[frame_nbr]);
+    }
+    int64_t start = zclock_usecs ();
+    for (int round = 0; round < ROUNDS; round++)
+        for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++) {
+            rc = lw_batch_decode (batch, zframe_data (frames[frame_nbr]),
+                                  zframe_size (frames[frame_nbr]));
+            assert (rc == 0);
+            s_handle_batch (self->worker, batch, self);
+        }
+    int64_t elapsed = zclock_usecs () - start;
+    double vectors = (double)ROUNDS * FRAMES * PER_BATCH;
+    printf ("   scorer: %.0f vectors in %.3f s = %.0f vectors/s"
+            " (decode + score + episode + encode, %d sensors)\n",
+            vectors, elapsed / 1e6, vectors / (elapsed / 1e6), SENSORS);
+    assert (lw_stats_value (self->stats, "out") == (uint64_t)vectors);
+    for (int frame_nbr = 0; frame_nbr < FRAMES; frame_nbr++)
+        zframe_destroy (&frames[frame_nbr]);
+    lw_extract_destroy (&extract);
+    lw_batch_destroy (&batch);
+    s_self_destroy (&self);
+    free (node);
+}
+
+void
+lw_scorer_test (bool verbose)
+{
+    printf (" * lw_scorer: ");
+    if (verbose)
+        printf ("\n");
+    s_test_t test;
+    s_test_setup (&test);
+    zactor_t *actor = test.actor;
+
+    zstr_send (actor, "CONFIGURE");
+    assert (zsock_wait (actor) == 0);
+    zstr_sendx (actor, "ASSIGN", "0", "1", NULL);
+    assert (zsock_wait (actor) == 0);
+    s_test_wait_subscriptions (test.input, 2);
+    assert (s_test_stat_reaches (actor, "ready", 1, test.events));
+
+    //  The same detection run offline, in the order lwctl score uses
+    lw_detect_cfg_t detect;
+    int rc = lw_detect_cfg_load (test.config, &detect);
+    assert (rc == 0);
+    lw_extract_t *spike = lw_extract_new (&detect);
+    lw_extract_t *calm = lw_extract_new (&detect);
+    lw_detector_t *offline = lw_detector_new (&detect);
+    lw_extract_t *offline_extract = lw_extract_new (&detect);
+    assert (spike && calm && offline && offline_extract);
+
+    enum { POINTS = 200, PER_BATCH = 20 };
+    uint64_t sequence = 0;
+    for (int first = 0; first < POINTS; first += PER_BATCH)
+        s_test_send_vectors (test.input, ++sequence, first, PER_BATCH, spike,
+                             calm);
+
+    //  Scores and alert changes on the events stream
+    lw_batch_t *batch = lw_batch_new (LW_MSG_SCORES);
+    assert (batch);
+    lw_alert_t alert;
+    int opens = 0, closes = 0, updates = 0, spike_points = 0;
+    uint64_t open_seq = 0, publisher = 0;
+    size_t batches = 0;
+    zpoller_t *poller = zpoller_new (test.events, NULL);
+    while (batches < sequence) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == test.events);
+        zmsg_t *msg = zmsg_recv (test.events);
+        uint16_t partition;
+        rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        zframe_t *body = zmsg_last (msg);
+        if (partition == LW_TOPIC_ALERTS) {
+            rc = lw_msg_alert_decode (zframe_data (body), zframe_size (body),
+                                      &alert);
+            assert (rc == 0);
+            assert (streq (alert.sensor, "m1/spike"));
+            assert (alert.scorer != 0);
+            assert (alert.ndetectors >= 1);
+            if (verbose)
+                printf ("   alert state=%d local_seq=%" PRIu64 " score=%.3f"
+                        " value=%.2f expected=[%.2f, %.2f] detector=%s\n",
+                        alert.state, alert.local_seq, alert.score, alert.value,
+                        alert.expected_low, alert.expected_high,
+                        alert.detectors[0]);
+            if (alert.state == LW_ALERT_OPEN) {
+                assert (opens == closes);
+                opens++;
+                open_seq = alert.local_seq;
+                assert (alert.value > 40.0);
+                assert (alert.expected_high < 40.0);
+            }
+            else {
+                assert (opens == closes + 1);
+                assert (alert.local_seq == open_seq);
+                if (alert.state == LW_ALERT_CLOSE) {
+                    closes++;
+                    assert (alert.closed > 0);
+                }
+                else
+                    updates++;
+            }
+        }
+        else {
+            assert (partition == 1);
+            rc =
+                lw_batch_decode (batch, zframe_data (body), zframe_size (body));
+            assert (rc == 0);
+            assert (lw_batch_kind (batch) == LW_MSG_SCORES);
+            assert (lw_batch_sequence (batch) == ++batches);
+            if (!publisher)
+                publisher = lw_batch_publisher (batch);
+            assert (lw_batch_publisher (batch) == publisher);
+            assert (lw_batch_count (batch) == 2 * PER_BATCH);
+            for (size_t index = 0; index < lw_batch_count (batch); index++) {
+                lw_item_t *item = lw_batch_item (batch, index);
+                assert (item->score >= 0.0 && item->score <= 1.0);
+                if (streq (item->sensor, "m1/calm"))
+                    assert (!(item->flags & LW_SCORE_ALERT));
+                else {
+                    //  Live equals offline: same features, same detector
+                    lw_item_t check = {.sensor = item->sensor,
+                                       .time = item->time,
+                                       .value = item->value};
+                    lw_extract_update (offline_extract, &check);
+                    lw_detector_score (offline, &check);
+                    assert (check.score == item->score);
+                    assert (check.expected_low == item->expected_low);
+                    assert (check.expected_high == item->expected_high);
+                    if (item->flags & LW_SCORE_ALERT)
+                        spike_points++;
+                }
+            }
+        }
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    assert (opens == 1);
+    assert (closes == 1);
+    assert (alert.scorer == publisher);
+    assert (spike_points >= 1);
+    assert (s_test_stat (actor, "in") == 2 * POINTS);
+    assert (s_test_stat (actor, "out") == 2 * POINTS);
+    assert (s_test_stat (actor, "alerts") == 1);
+    assert (s_test_stat (actor, "warmup") >= 2);
+    assert (s_test_stat (actor, "gaps") == 0);
+    assert (s_test_stat (actor, "sensors") == 2);
+    if (verbose)
+        printf ("   opens=%d updates=%d closes=%d points_in_alert=%d\n", opens,
+                updates, closes, spike_points);
+
+    //  Malformed input is dropped and counted; a skipped sequence is a gap
+    uint8_t prefix[] = {0, 1};
+    uint8_t junk[] = {0xc1, 0x00};
+    const void *data[] = {prefix, junk};
+    size_t sizes[] = {2, 2};
+    s_test_send_raw (test.input, 2, data, sizes);
+    sequence++;
+    s_test_send_vectors (test.input, ++sequence, POINTS, PER_BATCH, spike,
+                         calm);
+    zmsg_t *msg = NULL;
+    poller = zpoller_new (test.events, NULL);
+    while (!msg) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == test.events);
+        msg = zmsg_recv (test.events);
+        uint16_t partition;
+        rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        if (partition == LW_TOPIC_ALERTS)
+            zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    zframe_t *body = zmsg_last (msg);
+    rc = lw_batch_decode (batch, zframe_data (body), zframe_size (body));
+    assert (rc == 0);
+    assert (lw_batch_sequence (batch) == batches + 1);
+    zmsg_destroy (&msg);
+    assert (s_test_stat (actor, "gaps") == 1);
+    uint64_t drops = 0;
+    for (int code = -1; code > -LW_MSG_ERRORS; code--) {
+        char name[LW_STAT_NAME_MAX + 1];
+        snprintf (name, sizeof name, "drop_%s", lw_msg_strerror (code));
+        drops += s_test_stat (actor, name);
+    }
+    assert (drops == 1);
+
+    //  Revoking a partition drops its sensors
+    zstr_sendx (actor, "REVOKE", "1", NULL);
+    assert (zsock_wait (actor) == 0);
+    assert (s_test_stat (actor, "sensors") == 0);
+    assert (s_test_stat (actor, "owned") == 1);
+
+    lw_batch_destroy (&batch);
+    lw_extract_destroy (&spike);
+    lw_extract_destroy (&calm);
+    lw_extract_destroy (&offline_extract);
+    lw_detector_destroy (&offline);
+    if (verbose)
+        s_test_bench (&test);
+    s_test_teardown (&test);
+    printf ("OK\n");
+}
