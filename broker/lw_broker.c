@@ -450,6 +450,7 @@ s_handle_status (self_t *self, zframe_t *identity)
     lw_ctrl_t *ctrl = s_reply_start (self, LW_CTRL_MEMBER, NULL, self->epoch);
     strcpy (ctrl->group, "broker");
     snprintf (ctrl->name, sizeof (ctrl->name), "%s", self->args->name);
+    ctrl->alive = true;                 //  It answers; READY is a counter
     char name[LW_STAT_NAME_MAX + 1];
     uint64_t total_in = 0;
     uint64_t total_out = 0;
@@ -489,6 +490,7 @@ s_handle_status (self_t *self, zframe_t *identity)
     lw_ctrl_stat_add (ctrl, "out", total_out);
     lw_ctrl_stat_add (ctrl, "coord_in", self->requests);
     lw_ctrl_stat_add (ctrl, "members", zhashx_size (self->members));
+    lw_ctrl_stat_add (ctrl, "ready", self->ready);
     for (int reason = 1; reason < S_DROP_REASONS; reason++) {
         const char *text = reason == S_DROP_BAD_KIND? "bad_kind":
                            reason == S_DROP_BAD_MEMBER? "bad_member":
