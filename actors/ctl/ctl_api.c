@@ -867,9 +867,14 @@ s_status_json (FILE *out, const lw_ctrl_t *ctrl, bool first)
     s_json_string (out, ctrl->group);
     fputs (",\"name\":", out);
     s_json_string (out, ctrl->name);
+    //  The broker answered, so it is up; its own `alive` flag says
+    //  whether every readings partition has a subscriber (ready)
+    bool broker = streq (ctrl->group, "broker");
+    if (broker)
+        fprintf (out, ",\"ready\":%s", ctrl->alive ? "true" : "false");
     fprintf (out, ",\"alive\":%s,\"pid\":%" PRId64 ",\"in\":%" PRIu64
                   ",\"out\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"drops\":{",
-             ctrl->alive ? "true" : "false", ctrl->pid,
+             ctrl->alive || broker ? "true" : "false", ctrl->pid,
              lw_ctrl_stat (ctrl, "in"), lw_ctrl_stat (ctrl, "out"),
              lw_ctrl_stat (ctrl, "gaps"));
     bool any = false;
@@ -913,7 +918,9 @@ s_status_human (FILE *out, const lw_ctrl_t *ctrl)
     int pad = 30 - (int) strlen (who);
     fprintf (out, "%*s %-5s pid %-7" PRId64 " in %-10" PRIu64 " out %-10"
                   PRIu64 " gaps %-6" PRIu64,
-             pad > 0 ? pad : 0, "", ctrl->alive ? "up" : "DOWN", ctrl->pid,
+             pad > 0 ? pad : 0, "",
+             ctrl->alive || streq (ctrl->group, "broker") ? "up" : "DOWN",
+             ctrl->pid,
              lw_ctrl_stat (ctrl, "in"), lw_ctrl_stat (ctrl, "out"),
              lw_ctrl_stat (ctrl, "gaps"));
     if (ctrl->npartitions) {
@@ -921,6 +928,8 @@ s_status_human (FILE *out, const lw_ctrl_t *ctrl)
         s_partition_ranges (ctrl, ranges, sizeof (ranges));
         fprintf (out, " partitions %u [%s]", ctrl->npartitions, ranges);
     }
+    if (streq (ctrl->group, "broker") && !ctrl->alive)
+        fputs (" (not ready: a readings partition has no owner)", out);
     fputc ('\n', out);
     bool any = false;
     for (uint32_t index = 0; index < ctrl->nstats; index++) {
@@ -939,6 +948,63 @@ s_status_human (FILE *out, const lw_ctrl_t *ctrl)
     if (s_latency (ctrl, &p50, &p99))
         fprintf (out, "      latency ingest->score: p50 %.3g ms, p99 %.3g ms\n",
                  p50, p99);
+}
+
+//  The processes `lwctl up` starts for this config, by group
+typedef struct {
+    const char *group;          //  Member group
+    long expected;              //  Processes of that group
+    long running;               //  Alive members seen
+} expected_t;
+
+//  A member of the status reply, for sorting
+typedef struct {
+    int rank;                   //  Pipeline stage of its group
+    char group [LW_NAME_MAX + 1];   //  Group
+    char name [LW_NAME_MAX + 1];    //  Member name
+    zframe_t *frame;            //  Its frame in the reply (borrowed)
+} member_t;
+
+//  Pipeline order of a group: broker, ingest, features, scorer, feedback
+static int
+s_group_rank (const char *group)
+{
+    static const char *order [] = {"broker", "ingest", "features", "scorer",
+                                   "feedback", NULL};
+    int rank = 0;
+    while (order [rank] && !streq (order [rank], group))
+        rank++;
+    return rank;
+}
+
+static int
+s_compare_members (const void *left, const void *right)
+{
+    const member_t *one = (const member_t *) left;
+    const member_t *other = (const member_t *) right;
+    if (one->rank != other->rank)
+        return one->rank - other->rank;
+    int rc = strcmp (one->group, other->group);
+    return rc ? rc : strcmp (one->name, other->name);
+}
+
+//  Fills the expected groups from the config; returns how many
+static size_t
+s_expected (lw_ctl_t *ctl, expected_t *expected)
+{
+    long features = 1, scorers = 1;
+    if (ctl->config) {
+        //  Validated by lw-features/lw-scorer; fall back to defaults here
+        if (lw_cfg_int (ctl->config, "features/workers", 1, 0, 64, &features))
+            features = 1;
+        if (lw_cfg_int (ctl->config, "scorer/workers", 1, 0, 64, &scorers))
+            scorers = 1;
+    }
+    expected [0] = (expected_t) {"ingest", 1, 0};
+    expected [1] = (expected_t) {"features", features, 0};
+    expected [2] = (expected_t) {"scorer", scorers, 0};
+    expected [3] = (expected_t) {"feedback", 1, 0};
+    return 4;
 }
 
 int
@@ -996,21 +1062,61 @@ lw_ctl_status (lw_ctl_t *ctl, int argc, char **argv)
         printf ("node %s: broker up, %u member%s\n", ctl->node.home,
                 header.count, header.count == 1 ? "" : "s");
     rc = LW_CTL_OK;
-    for (uint32_t index = 0; index < header.count; index++) {
-        frame = zmsg_next (reply);
+    expected_t expected [4];
+    size_t groups = s_expected (ctl, expected);
+    //  Order members by pipeline stage, then name; the array is as long
+    //  as the frames actually received
+    member_t *members = (member_t *) calloc (header.count + 1,
+                                             sizeof (member_t));
+    assert (members);
+    size_t count = 0;
+    while ((frame = zmsg_next (reply))) {
         if (lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame),
                                 ctrl)) {
             fprintf (stderr, "lwctl: malformed member in the status reply\n");
             rc = LW_CTL_FAIL;
             continue;
         }
+        members [count].frame = frame;
+        members [count].rank = s_group_rank (ctrl->group);
+        memcpy (members [count].group, ctrl->group, sizeof (ctrl->group));
+        memcpy (members [count].name, ctrl->name, sizeof (ctrl->name));
+        count++;
+    }
+    qsort (members, count, sizeof (member_t), s_compare_members);
+    bool first = true;
+    for (size_t index = 0; index < count; index++) {
+        frame = members [index].frame;
+        if (lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame),
+                                ctrl))
+            continue;                   //  Decoded fine above
+        for (size_t group = 0; group < groups; group++)
+            if (ctrl->alive && streq (ctrl->group, expected [group].group))
+                expected [group].running++;
         if (ctl->json)
-            s_status_json (stdout, ctrl, index == 0);
+            s_status_json (stdout, ctrl, first);
         else
             s_status_human (stdout, ctrl);
+        first = false;
+    }
+    //  A process that is not running has no member: say so
+    for (size_t group = 0; group < groups; group++) {
+        long missing = expected [group].expected - expected [group].running;
+        for (long index = 0; index < missing; index++) {
+            if (ctl->json)
+                fprintf (stdout, "%s{\"group\":\"%s\",\"name\":null,"
+                                 "\"alive\":false}",
+                         first ? "" : ",", expected [group].group);
+            else
+                printf ("  %-30s DOWN  (not running: %ld of %ld up)\n",
+                        expected [group].group, expected [group].running,
+                        expected [group].expected);
+            first = false;
+        }
     }
     if (ctl->json)
         fputs ("]\n", stdout);
+    free (members);
 cleanup:
     zmsg_destroy (&reply);
     free (ctrl);
