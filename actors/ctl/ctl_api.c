@@ -867,11 +867,12 @@ s_status_json (FILE *out, const lw_ctrl_t *ctrl, bool first)
     s_json_string (out, ctrl->group);
     fputs (",\"name\":", out);
     s_json_string (out, ctrl->name);
-    //  The broker answered, so it is up; its own `alive` flag says
-    //  whether every readings partition has a subscriber (ready)
+    //  The broker answered, so it is up; its "ready" counter says
+    //  whether every readings partition has a subscriber
     bool broker = streq (ctrl->group, "broker");
     if (broker)
-        fprintf (out, ",\"ready\":%s", ctrl->alive ? "true" : "false");
+        fprintf (out, ",\"ready\":%s",
+                 lw_ctrl_stat (ctrl, "ready") ? "true" : "false");
     fprintf (out, ",\"alive\":%s,\"pid\":%" PRId64 ",\"in\":%" PRIu64
                   ",\"out\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"drops\":{",
              ctrl->alive || broker ? "true" : "false", ctrl->pid,
@@ -928,7 +929,7 @@ s_status_human (FILE *out, const lw_ctrl_t *ctrl)
         s_partition_ranges (ctrl, ranges, sizeof (ranges));
         fprintf (out, " partitions %u [%s]", ctrl->npartitions, ranges);
     }
-    if (streq (ctrl->group, "broker") && !ctrl->alive)
+    if (streq (ctrl->group, "broker") && !lw_ctrl_stat (ctrl, "ready"))
         fputs (" (not ready: a readings partition has no owner)", out);
     fputc ('\n', out);
     bool any = false;
