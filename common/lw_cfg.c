@@ -42,8 +42,7 @@ s_value (zconfig_t *cfg, const char *path, const char **value)
     if (!item)
         return 0;
     if (zconfig_child (item)) {
-        zsys_error ("config: %s is a section, where a value is expected",
-                    path);
+        zsys_error ("config: %s is a section, where a value is expected", path);
         return -1;
     }
     *value = zconfig_value (item);
@@ -97,7 +96,8 @@ lw_cfg_load (const char *path)
     zchunk_destroy (&chunk);
     if (!cfg) {
         zsys_error ("config: cannot parse file=%s (ZPL syntax: 4-space "
-                    "indents, key = value)", path);
+                    "indents, key = value)",
+                    path);
         return NULL;
     }
     s_strip_comments (zconfig_child (cfg));
@@ -110,7 +110,7 @@ lw_cfg_load (const char *path)
 static int
 s_parse_long (const char *text, long min, long max, long *out)
 {
-    while (isspace ((unsigned char) *text))
+    while (isspace ((unsigned char)*text))
         text++;
     if (*text == '\0')
         return -1;
@@ -119,7 +119,7 @@ s_parse_long (const char *text, long min, long max, long *out)
     long value = strtol (text, &end, 10);
     if (errno != 0 || end == text)
         return -1;
-    while (isspace ((unsigned char) *end))
+    while (isspace ((unsigned char)*end))
         end++;
     if (*end != '\0' || value < min || value > max)
         return -1;
@@ -133,7 +133,7 @@ s_parse_long (const char *text, long min, long max, long *out)
 static int
 s_parse_double (const char *text, double min, double max, double *out)
 {
-    while (isspace ((unsigned char) *text))
+    while (isspace ((unsigned char)*text))
         text++;
     if (*text == '\0')
         return -1;
@@ -142,7 +142,7 @@ s_parse_double (const char *text, double min, double max, double *out)
     double value = strtod (text, &end);
     if (errno != 0 || end == text)
         return -1;
-    while (isspace ((unsigned char) *end))
+    while (isspace ((unsigned char)*end))
         end++;
     if (*end != '\0' || !isfinite (value) || value < min || value > max)
         return -1;
@@ -170,8 +170,8 @@ lw_cfg_int (zconfig_t *cfg, const char *path, long dflt, long min, long max,
     }
     if (s_parse_long (value, min, max, out) == 0)
         return 0;
-    zsys_error ("config: %s='%s' is not an integer in [%ld, %ld]", path,
-                value, min, max);
+    zsys_error ("config: %s='%s' is not an integer in [%ld, %ld]", path, value,
+                min, max);
     return -1;
 }
 
@@ -195,8 +195,8 @@ lw_cfg_double (zconfig_t *cfg, const char *path, double dflt, double min,
     }
     if (s_parse_double (value, min, max, out) == 0)
         return 0;
-    zsys_error ("config: %s='%s' is not a number in [%g, %g]", path, value,
-                min, max);
+    zsys_error ("config: %s='%s' is not a number in [%g, %g]", path, value, min,
+                max);
     return -1;
 }
 
@@ -216,20 +216,21 @@ lw_cfg_bool (zconfig_t *cfg, const char *path, bool dflt, bool *out)
         *out = dflt;
         return 0;
     }
-    static const char *yes [] = {"1", "true", "yes", "on", NULL};
-    static const char *no [] = {"0", "false", "no", "off", NULL};
-    for (int index = 0; yes [index]; index++) {
-        if (strcasecmp (value, yes [index]) == 0) {
+    static const char *yes[] = {"1", "true", "yes", "on", NULL};
+    static const char *no[] = {"0", "false", "no", "off", NULL};
+    for (int index = 0; yes[index]; index++) {
+        if (strcasecmp (value, yes[index]) == 0) {
             *out = true;
             return 0;
         }
-        if (strcasecmp (value, no [index]) == 0) {
+        if (strcasecmp (value, no[index]) == 0) {
             *out = false;
             return 0;
         }
     }
     zsys_error ("config: %s='%s' is not a boolean (0/1, true/false, "
-                "yes/no, on/off)", path, value);
+                "yes/no, on/off)",
+                path, value);
     return -1;
 }
 
@@ -258,10 +259,10 @@ lw_cfg_string (zconfig_t *cfg, const char *path, const char *dflt,
         return -1;
     }
     for (size_t index = 0; index < length; index++) {
-        if ((unsigned char) value [index] < 0x20
-        ||  (unsigned char) value [index] == 0x7F) {
-            zsys_error ("config: %s has a control character at byte %zu",
-                        path, index);
+        if ((unsigned char)value[index] < 0x20 ||
+            (unsigned char)value[index] == 0x7F) {
+            zsys_error ("config: %s has a control character at byte %zu", path,
+                        index);
             return -1;
         }
     }
@@ -287,18 +288,18 @@ lw_cfg_choice (zconfig_t *cfg, const char *path, const char *dflt,
         return -1;
     if (!value)
         value = dflt;
-    for (int index = 0; choices [index]; index++) {
-        if (streq (value, choices [index])) {
+    for (int index = 0; choices[index]; index++) {
+        if (streq (value, choices[index])) {
             *out = index;
             return 0;
         }
     }
-    assert (value != dflt);             //  Caller bug: default not a choice
-    char allowed [256] = "";
+    assert (value != dflt); //  Caller bug: default not a choice
+    char allowed[256] = "";
     size_t used = 0;
-    for (int index = 0; choices [index] && used < sizeof (allowed); index++)
+    for (int index = 0; choices[index] && used < sizeof (allowed); index++)
         used += snprintf (allowed + used, sizeof (allowed) - used, "%s%s",
-                          index? ", ": "", choices [index]);
+                          index ? ", " : "", choices[index]);
     zsys_error ("config: %s='%s' is not one of: %s", path, value, allowed);
     return -1;
 }
@@ -316,10 +317,9 @@ s_check_tcp (const char *address)
     if (!colon)
         return "has no port (tcp://127.0.0.1:PORT)";
     size_t host_len = colon - address;
-    bool loopback =
-        (host_len == 9 && memcmp (address, "127.0.0.1", 9) == 0)
-     || (host_len == 9 && memcmp (address, "localhost", 9) == 0)
-     || (host_len == 5 && memcmp (address, "[::1]", 5) == 0);
+    bool loopback = (host_len == 9 && memcmp (address, "127.0.0.1", 9) == 0) ||
+                    (host_len == 9 && memcmp (address, "localhost", 9) == 0) ||
+                    (host_len == 5 && memcmp (address, "[::1]", 5) == 0);
     if (!loopback)
         return "is a tcp endpoint on a non-loopback address, which needs "
                "CURVE (not implemented yet): use ipc:// or 127.0.0.1, "
@@ -351,10 +351,10 @@ lw_cfg_endpoint (zconfig_t *cfg, const char *path, const char *dflt,
     if (!value)
         value = dflt;
     const char *problem = NULL;
-    char resolved [LW_ENDPOINT_MAX + LW_PATH_MAX];
+    char resolved[LW_ENDPOINT_MAX + LW_PATH_MAX];
 
     for (const char *scan = value; *scan; scan++) {
-        if ((unsigned char) *scan <= 0x20 || (unsigned char) *scan == 0x7F) {
+        if ((unsigned char)*scan <= 0x20 || (unsigned char)*scan == 0x7F) {
             problem = "has a space or control character";
             goto failed;
         }
@@ -378,16 +378,15 @@ lw_cfg_endpoint (zconfig_t *cfg, const char *path, const char *dflt,
                 problem = "is a relative ipc path but there is no home";
                 goto failed;
             }
-            length = snprintf (resolved, sizeof (resolved), "ipc://%s%s%s",
-                               home,
-                               home [strlen (home) - 1] == '/'? "": "/",
-                               name);
+            length =
+                snprintf (resolved, sizeof (resolved), "ipc://%s%s%s", home,
+                          home[strlen (home) - 1] == '/' ? "" : "/", name);
         }
         if (length >= sizeof (resolved) || length - 6 > LW_IPC_PATH_MAX) {
             zsys_error ("config: %s='%s' resolves to an ipc path of %zu "
                         "bytes, more than %d (sun_path): use a shorter "
-                        "home or name", path, value, length - 6,
-                        LW_IPC_PATH_MAX);
+                        "home or name",
+                        path, value, length - 6, LW_IPC_PATH_MAX);
             return -1;
         }
     }
@@ -424,27 +423,27 @@ lw_cfg_override (zconfig_t *cfg, const char *assignment)
     assert (cfg);
     assert (assignment);
     const char *equals = strchr (assignment, '=');
-    size_t path_len = equals? (size_t) (equals - assignment): 0;
-    bool valid = equals && path_len > 0 && path_len < LW_CFG_KEY_MAX
-              && assignment [0] != '/' && assignment [path_len - 1] != '/';
+    size_t path_len = equals ? (size_t)(equals - assignment) : 0;
+    bool valid = equals && path_len > 0 && path_len < LW_CFG_KEY_MAX &&
+                 assignment[0] != '/' && assignment[path_len - 1] != '/';
     for (size_t index = 0; valid && index < path_len; index++) {
-        char letter = assignment [index];
+        char letter = assignment[index];
         if (letter == '/')
-            valid = assignment [index + 1] != '/';
+            valid = assignment[index + 1] != '/';
         else
-            valid = isalnum ((unsigned char) letter) || letter == '_'
-                 || letter == '-' || letter == '.';
+            valid = isalnum ((unsigned char)letter) || letter == '_' ||
+                    letter == '-' || letter == '.';
     }
-    for (const char *scan = equals? equals + 1: ""; valid && *scan; scan++)
-        valid = (unsigned char) *scan >= 0x20 && (unsigned char) *scan != 0x7F;
+    for (const char *scan = equals ? equals + 1 : ""; valid && *scan; scan++)
+        valid = (unsigned char)*scan >= 0x20 && (unsigned char)*scan != 0x7F;
     if (!valid) {
         zsys_error ("config: override '%s' is not section/key=value",
                     assignment);
         return -1;
     }
-    char path [LW_CFG_KEY_MAX];
+    char path[LW_CFG_KEY_MAX];
     memcpy (path, assignment, path_len);
-    path [path_len] = '\0';
+    path[path_len] = '\0';
     zconfig_put (cfg, path, equals + 1);
     return 0;
 }
@@ -457,7 +456,7 @@ static bool
 s_path_matches (const char *known, const char *path)
 {
     while (*known && *path) {
-        if (*known == '*' && (known [1] == '/' || known [1] == '\0')) {
+        if (*known == '*' && (known[1] == '/' || known[1] == '\0')) {
             known++;
             while (*path && *path != '/')
                 path++;
@@ -482,9 +481,8 @@ s_check_keys (zconfig_t *item, char *prefix, size_t prefix_len,
     int unknown = 0;
     for (; item; item = zconfig_next (item)) {
         const char *name = zconfig_name (item);
-        int length = snprintf (prefix + prefix_len,
-                               LW_CFG_KEY_MAX - prefix_len, "%s%s",
-                               prefix_len? "/": "", name? name: "");
+        int length = snprintf (prefix + prefix_len, LW_CFG_KEY_MAX - prefix_len,
+                               "%s%s", prefix_len ? "/" : "", name ? name : "");
         if (length < 0 || prefix_len + length >= LW_CFG_KEY_MAX) {
             zsys_warning ("config: key path too long under '%s' (ignored)",
                           prefix);
@@ -493,18 +491,18 @@ s_check_keys (zconfig_t *item, char *prefix, size_t prefix_len,
         }
         zconfig_t *child = zconfig_child (item);
         if (child)
-            unknown += s_check_keys (child, prefix, prefix_len + length,
-                                     known_paths);
+            unknown +=
+                s_check_keys (child, prefix, prefix_len + length, known_paths);
         else {
             bool known = false;
-            for (int index = 0; known_paths [index] && !known; index++)
-                known = s_path_matches (known_paths [index], prefix);
+            for (int index = 0; known_paths[index] && !known; index++)
+                known = s_path_matches (known_paths[index], prefix);
             if (!known) {
                 zsys_warning ("config: unknown key %s (ignored)", prefix);
                 unknown++;
             }
         }
-        prefix [prefix_len] = '\0';
+        prefix[prefix_len] = '\0';
     }
     return unknown;
 }
@@ -520,7 +518,7 @@ lw_cfg_check_keys (zconfig_t *cfg, const char **known_paths)
 {
     assert (cfg);
     assert (known_paths);
-    char prefix [LW_CFG_KEY_MAX] = "";
+    char prefix[LW_CFG_KEY_MAX] = "";
     return s_check_keys (zconfig_child (cfg), prefix, 0, known_paths);
 }
 
@@ -552,16 +550,15 @@ lw_node_load (zconfig_t *cfg, const char *home, lw_node_t *out)
     errors += lw_cfg_int (cfg, "common/misses", 3, 2, 20, &out->misses) != 0;
     errors += lw_cfg_int (cfg, "common/hwm", LW_HWM_DEFAULT, 10, 1000000,
                           &out->hwm) != 0;
-    errors += lw_cfg_bool (cfg, "common/log/verbose", false,
-                           &out->verbose) != 0;
-    errors += lw_cfg_bool (cfg, "common/log/syslog", false,
-                           &out->syslog) != 0;
+    errors +=
+        lw_cfg_bool (cfg, "common/log/verbose", false, &out->verbose) != 0;
+    errors += lw_cfg_bool (cfg, "common/log/syslog", false, &out->syslog) != 0;
 
     struct {
-        const char *path;               //  Config key
-        const char *dflt;               //  Default endpoint
-        char *out;                      //  Where the resolved one goes
-    } endpoints [] = {
+        const char *path; //  Config key
+        const char *dflt; //  Default endpoint
+        char *out;        //  Where the resolved one goes
+    } endpoints[] = {
         {"broker/readings_in", "ipc://readings-in", out->readings_in},
         {"broker/readings_out", "ipc://readings-out", out->readings_out},
         {"broker/features_in", "ipc://features-in", out->features_in},
@@ -571,29 +568,27 @@ lw_node_load (zconfig_t *cfg, const char *home, lw_node_t *out)
         {"broker/monitor", "ipc://monitor", out->monitor},
         {"broker/coordinator", "ipc://coordinator", out->coordinator},
         {"ingest/gateway", "ipc://gateway", out->gateway},
-        {"feedback/api", "ipc://api", out->api}
-    };
-    size_t count = sizeof (endpoints) / sizeof (endpoints [0]);
+        {"feedback/api", "ipc://api", out->api}};
+    size_t count = sizeof (endpoints) / sizeof (endpoints[0]);
     for (size_t index = 0; index < count; index++)
-        errors += lw_cfg_endpoint (cfg, endpoints [index].path,
-                                   endpoints [index].dflt, out->home,
-                                   endpoints [index].out,
-                                   LW_ENDPOINT_MAX) != 0;
+        errors += lw_cfg_endpoint (cfg, endpoints[index].path,
+                                   endpoints[index].dflt, out->home,
+                                   endpoints[index].out, LW_ENDPOINT_MAX) != 0;
     //  Every endpoint is bound by one socket: two keys naming the same
     //  endpoint would make the second bind fail at run time instead
     for (size_t index = 0; index < count; index++) {
-        if (!*endpoints [index].out)
+        if (!*endpoints[index].out)
             continue;
         for (size_t other = index + 1; other < count; other++) {
-            if (streq (endpoints [index].out, endpoints [other].out)) {
+            if (streq (endpoints[index].out, endpoints[other].out)) {
                 zsys_error ("config: %s and %s are the same endpoint '%s'",
-                            endpoints [index].path, endpoints [other].path,
-                            endpoints [index].out);
+                            endpoints[index].path, endpoints[other].path,
+                            endpoints[index].out);
                 errors++;
             }
         }
     }
-    return errors? -1: 0;
+    return errors ? -1 : 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -606,33 +601,33 @@ lw_cfg_test (bool verbose)
     if (verbose)
         printf ("\n");
 
-    zconfig_t *cfg = zconfig_str_load (
-        "common\n"
-        "    partitions = 32   #  a comment\n"
-        "    heartbeat = 12abc\n"
-        "    empty =\n"
-        "    commented =        #  only a comment\n"
-        "    ratio = 0.25\n"
-        "    flag = yes\n"
-        "    name = \"hello world\"\n"
-        "    kind = csv\n"
-        "    spaced = \" 42 \"\n"
-        "    big = 99999999999999999999999\n"
-        "    nan = nan\n"
-        "broker\n"
-        "    a = ipc://coordinator\n"
-        "    b = ipc:///run/lw/api\n"
-        "    c = tcp://127.0.0.1:5555\n"
-        "    d = tcp://localhost:1\n"
-        "    e = \"tcp://[::1]:65535\"\n"
-        "    f = tcp://10.0.0.1:5555\n"
-        "    g = ipc://@abstract\n"
-        "    h = tcp://127.0.0.1:0\n"
-        "    i = tcp://127.0.0.1\n"
-        "    j = inproc://x\n"
-        "    k = ipc://\n"
-        "    l = tcp://127.0.0.1:80x\n"
-        "    m = tcp://*:5555\n");
+    zconfig_t *cfg =
+        zconfig_str_load ("common\n"
+                          "    partitions = 32   #  a comment\n"
+                          "    heartbeat = 12abc\n"
+                          "    empty =\n"
+                          "    commented =        #  only a comment\n"
+                          "    ratio = 0.25\n"
+                          "    flag = yes\n"
+                          "    name = \"hello world\"\n"
+                          "    kind = csv\n"
+                          "    spaced = \" 42 \"\n"
+                          "    big = 99999999999999999999999\n"
+                          "    nan = nan\n"
+                          "broker\n"
+                          "    a = ipc://coordinator\n"
+                          "    b = ipc:///run/lw/api\n"
+                          "    c = tcp://127.0.0.1:5555\n"
+                          "    d = tcp://localhost:1\n"
+                          "    e = \"tcp://[::1]:65535\"\n"
+                          "    f = tcp://10.0.0.1:5555\n"
+                          "    g = ipc://@abstract\n"
+                          "    h = tcp://127.0.0.1:0\n"
+                          "    i = tcp://127.0.0.1\n"
+                          "    j = inproc://x\n"
+                          "    k = ipc://\n"
+                          "    l = tcp://127.0.0.1:80x\n"
+                          "    m = tcp://*:5555\n");
     assert (cfg);
 
     //  Integers
@@ -644,8 +639,8 @@ lw_cfg_test (bool verbose)
     assert (lw_cfg_int (cfg, "common/missing", 64, 1, 1024, &number) == 0);
     assert (number == 64);
     assert (lw_cfg_int (cfg, "common/partitions", 64, 1, 16, &number) == -1);
-    assert (lw_cfg_int (cfg, "common/heartbeat", 500, 50, 10000, &number)
-            == -1);
+    assert (lw_cfg_int (cfg, "common/heartbeat", 500, 50, 10000, &number) ==
+            -1);
     assert (lw_cfg_int (cfg, "common/empty", 1, 0, 10, &number) == -1);
     assert (lw_cfg_int (cfg, "common/commented", 1, 0, 10, &number) == -1);
     assert (lw_cfg_int (cfg, "common/ratio", 1, 0, 10, &number) == -1);
@@ -687,63 +682,63 @@ lw_cfg_test (bool verbose)
     assert (streq (text, ""));
     assert (lw_cfg_string (cfg, "common/empty", "dflt", 64, &text) == 0);
     assert (streq (text, ""));
-    const char *kinds [] = {"simulator", "csv", NULL};
+    const char *kinds[] = {"simulator", "csv", NULL};
     int choice = -1;
-    assert (lw_cfg_choice (cfg, "common/kind", "simulator", kinds, &choice)
-            == 0);
+    assert (lw_cfg_choice (cfg, "common/kind", "simulator", kinds, &choice) ==
+            0);
     assert (choice == 1);
-    assert (lw_cfg_choice (cfg, "common/none", "simulator", kinds, &choice)
-            == 0);
+    assert (lw_cfg_choice (cfg, "common/none", "simulator", kinds, &choice) ==
+            0);
     assert (choice == 0);
-    assert (lw_cfg_choice (cfg, "common/name", "simulator", kinds, &choice)
-            == -1);
+    assert (lw_cfg_choice (cfg, "common/name", "simulator", kinds, &choice) ==
+            -1);
 
     //  Endpoints
-    char endpoint [LW_ENDPOINT_MAX];
-    assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", "/tmp/home",
-                             endpoint, sizeof (endpoint)) == 0);
+    char endpoint[LW_ENDPOINT_MAX];
+    assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", "/tmp/home", endpoint,
+                             sizeof (endpoint)) == 0);
     assert (streq (endpoint, "ipc:///tmp/home/coordinator"));
-    assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", "/tmp/home/",
-                             endpoint, sizeof (endpoint)) == 0);
+    assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", "/tmp/home/", endpoint,
+                             sizeof (endpoint)) == 0);
     assert (streq (endpoint, "ipc:///tmp/home/coordinator"));
     assert (lw_cfg_endpoint (cfg, "broker/none", "ipc://x", "/tmp/home",
                              endpoint, sizeof (endpoint)) == 0);
     assert (streq (endpoint, "ipc:///tmp/home/x"));
-    assert (lw_cfg_endpoint (cfg, "broker/b", "ipc://x", "/tmp/home",
-                             endpoint, sizeof (endpoint)) == 0);
+    assert (lw_cfg_endpoint (cfg, "broker/b", "ipc://x", "/tmp/home", endpoint,
+                             sizeof (endpoint)) == 0);
     assert (streq (endpoint, "ipc:///run/lw/api"));
-    assert (lw_cfg_endpoint (cfg, "broker/c", "ipc://x", "/tmp/home",
-                             endpoint, sizeof (endpoint)) == 0);
+    assert (lw_cfg_endpoint (cfg, "broker/c", "ipc://x", "/tmp/home", endpoint,
+                             sizeof (endpoint)) == 0);
     assert (streq (endpoint, "tcp://127.0.0.1:5555"));
-    assert (lw_cfg_endpoint (cfg, "broker/d", "ipc://x", "/tmp/home",
-                             endpoint, sizeof (endpoint)) == 0);
-    assert (lw_cfg_endpoint (cfg, "broker/e", "ipc://x", "/tmp/home",
-                             endpoint, sizeof (endpoint)) == 0);
+    assert (lw_cfg_endpoint (cfg, "broker/d", "ipc://x", "/tmp/home", endpoint,
+                             sizeof (endpoint)) == 0);
+    assert (lw_cfg_endpoint (cfg, "broker/e", "ipc://x", "/tmp/home", endpoint,
+                             sizeof (endpoint)) == 0);
     assert (streq (endpoint, "tcp://[::1]:65535"));
-    const char *refused [] = {"broker/f", "broker/g", "broker/h", "broker/i",
-                              "broker/j", "broker/k", "broker/l", "broker/m",
-                              "common/name", NULL};
-    for (int index = 0; refused [index]; index++)
-        assert (lw_cfg_endpoint (cfg, refused [index], "ipc://x", "/tmp/home",
+    const char *refused[] = {"broker/f",    "broker/g", "broker/h", "broker/i",
+                             "broker/j",    "broker/k", "broker/l", "broker/m",
+                             "common/name", NULL};
+    for (int index = 0; refused[index]; index++)
+        assert (lw_cfg_endpoint (cfg, refused[index], "ipc://x", "/tmp/home",
                                  endpoint, sizeof (endpoint)) == -1);
     //  The ipc path must fit sun_path: 107 bytes is the most
-    char home [LW_PATH_MAX];
+    char home[LW_PATH_MAX];
     memset (home, 'h', sizeof (home));
-    home [0] = '/';
-    home [LW_IPC_PATH_MAX - strlen ("/coordinator")] = '\0';
+    home[0] = '/';
+    home[LW_IPC_PATH_MAX - strlen ("/coordinator")] = '\0';
     assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", home, endpoint,
                              sizeof (endpoint)) == 0);
     assert (strlen (endpoint) == 6 + LW_IPC_PATH_MAX);
-    home [LW_IPC_PATH_MAX - strlen ("/coordinator")] = 'h';
-    home [LW_IPC_PATH_MAX - strlen ("/coordinator") + 1] = '\0';
+    home[LW_IPC_PATH_MAX - strlen ("/coordinator")] = 'h';
+    home[LW_IPC_PATH_MAX - strlen ("/coordinator") + 1] = '\0';
     assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", home, endpoint,
                              sizeof (endpoint)) == -1);
     //  A relative path needs a home
     assert (lw_cfg_endpoint (cfg, "broker/a", "ipc://x", NULL, endpoint,
                              sizeof (endpoint)) == -1);
     //  Too small an output buffer is refused, not truncated
-    assert (lw_cfg_endpoint (cfg, "broker/c", "ipc://x", "/tmp", endpoint,
-                             8) == -1);
+    assert (lw_cfg_endpoint (cfg, "broker/c", "ipc://x", "/tmp", endpoint, 8) ==
+            -1);
 
     //  Overrides
     assert (lw_cfg_override (cfg, "common/partitions=16") == 0);
@@ -752,10 +747,10 @@ lw_cfg_test (bool verbose)
     assert (lw_cfg_override (cfg, "new/section/key=a=b") == 0);
     assert (streq (zconfig_get (cfg, "new/section/key", ""), "a=b"));
     assert (lw_cfg_override (cfg, "common/empty=") == 0);
-    const char *bad_overrides [] = {"nokey", "=value", "/a=1", "a/=1",
-                                    "a//b=1", "a b=1", "a/b=\x01", NULL};
-    for (int index = 0; bad_overrides [index]; index++)
-        assert (lw_cfg_override (cfg, bad_overrides [index]) == -1);
+    const char *bad_overrides[] = {"nokey",  "=value", "/a=1",     "a/=1",
+                                   "a//b=1", "a b=1",  "a/b=\x01", NULL};
+    for (int index = 0; bad_overrides[index]; index++)
+        assert (lw_cfg_override (cfg, bad_overrides[index]) == -1);
     zconfig_destroy (&cfg);
 
     //  Unknown keys
@@ -763,16 +758,16 @@ lw_cfg_test (bool verbose)
                             "src\n    one\n        type = x\n"
                             "    two\n        typo = y\n");
     assert (cfg);
-    const char *known [] = {"a/b", "a/c", "src/*/type", NULL};
+    const char *known[] = {"a/b", "a/c", "src/*/type", NULL};
     assert (lw_cfg_check_keys (cfg, known) == 1);
-    const char *fewer [] = {"a/b", NULL};
+    const char *fewer[] = {"a/b", NULL};
     assert (lw_cfg_check_keys (cfg, fewer) == 3);
     zconfig_destroy (&cfg);
 
     //  Files: a missing and a malformed one fail cleanly
-    char dir [] = "/tmp/lwcfg-XXXXXX";
+    char dir[] = "/tmp/lwcfg-XXXXXX";
     assert (mkdtemp (dir));
-    char file [64];
+    char file[64];
     snprintf (file, sizeof (file), "%s/missing.cfg", dir);
     assert (lw_cfg_load (file) == NULL);
     snprintf (file, sizeof (file), "%s/bad.cfg", dir);
@@ -807,7 +802,7 @@ lw_cfg_test (bool verbose)
     assert (node.hwm == LW_HWM_DEFAULT);
     assert (!node.verbose && !node.syslog);
     assert (streq (node.home, dir));
-    char expect [LW_ENDPOINT_MAX];
+    char expect[LW_ENDPOINT_MAX];
     snprintf (expect, sizeof (expect), "ipc://%s/coordinator", dir);
     assert (streq (node.coordinator, expect));
     snprintf (expect, sizeof (expect), "ipc://%s/api", dir);
@@ -822,7 +817,7 @@ lw_cfg_test (bool verbose)
     zconfig_destroy (&cfg);
 
     //  The shipped default config is valid
-    char shipped [LW_PATH_MAX] = "";
+    char shipped[LW_PATH_MAX] = "";
     const char *config_dir = getenv ("LW_CONFIG_DIR");
     if (config_dir)
         snprintf (shipped, sizeof (shipped), "%s/linewatch.cfg", config_dir);

@@ -41,7 +41,8 @@
 static void
 s_usage (const char *ident)
 {
-    fprintf (stderr,
+    fprintf (
+        stderr,
         "usage: %s [-c|--config FILE] [--home DIR] [--name NAME] [-v]\n"
         "       [--set section/key=value]... [-h|--help]\n"
         "  -c, --config FILE  config file (default <home>/linewatch.cfg if\n"
@@ -66,9 +67,9 @@ s_name_valid (const char *name)
     if (length == 0 || length > LW_NAME_MAX)
         return false;
     for (size_t index = 0; index < length; index++) {
-        char letter = name [index];
-        if (!isalnum ((unsigned char) letter) && letter != '_'
-        &&  letter != '-' && letter != '.')
+        char letter = name[index];
+        if (!isalnum ((unsigned char)letter) && letter != '_' &&
+            letter != '-' && letter != '.')
             return false;
     }
     return true;
@@ -78,7 +79,7 @@ s_name_valid (const char *name)
 //  Runs a process around actor. Returns the process exit code.
 
 int
-lw_main_run (int argc, char *argv [], const char *ident, const char *group,
+lw_main_run (int argc, char *argv[], const char *ident, const char *group,
              zactor_fn *actor)
 {
     assert (argv);
@@ -90,11 +91,11 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
     const char *home_arg = NULL;
     const char *name_arg = NULL;
     bool verbose = false;
-    const char *overrides [LW_MAIN_OVERRIDES_MAX];
+    const char *overrides[LW_MAIN_OVERRIDES_MAX];
     size_t override_nbr = 0;
 
     for (int argn = 1; argn < argc; argn++) {
-        const char *arg = argv [argn];
+        const char *arg = argv[argn];
         bool has_value = argn + 1 < argc;
         if (streq (arg, "-h") || streq (arg, "--help")) {
             s_usage (ident);
@@ -103,29 +104,31 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
         else if (streq (arg, "-v") || streq (arg, "--verbose"))
             verbose = true;
         else if ((streq (arg, "-c") || streq (arg, "--config")) && has_value)
-            config_arg = argv [++argn];
+            config_arg = argv[++argn];
         else if (streq (arg, "--home") && has_value)
-            home_arg = argv [++argn];
+            home_arg = argv[++argn];
         else if (streq (arg, "--name") && has_value)
-            name_arg = argv [++argn];
+            name_arg = argv[++argn];
         else if (streq (arg, "--set") && has_value) {
             if (override_nbr == LW_MAIN_OVERRIDES_MAX) {
                 fprintf (stderr, "%s: more than %d --set options\n", ident,
                          LW_MAIN_OVERRIDES_MAX);
                 return LW_EXIT_USAGE;
             }
-            overrides [override_nbr++] = argv [++argn];
+            overrides[override_nbr++] = argv[++argn];
         }
         else {
-            fprintf (stderr, "%s: unknown or incomplete option '%s'\n",
-                     ident, arg);
+            fprintf (stderr, "%s: unknown or incomplete option '%s'\n", ident,
+                     arg);
             s_usage (ident);
             return LW_EXIT_USAGE;
         }
     }
     if (name_arg && !s_name_valid (name_arg)) {
-        fprintf (stderr, "%s: --name '%s' must be 1..%d letters, digits, "
-                 "'_', '-' or '.'\n", ident, name_arg, LW_NAME_MAX);
+        fprintf (stderr,
+                 "%s: --name '%s' must be 1..%d letters, digits, "
+                 "'_', '-' or '.'\n",
+                 ident, name_arg, LW_NAME_MAX);
         return LW_EXIT_USAGE;
     }
 
@@ -141,9 +144,9 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
     zconfig_t *config = NULL;
     zactor_t *running = NULL;
     zpoller_t *poller = NULL;
-    lw_node_t *node = (lw_node_t *) zmalloc (sizeof (lw_node_t));
-    char *home = (char *) zmalloc (LW_PATH_MAX);
-    char *config_path = (char *) zmalloc (LW_PATH_MAX);
+    lw_node_t *node = (lw_node_t *)zmalloc (sizeof (lw_node_t));
+    char *home = (char *)zmalloc (LW_PATH_MAX);
+    char *config_path = (char *)zmalloc (LW_PATH_MAX);
     assert (node && home && config_path);
 
     if (lw_home_resolve (home_arg, home, LW_PATH_MAX) != 0)
@@ -151,8 +154,8 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
     if (config_arg)
         snprintf (config_path, LW_PATH_MAX, "%s", config_arg);
     else {
-        int length = snprintf (config_path, LW_PATH_MAX, "%s/linewatch.cfg",
-                               home);
+        int length =
+            snprintf (config_path, LW_PATH_MAX, "%s/linewatch.cfg", home);
         if (length >= LW_PATH_MAX || access (config_path, F_OK) != 0)
             snprintf (config_path, LW_PATH_MAX, "%s", LW_DEFAULT_CONFIG);
     }
@@ -160,7 +163,7 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
     if (!config)
         goto cleanup;
     for (size_t index = 0; index < override_nbr; index++)
-        if (lw_cfg_override (config, overrides [index]) != 0)
+        if (lw_cfg_override (config, overrides[index]) != 0)
             goto cleanup;
     if (lw_node_load (config, home, node) != 0) {
         zsys_error ("main: invalid config file=%s", config_path);
@@ -171,11 +174,11 @@ lw_main_run (int argc, char *argv [], const char *ident, const char *group,
     if (node->syslog)
         zsys_set_logsystem (true);
 
-    char name [LW_NAME_MAX + 1];
+    char name[LW_NAME_MAX + 1];
     if (name_arg)
         snprintf (name, sizeof (name), "%s", name_arg);
     else
-        snprintf (name, sizeof (name), "%s-%d", group, (int) getpid ());
+        snprintf (name, sizeof (name), "%s-%d", group, (int)getpid ());
     lw_actor_args_t args = {config, node, name};
 
     zsys_info ("main: starting name=%s home=%s config=%s", name, node->home,

@@ -45,11 +45,11 @@
 #define LW_STORE_RESIZED_RETRIES 8
 
 struct _lw_store_t {
-    char *path;                 //  Environment directory
-    MDB_env *env;               //  The LMDB environment
-    size_t ndbs;                //  Number of named databases
-    char *names [LW_STORE_DBS_MAX];     //  Their names, as given to _new
-    MDB_dbi dbis [LW_STORE_DBS_MAX];    //  Their handles, same order
+    char *path;                     //  Environment directory
+    MDB_env *env;                   //  The LMDB environment
+    size_t ndbs;                    //  Number of named databases
+    char *names[LW_STORE_DBS_MAX];  //  Their names, as given to _new
+    MDB_dbi dbis[LW_STORE_DBS_MAX]; //  Their handles, same order
 };
 
 //  --------------------------------------------------------------------------
@@ -67,8 +67,8 @@ s_map (int rc, const char *what, const char *path)
     int code = LW_STORE_ERROR;
     if (rc == MDB_MAP_FULL)
         code = LW_STORE_FULL;
-    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND
-         ||  rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+    else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+             rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
         code = LW_STORE_CORRUPT;
     if (path)
         zsys_error ("store: %s failed path=%s reason=%s", what, path,
@@ -98,16 +98,16 @@ lw_store_new (const char *path, size_t mapsize, const char **names)
 {
     assert (path);
     assert (names);
-    lw_store_t *self = (lw_store_t *) zmalloc (sizeof (lw_store_t));
+    lw_store_t *self = (lw_store_t *)zmalloc (sizeof (lw_store_t));
     if (!self)
         return NULL;
     self->path = strdup (path);
     if (!self->path)
         goto failed;
-    while (names [self->ndbs]) {
+    while (names[self->ndbs]) {
         assert (self->ndbs < LW_STORE_DBS_MAX);
-        self->names [self->ndbs] = strdup (names [self->ndbs]);
-        if (!self->names [self->ndbs])
+        self->names[self->ndbs] = strdup (names[self->ndbs]);
+        if (!self->names[self->ndbs])
             goto failed;
         self->ndbs++;
     }
@@ -129,7 +129,7 @@ lw_store_new (const char *path, size_t mapsize, const char **names)
     }
     if (rc == 0) {
         step = "mdb_env_set_maxdbs";
-        rc = mdb_env_set_maxdbs (self->env, (MDB_dbi) self->ndbs);
+        rc = mdb_env_set_maxdbs (self->env, (MDB_dbi)self->ndbs);
     }
     if (rc == 0) {
         step = "mdb_env_open";
@@ -142,8 +142,8 @@ lw_store_new (const char *path, size_t mapsize, const char **names)
         int dead = 0;
         rc = mdb_reader_check (self->env, &dead);
         if (rc == 0 && dead > 0)
-            zsys_warning ("store: cleared stale readers path=%s count=%d",
-                          path, dead);
+            zsys_warning ("store: cleared stale readers path=%s count=%d", path,
+                          dead);
     }
     MDB_txn *txn = NULL;
     if (rc == 0) {
@@ -152,8 +152,8 @@ lw_store_new (const char *path, size_t mapsize, const char **names)
     }
     for (size_t index = 0; rc == 0 && index < self->ndbs; index++) {
         step = "mdb_dbi_open";
-        rc = mdb_dbi_open (txn, self->names [index], MDB_CREATE,
-                           &self->dbis [index]);
+        rc = mdb_dbi_open (txn, self->names[index], MDB_CREATE,
+                           &self->dbis[index]);
     }
     if (txn) {
         if (rc == 0) {
@@ -164,8 +164,8 @@ lw_store_new (const char *path, size_t mapsize, const char **names)
             mdb_txn_abort (txn);
     }
     if (rc != 0) {
-        zsys_error ("store: open failed path=%s step=%s reason=%s", path,
-                    step, mdb_strerror (rc));
+        zsys_error ("store: open failed path=%s step=%s reason=%s", path, step,
+                    mdb_strerror (rc));
         goto failed;
     }
     return self;
@@ -187,7 +187,7 @@ lw_store_destroy (lw_store_t **self_p)
         if (self->env)
             mdb_env_close (self->env);
         for (size_t index = 0; index < self->ndbs; index++)
-            free (self->names [index]);
+            free (self->names[index]);
         free (self->path);
         free (self);
         *self_p = NULL;
@@ -203,8 +203,8 @@ lw_store_dbi_index (lw_store_t *self, const char *name)
     assert (self);
     assert (name);
     for (size_t index = 0; index < self->ndbs; index++)
-        if (streq (self->names [index], name))
-            return (int) index;
+        if (streq (self->names[index], name))
+            return (int)index;
     return -1;
 }
 
@@ -230,8 +230,9 @@ static int
 s_txn_begin (lw_store_t *self, unsigned int flags, MDB_txn **txn_p)
 {
     int rc = MDB_MAP_RESIZED;
-    for (int attempt = 0; attempt < LW_STORE_RESIZED_RETRIES
-                          && rc == MDB_MAP_RESIZED; attempt++) {
+    for (int attempt = 0;
+         attempt < LW_STORE_RESIZED_RETRIES && rc == MDB_MAP_RESIZED;
+         attempt++) {
         rc = mdb_txn_begin (self->env, NULL, flags, txn_p);
         if (rc == MDB_MAP_RESIZED) {
             int resized = mdb_env_set_mapsize (self->env, 0);
@@ -256,13 +257,14 @@ s_grow (lw_store_t *self)
                     self->path, current);
         return LW_STORE_FULL;
     }
-    size_t grown = current > LW_STORE_MAPSIZE_MAX / 2?
-                   (size_t) LW_STORE_MAPSIZE_MAX: current * 2;
+    size_t grown = current > LW_STORE_MAPSIZE_MAX / 2
+                       ? (size_t)LW_STORE_MAPSIZE_MAX
+                       : current * 2;
     int rc = mdb_env_set_mapsize (self->env, grown);
     if (rc != 0) {
         zsys_error ("store: map full path=%s mapsize=%zu, cannot grow to "
-                    "%zu reason=%s", self->path, current, grown,
-                    mdb_strerror (rc));
+                    "%zu reason=%s",
+                    self->path, current, grown, mdb_strerror (rc));
         return LW_STORE_FULL;
     }
     zsys_info ("store: map grown path=%s mapsize=%zu", self->path, grown);
@@ -279,8 +281,8 @@ static int
 s_disk_full (lw_store_t *self, int rc)
 {
     struct statvfs usage;
-    if (rc == EIO && statvfs (self->path, &usage) == 0
-    &&  (uint64_t) usage.f_bavail * usage.f_frsize < LW_STORE_LOW_SPACE)
+    if (rc == EIO && statvfs (self->path, &usage) == 0 &&
+        (uint64_t)usage.f_bavail * usage.f_frsize < LW_STORE_LOW_SPACE)
         return ENOSPC;
     return rc;
 }
@@ -305,11 +307,11 @@ lw_store_write (lw_store_t *self, lw_store_write_fn *write_fn, void *arg)
             return s_map (rc, "write begin", self->path);
         rc = write_fn (txn, self->dbis, arg);
         if (rc == 0)
-            rc = mdb_txn_commit (txn);      //  Frees txn, success or not
+            rc = mdb_txn_commit (txn); //  Frees txn, success or not
         else {
             mdb_txn_abort (txn);
             if (rc <= LW_STORE_OK && rc >= LW_STORE_CORRUPT)
-                return rc;                  //  The caller's own verdict
+                return rc; //  The caller's own verdict
         }
         if (rc == 0)
             return LW_STORE_OK;
@@ -325,9 +327,9 @@ lw_store_write (lw_store_t *self, lw_store_write_fn *write_fn, void *arg)
 //  One key/value for lw_store_put
 
 typedef struct {
-    int db;                     //  Database index
-    MDB_val key;                //  Key bytes (borrowed)
-    MDB_val value;              //  Value bytes (borrowed)
+    int db;        //  Database index
+    MDB_val key;   //  Key bytes (borrowed)
+    MDB_val value; //  Value bytes (borrowed)
 } s_put_t;
 
 //  --------------------------------------------------------------------------
@@ -336,8 +338,8 @@ typedef struct {
 static int
 s_put (MDB_txn *txn, MDB_dbi *dbis, void *arg)
 {
-    s_put_t *put = (s_put_t *) arg;
-    return mdb_put (txn, dbis [put->db], &put->key, &put->value, 0);
+    s_put_t *put = (s_put_t *)arg;
+    return mdb_put (txn, dbis[put->db], &put->key, &put->value, 0);
 }
 
 //  --------------------------------------------------------------------------
@@ -349,11 +351,10 @@ lw_store_put (lw_store_t *self, int db, const void *key, size_t key_size,
               const void *value, size_t value_size)
 {
     assert (self);
-    assert (db >= 0 && (size_t) db < self->ndbs);
+    assert (db >= 0 && (size_t)db < self->ndbs);
     assert (key);
     assert (value || value_size == 0);
-    s_put_t put = {db, {key_size, (void *) key},
-                   {value_size, (void *) value}};
+    s_put_t put = {db, {key_size, (void *)key}, {value_size, (void *)value}};
     return lw_store_write (self, s_put, &put);
 }
 
@@ -367,21 +368,21 @@ lw_store_get (lw_store_t *self, int db, const void *key, size_t key_size,
               void *buffer, size_t buffer_size)
 {
     assert (self);
-    assert (db >= 0 && (size_t) db < self->ndbs);
+    assert (db >= 0 && (size_t)db < self->ndbs);
     assert (key);
     assert (buffer || buffer_size == 0);
     MDB_txn *txn;
     int rc = s_txn_begin (self, MDB_RDONLY, &txn);
     if (rc != 0)
         return s_map (rc, "read begin", self->path);
-    MDB_val mkey = {key_size, (void *) key};
+    MDB_val mkey = {key_size, (void *)key};
     MDB_val mvalue;
-    rc = mdb_get (txn, self->dbis [db], &mkey, &mvalue);
+    rc = mdb_get (txn, self->dbis[db], &mkey, &mvalue);
     long result;
     if (rc == 0) {
         if (mvalue.mv_size <= buffer_size && mvalue.mv_size > 0)
             memcpy (buffer, mvalue.mv_data, mvalue.mv_size);
-        result = (long) mvalue.mv_size;
+        result = (long)mvalue.mv_size;
     }
     else
         result = s_map (rc, "get", self->path);
@@ -396,11 +397,11 @@ lw_store_get (lw_store_t *self, int db, const void *key, size_t key_size,
 static int
 s_key_compare (const MDB_val *left, const void *right, size_t right_size)
 {
-    size_t common = left->mv_size < right_size? left->mv_size: right_size;
-    int order = common? memcmp (left->mv_data, right, common): 0;
+    size_t common = left->mv_size < right_size ? left->mv_size : right_size;
+    int order = common ? memcmp (left->mv_data, right, common) : 0;
     if (order != 0)
         return order;
-    return left->mv_size < right_size? -1: left->mv_size > right_size;
+    return left->mv_size < right_size ? -1 : left->mv_size > right_size;
 }
 
 //  --------------------------------------------------------------------------
@@ -413,13 +414,13 @@ s_cursor_start (MDB_cursor *cursor, const void *start_key, size_t start_size,
 {
     if (!start_key)
         return mdb_cursor_get (cursor, key, value,
-                               reverse? MDB_LAST: MDB_FIRST);
+                               reverse ? MDB_LAST : MDB_FIRST);
     key->mv_size = start_size;
-    key->mv_data = (void *) start_key;
+    key->mv_data = (void *)start_key;
     int rc = mdb_cursor_get (cursor, key, value, MDB_SET_RANGE);
     if (!reverse)
         return rc;
-    if (rc == MDB_NOTFOUND)             //  Every key is below start
+    if (rc == MDB_NOTFOUND) //  Every key is below start
         return mdb_cursor_get (cursor, key, value, MDB_LAST);
     if (rc == 0 && s_key_compare (key, start_key, start_size) > 0)
         return mdb_cursor_get (cursor, key, value, MDB_PREV);
@@ -437,31 +438,30 @@ lw_store_each (lw_store_t *self, int db, const void *start_key,
                void *arg)
 {
     assert (self);
-    assert (db >= 0 && (size_t) db < self->ndbs);
+    assert (db >= 0 && (size_t)db < self->ndbs);
     assert (each_fn);
     MDB_txn *txn;
     int rc = s_txn_begin (self, MDB_RDONLY, &txn);
     if (rc != 0)
         return s_map (rc, "read begin", self->path);
     MDB_cursor *cursor;
-    rc = mdb_cursor_open (txn, self->dbis [db], &cursor);
+    rc = mdb_cursor_open (txn, self->dbis[db], &cursor);
     if (rc != 0) {
         mdb_txn_abort (txn);
         return s_map (rc, "cursor open", self->path);
     }
     MDB_val key, value;
     int result = 0;
-    rc = s_cursor_start (cursor, start_key, start_size, reverse, &key,
-                         &value);
+    rc = s_cursor_start (cursor, start_key, start_size, reverse, &key, &value);
     while (rc == 0) {
         int verdict = each_fn (key.mv_data, key.mv_size, value.mv_data,
                                value.mv_size, arg);
         if (verdict != 0) {
-            result = verdict < 0? verdict: 0;
+            result = verdict < 0 ? verdict : 0;
             break;
         }
         rc = mdb_cursor_get (cursor, &key, &value,
-                             reverse? MDB_PREV: MDB_NEXT);
+                             reverse ? MDB_PREV : MDB_NEXT);
     }
     if (rc != 0 && rc != MDB_NOTFOUND)
         result = s_map (rc, "each", self->path);
@@ -479,14 +479,14 @@ long
 lw_store_last_key (lw_store_t *self, int db, void *buffer, size_t buffer_size)
 {
     assert (self);
-    assert (db >= 0 && (size_t) db < self->ndbs);
+    assert (db >= 0 && (size_t)db < self->ndbs);
     assert (buffer || buffer_size == 0);
     MDB_txn *txn;
     int rc = s_txn_begin (self, MDB_RDONLY, &txn);
     if (rc != 0)
         return s_map (rc, "read begin", self->path);
     MDB_cursor *cursor;
-    rc = mdb_cursor_open (txn, self->dbis [db], &cursor);
+    rc = mdb_cursor_open (txn, self->dbis[db], &cursor);
     if (rc != 0) {
         mdb_txn_abort (txn);
         return s_map (rc, "cursor open", self->path);
@@ -497,7 +497,7 @@ lw_store_last_key (lw_store_t *self, int db, void *buffer, size_t buffer_size)
     if (rc == 0) {
         if (key.mv_size <= buffer_size)
             memcpy (buffer, key.mv_data, key.mv_size);
-        result = (long) key.mv_size;
+        result = (long)key.mv_size;
     }
     else if (rc != MDB_NOTFOUND)
         result = s_map (rc, "last key", self->path);
@@ -514,7 +514,7 @@ lw_store_put_u64 (uint8_t *dest, uint64_t value)
 {
     assert (dest);
     for (int index = 7; index >= 0; index--) {
-        dest [index] = (uint8_t) (value & 0xFF);
+        dest[index] = (uint8_t)(value & 0xFF);
         value >>= 8;
     }
 }
@@ -525,7 +525,7 @@ lw_store_get_u64 (const uint8_t *source)
     assert (source);
     uint64_t value = 0;
     for (int index = 0; index < 8; index++)
-        value = (value << 8) | source [index];
+        value = (value << 8) | source[index];
     return value;
 }
 
@@ -533,10 +533,10 @@ lw_store_get_u64 (const uint8_t *source)
 //  Self test helpers. What lw_store_each showed s_collect
 
 typedef struct {
-    uint64_t keys [16];         //  Keys seen, in order
-    size_t count;               //  How many
-    size_t stop_after;          //  Return 1 after this many (0 = never)
-    int fail_with;              //  Return this on the first key if nonzero
+    uint64_t keys[16]; //  Keys seen, in order
+    size_t count;      //  How many
+    size_t stop_after; //  Return 1 after this many (0 = never)
+    int fail_with;     //  Return this on the first key if nonzero
 } s_seen_t;
 
 //  --------------------------------------------------------------------------
@@ -546,14 +546,14 @@ static int
 s_collect (const void *key, size_t key_size, const void *value,
            size_t value_size, void *arg)
 {
-    s_seen_t *seen = (s_seen_t *) arg;
+    s_seen_t *seen = (s_seen_t *)arg;
     assert (key_size == 8);
     assert (value_size == 8);
     assert (memcmp (key, value, 8) == 0);
     if (seen->fail_with)
         return seen->fail_with;
     assert (seen->count < 16);
-    seen->keys [seen->count++] = lw_store_get_u64 ((const uint8_t *) key);
+    seen->keys[seen->count++] = lw_store_get_u64 ((const uint8_t *)key);
     if (seen->stop_after && seen->count == seen->stop_after)
         return 1;
     return 0;
@@ -566,25 +566,25 @@ static void
 s_check_each (lw_store_t *store, int db, int64_t start, bool reverse,
               const uint64_t *expect, size_t expect_count)
 {
-    uint8_t key [8];
-    lw_store_put_u64 (key, (uint64_t) start);
+    uint8_t key[8];
+    lw_store_put_u64 (key, (uint64_t)start);
     s_seen_t seen = {{0}, 0, 0, 0};
-    assert (lw_store_each (store, db, start < 0? NULL: key, 8, reverse,
+    assert (lw_store_each (store, db, start < 0 ? NULL : key, 8, reverse,
                            s_collect, &seen) == 0);
     assert (seen.count == expect_count);
     for (size_t index = 0; index < expect_count; index++)
-        assert (seen.keys [index] == expect [index]);
+        assert (seen.keys[index] == expect[index]);
 }
 
 //  --------------------------------------------------------------------------
 //  Writes `count` records of `size` bytes in one transaction
 
 typedef struct {
-    int db;                     //  Database index
-    uint64_t first;             //  First key
-    size_t count;               //  Records
-    size_t size;                //  Bytes per value
-    int calls;                  //  Times the function ran (retries)
+    int db;         //  Database index
+    uint64_t first; //  First key
+    size_t count;   //  Records
+    size_t size;    //  Bytes per value
+    int calls;      //  Times the function ran (retries)
 } s_bulk_t;
 
 //  --------------------------------------------------------------------------
@@ -593,17 +593,17 @@ typedef struct {
 static int
 s_bulk (MDB_txn *txn, MDB_dbi *dbis, void *arg)
 {
-    s_bulk_t *bulk = (s_bulk_t *) arg;
+    s_bulk_t *bulk = (s_bulk_t *)arg;
     bulk->calls++;
-    uint8_t *value = (uint8_t *) malloc (bulk->size);
+    uint8_t *value = (uint8_t *)malloc (bulk->size);
     assert (value);
     int rc = 0;
     for (size_t index = 0; index < bulk->count && rc == 0; index++) {
-        uint8_t key [8];
+        uint8_t key[8];
         lw_store_put_u64 (key, bulk->first + index);
-        memset (value, (int) (index & 0xFF), bulk->size);
+        memset (value, (int)(index & 0xFF), bulk->size);
         MDB_val mkey = {8, key}, mvalue = {bulk->size, value};
-        rc = mdb_put (txn, dbis [bulk->db], &mkey, &mvalue, 0);
+        rc = mdb_put (txn, dbis[bulk->db], &mkey, &mvalue, 0);
     }
     free (value);
     return rc;
@@ -616,8 +616,8 @@ static int
 s_refuse (MDB_txn *txn, MDB_dbi *dbis, void *arg)
 {
     MDB_val key = {3, "key"}, value = {5, "value"};
-    assert (mdb_put (txn, dbis [0], &key, &value, 0) == 0);
-    return *(int *) arg;
+    assert (mdb_put (txn, dbis[0], &key, &value, 0) == 0);
+    return *(int *)arg;
 }
 
 //  --------------------------------------------------------------------------
@@ -630,16 +630,16 @@ lw_store_test (bool verbose)
     if (verbose)
         printf ("\n");
 
-    char dir [] = "/tmp/lwstore-XXXXXX";
+    char dir[] = "/tmp/lwstore-XXXXXX";
     assert (mkdtemp (dir));
-    char path [64];
+    char path[64];
     snprintf (path, sizeof (path), "%s/env", dir);
-    const char *names [] = {"alerts", "labels", NULL};
+    const char *names[] = {"alerts", "labels", NULL};
 
     //  Integer keys keep numeric order as bytes
-    uint8_t bytes [8];
+    uint8_t bytes[8];
     lw_store_put_u64 (bytes, 0x0102030405060708ULL);
-    assert (bytes [0] == 1 && bytes [7] == 8);
+    assert (bytes[0] == 1 && bytes[7] == 8);
     assert (lw_store_get_u64 (bytes) == 0x0102030405060708ULL);
 
     //  Open (creating the directory), tiny map to force growth later
@@ -656,24 +656,24 @@ lw_store_test (bool verbose)
 
     //  Put, get, not found, too small a buffer
     assert (lw_store_put (store, 0, "a", 1, "alpha", 5) == 0);
-    char buffer [64];
+    char buffer[64];
     assert (lw_store_get (store, 0, "a", 1, buffer, sizeof (buffer)) == 5);
     assert (memcmp (buffer, "alpha", 5) == 0);
     memset (buffer, 0, sizeof (buffer));
     assert (lw_store_get (store, 0, "a", 1, buffer, 2) == 5);
-    assert (buffer [0] == 0);
-    assert (lw_store_get (store, 0, "b", 1, buffer, sizeof (buffer))
-            == LW_STORE_NOTFOUND);
-    assert (lw_store_get (store, 1, "a", 1, buffer, sizeof (buffer))
-            == LW_STORE_NOTFOUND);
+    assert (buffer[0] == 0);
+    assert (lw_store_get (store, 0, "b", 1, buffer, sizeof (buffer)) ==
+            LW_STORE_NOTFOUND);
+    assert (lw_store_get (store, 1, "a", 1, buffer, sizeof (buffer)) ==
+            LW_STORE_NOTFOUND);
     assert (lw_store_put (store, 0, "a", 1, "", 0) == 0);
     assert (lw_store_get (store, 0, "a", 1, buffer, sizeof (buffer)) == 0);
     //  LMDB refuses empty and oversized keys: an error, not a crash
     assert (lw_store_put (store, 0, "", 0, "x", 1) == LW_STORE_ERROR);
-    char huge_key [1024];
+    char huge_key[1024];
     memset (huge_key, 'k', sizeof (huge_key));
-    assert (lw_store_put (store, 0, huge_key, sizeof (huge_key), "x", 1)
-            == LW_STORE_ERROR);
+    assert (lw_store_put (store, 0, huge_key, sizeof (huge_key), "x", 1) ==
+            LW_STORE_ERROR);
 
     //  Iteration over 10, 20, 30, 40, 50 (key == value)
     int db = lw_store_dbi_index (store, "labels");
@@ -682,8 +682,8 @@ lw_store_test (bool verbose)
         lw_store_put_u64 (bytes, number);
         assert (lw_store_put (store, db, bytes, 8, bytes, 8) == 0);
     }
-    uint64_t all [] = {10, 20, 30, 40, 50};
-    uint64_t backwards [] = {50, 40, 30, 20, 10};
+    uint64_t all[] = {10, 20, 30, 40, 50};
+    uint64_t backwards[] = {50, 40, 30, 20, 10};
     s_check_each (store, db, -1, false, all, 5);
     s_check_each (store, db, -1, true, backwards, 5);
     s_check_each (store, db, 30, false, all + 2, 3);
@@ -697,8 +697,8 @@ lw_store_test (bool verbose)
     //  Stopping early, and a callback failure passed through
     s_seen_t seen = {{0}, 0, 2, 0};
     assert (lw_store_each (store, db, NULL, 0, false, s_collect, &seen) == 0);
-    assert (seen.count == 2 && seen.keys [1] == 20);
-    seen = (s_seen_t) {{0}, 0, 0, -7};
+    assert (seen.count == 2 && seen.keys[1] == 20);
+    seen = (s_seen_t){{0}, 0, 0, -7};
     assert (lw_store_each (store, db, NULL, 0, true, s_collect, &seen) == -7);
     //  Empty database: each sees nothing
     s_check_each (store, 0, 10, true, NULL, 0);
@@ -712,16 +712,16 @@ lw_store_test (bool verbose)
     assert (lw_store_write (store, s_refuse, &verdict) == LW_STORE_CORRUPT);
     verdict = EINVAL;
     assert (lw_store_write (store, s_refuse, &verdict) == LW_STORE_ERROR);
-    assert (lw_store_get (store, 0, "key", 3, buffer, sizeof (buffer))
-            == LW_STORE_NOTFOUND);
+    assert (lw_store_get (store, 0, "key", 3, buffer, sizeof (buffer)) ==
+            LW_STORE_NOTFOUND);
 
     //  A full map grows: 5 MiB in one transaction, then 5 MiB more in
     //  100 KiB writes, starting from a 64 KiB map
     s_bulk_t bulk = {0, 1000, 1000, 5 * 1024, 0};
     assert (lw_store_write (store, s_bulk, &bulk) == 0);
-    assert (bulk.calls > 1);            //  Retried after growing
+    assert (bulk.calls > 1); //  Retried after growing
     for (int index = 0; index < 50; index++) {
-        bulk = (s_bulk_t) {0, 5000 + index, 1, 100 * 1024, 0};
+        bulk = (s_bulk_t){0, 5000 + index, 1, 100 * 1024, 0};
         assert (lw_store_write (store, s_bulk, &bulk) == 0);
     }
     size_t grown = lw_store_mapsize (store);
@@ -729,10 +729,10 @@ lw_store_test (bool verbose)
     if (verbose)
         zsys_info ("store test: map grew from %zu to %zu", initial, grown);
     lw_store_put_u64 (bytes, 1999);
-    char *large = (char *) malloc (100 * 1024);
+    char *large = (char *)malloc (100 * 1024);
     assert (large);
     assert (lw_store_get (store, 0, bytes, 8, large, 100 * 1024) == 5 * 1024);
-    assert ((uint8_t) large [0] == (999 & 0xFF));
+    assert ((uint8_t)large[0] == (999 & 0xFF));
     lw_store_destroy (&store);
     assert (store == NULL);
     lw_store_destroy (&store);
@@ -743,8 +743,7 @@ lw_store_test (bool verbose)
     assert (lw_store_mapsize (store) >= 10 * 1024 * 1024);
     s_check_each (store, db, -1, false, all, 5);
     lw_store_put_u64 (bytes, 5049);
-    assert (lw_store_get (store, 0, bytes, 8, large, 100 * 1024)
-            == 100 * 1024);
+    assert (lw_store_get (store, 0, bytes, 8, large, 100 * 1024) == 100 * 1024);
     assert (lw_store_get (store, 0, "a", 1, buffer, sizeof (buffer)) == 0);
 
     //  Disk full: the file size limit stands in for a full disk (writes
@@ -756,13 +755,13 @@ lw_store_test (bool verbose)
     struct rlimit limited = {16 * 1024 * 1024, saved.rlim_max};
     if (saved.rlim_max == RLIM_INFINITY || saved.rlim_max > limited.rlim_cur) {
         assert (setrlimit (RLIMIT_FSIZE, &limited) == 0);
-        bulk = (s_bulk_t) {0, 9000, 100, 100 * 1024, 0};
+        bulk = (s_bulk_t){0, 9000, 100, 100 * 1024, 0};
         int rc = lw_store_write (store, s_bulk, &bulk);
         assert (setrlimit (RLIMIT_FSIZE, &saved) == 0);
         assert (rc == LW_STORE_ERROR);
         lw_store_put_u64 (bytes, 9000);
-        assert (lw_store_get (store, 0, bytes, 8, large, 100 * 1024)
-                == LW_STORE_NOTFOUND);
+        assert (lw_store_get (store, 0, bytes, 8, large, 100 * 1024) ==
+                LW_STORE_NOTFOUND);
         assert (lw_store_put (store, 0, "after", 5, "ok", 2) == 0);
     }
     signal (SIGXFSZ, old_handler);
@@ -771,7 +770,7 @@ lw_store_test (bool verbose)
 
     //  Bad paths fail cleanly: a file where the directory should be, and
     //  a directory holding garbage instead of an environment
-    char file [64];
+    char file[64];
     snprintf (file, sizeof (file), "%s/file", dir);
     FILE *handle = fopen (file, "w");
     assert (handle);
@@ -789,7 +788,7 @@ lw_store_test (bool verbose)
     fclose (handle);
     assert (lw_store_new (path, 0, names) == NULL);
 
-    char command [128];
+    char command[128];
     snprintf (command, sizeof (command), "rm -rf %s", dir);
     assert (system (command) == 0);
     printf ("OK\n");

@@ -46,19 +46,19 @@
 #define LW_TEST_OUTPUT_MAX (16 * 1024 * 1024)
 
 typedef struct {
-    pid_t pid;                  //  Child process id
-    char exe [64];              //  Executable name, for its log file
-    bool reaped;                //  waitpid has collected it
-    int status;                 //  Its wait status once reaped
+    pid_t pid;    //  Child process id
+    char exe[64]; //  Executable name, for its log file
+    bool reaped;  //  waitpid has collected it
+    int status;   //  Its wait status once reaped
 } s_child_t;
 
 struct _lw_testnode_t {
-    char home [64];             //  Temporary node home
-    char config_path [128];     //  <home>/linewatch.cfg
-    zconfig_t *config;          //  The config written there
-    lw_node_t node;             //  Its node settings (endpoints resolved)
-    s_child_t children [LW_TEST_CHILDREN_MAX];  //  Processes spawned
-    size_t nchildren;           //  How many
+    char home[64];         //  Temporary node home
+    char config_path[128]; //  <home>/linewatch.cfg
+    zconfig_t *config;     //  The config written there
+    lw_node_t node;        //  Its node settings (endpoints resolved)
+    s_child_t children[LW_TEST_CHILDREN_MAX]; //  Processes spawned
+    size_t nchildren;                         //  How many
 };
 
 //  --------------------------------------------------------------------------
@@ -80,14 +80,14 @@ lw_testnode_new (const char **overrides)
     zsys_init ();
     //  A child that dies while we write to its pipe must not kill the test
     signal (SIGPIPE, SIG_IGN);
-    lw_testnode_t *self = (lw_testnode_t *) zmalloc (sizeof (lw_testnode_t));
+    lw_testnode_t *self = (lw_testnode_t *)zmalloc (sizeof (lw_testnode_t));
     assert (self);
     strcpy (self->home, "/tmp/lwtest-XXXXXX");
     assert (mkdtemp (self->home));
-    snprintf (self->config_path, sizeof (self->config_path),
-              "%s/linewatch.cfg", self->home);
+    snprintf (self->config_path, sizeof (self->config_path), "%s/linewatch.cfg",
+              self->home);
 
-    char source [LW_PATH_MAX];
+    char source[LW_PATH_MAX];
     const char *config_dir = getenv ("LW_CONFIG_DIR");
     if (config_dir)
         snprintf (source, sizeof (source), "%s/linewatch.cfg", config_dir);
@@ -95,8 +95,8 @@ lw_testnode_new (const char **overrides)
         snprintf (source, sizeof (source), "%s", LW_DEFAULT_CONFIG);
     self->config = lw_cfg_load (source);
     assert (self->config);
-    for (size_t index = 0; overrides && overrides [index]; index++)
-        assert (lw_cfg_override (self->config, overrides [index]) == 0);
+    for (size_t index = 0; overrides && overrides[index]; index++)
+        assert (lw_cfg_override (self->config, overrides[index]) == 0);
     assert (zconfig_save (self->config, self->config_path) == 0);
     assert (lw_node_load (self->config, self->home, &self->node) == 0);
     return self;
@@ -109,8 +109,8 @@ static s_child_t *
 s_child (lw_testnode_t *self, pid_t pid)
 {
     for (size_t index = 0; index < self->nchildren; index++)
-        if (self->children [index].pid == pid)
-            return &self->children [index];
+        if (self->children[index].pid == pid)
+            return &self->children[index];
     return NULL;
 }
 
@@ -130,7 +130,7 @@ s_reap (s_child_t *child)
         child->status = status;
     }
     else if (rc < 0 && errno == ECHILD) {
-        child->reaped = true;           //  Collected elsewhere
+        child->reaped = true; //  Collected elsewhere
         child->status = -1;
     }
     return child->reaped;
@@ -155,12 +155,11 @@ s_reap_within (s_child_t *child, int timeout_ms)
 //  Removes one path (nftw callback, depth first)
 
 static int
-s_remove (const char *path, const struct stat *info, int flag,
-          struct FTW *walk)
+s_remove (const char *path, const struct stat *info, int flag, struct FTW *walk)
 {
-    (void) info;
-    (void) flag;
-    (void) walk;
+    (void)info;
+    (void)flag;
+    (void)walk;
     if (remove (path) != 0)
         fprintf (stderr, "lw_testkit: cannot remove %s: %s\n", path,
                  strerror (errno));
@@ -173,14 +172,14 @@ s_remove (const char *path, const struct stat *info, int flag,
 static void
 s_print_log (lw_testnode_t *self, s_child_t *child)
 {
-    char path [256];
+    char path[256];
     snprintf (path, sizeof (path), "%s/%s-%d.log", self->home, child->exe,
-              (int) child->pid);
+              (int)child->pid);
     FILE *log = fopen (path, "r");
     if (!log)
         return;
-    fprintf (stderr, "---- %s (pid %d) ----\n", child->exe, (int) child->pid);
-    char line [1024];
+    fprintf (stderr, "---- %s (pid %d) ----\n", child->exe, (int)child->pid);
+    char line[1024];
     while (fgets (line, sizeof (line), log))
         fputs (line, stderr);
     fclose (log);
@@ -199,7 +198,7 @@ lw_testnode_destroy (lw_testnode_t **self_p)
         lw_testnode_t *self = *self_p;
         //  Signal the whole group: lwctl up's own children are in it
         for (size_t index = 0; index < self->nchildren; index++) {
-            s_child_t *child = &self->children [index];
+            s_child_t *child = &self->children[index];
             if (!s_reap (child)) {
                 kill (-child->pid, SIGTERM);
                 kill (child->pid, SIGTERM);
@@ -207,11 +206,13 @@ lw_testnode_destroy (lw_testnode_t **self_p)
         }
         int64_t deadline = s_now_ms () + LW_TEST_TERM_MS;
         for (size_t index = 0; index < self->nchildren; index++) {
-            s_child_t *child = &self->children [index];
+            s_child_t *child = &self->children[index];
             int64_t left = deadline - s_now_ms ();
-            if (!s_reap_within (child, left > 0? (int) left: 0)) {
-                fprintf (stderr, "lw_testkit: %s pid %d ignored SIGTERM, "
-                         "killing it\n", child->exe, (int) child->pid);
+            if (!s_reap_within (child, left > 0 ? (int)left : 0)) {
+                fprintf (stderr,
+                         "lw_testkit: %s pid %d ignored SIGTERM, "
+                         "killing it\n",
+                         child->exe, (int)child->pid);
                 kill (-child->pid, SIGKILL);
                 kill (child->pid, SIGKILL);
                 int status;
@@ -221,11 +222,11 @@ lw_testnode_destroy (lw_testnode_t **self_p)
                 }
             }
             else
-                kill (-child->pid, SIGKILL);    //  Leftover grandchildren
+                kill (-child->pid, SIGKILL); //  Leftover grandchildren
         }
         if (getenv ("LW_TEST_VERBOSE"))
             for (size_t index = 0; index < self->nchildren; index++)
-                s_print_log (self, &self->children [index]);
+                s_print_log (self, &self->children[index]);
         nftw (self->home, s_remove, 16, FTW_DEPTH | FTW_PHYS);
         zconfig_destroy (&self->config);
         free (self);
@@ -277,25 +278,25 @@ s_build_argv (lw_testnode_t *self, const char *exe, char *path,
         fprintf (stderr, "lw_testkit: LW_BIN_DIR is not set\n");
         assert (bin_dir);
     }
-    assert ((size_t) snprintf (path, path_size, "%s/%s", bin_dir, exe)
-            < path_size);
+    assert ((size_t)snprintf (path, path_size, "%s/%s", bin_dir, exe) <
+            path_size);
     if (access (path, X_OK) != 0) {
         fprintf (stderr, "lw_testkit: cannot run %s: %s\n", path,
                  strerror (errno));
         assert (false);
     }
     size_t argc = 0;
-    argv [argc++] = path;
-    argv [argc++] = "-c";
-    argv [argc++] = self->config_path;
-    argv [argc++] = "--home";
-    argv [argc++] = self->home;
+    argv[argc++] = path;
+    argv[argc++] = "-c";
+    argv[argc++] = self->config_path;
+    argv[argc++] = "--home";
+    argv[argc++] = self->home;
     const char *arg;
     while ((arg = va_arg (extra, const char *))) {
         assert (argc < LW_TEST_ARGS_MAX);
-        argv [argc++] = arg;
+        argv[argc++] = arg;
     }
-    argv [argc] = NULL;
+    argv[argc] = NULL;
 }
 
 //  --------------------------------------------------------------------------
@@ -322,8 +323,8 @@ s_fork_exec (const char **argv, int stdout_fd, int stderr_fd, int close_fd)
             _exit (126);
         if (stderr_fd >= 0 && dup2 (stderr_fd, STDERR_FILENO) < 0)
             _exit (126);
-        execv (argv [0], (char **) argv);
-        static const char message [] = "lw_testkit: execv failed\n";
+        execv (argv[0], (char **)argv);
+        static const char message[] = "lw_testkit: execv failed\n";
         if (write (STDERR_FILENO, message, sizeof (message) - 1) < 0)
             _exit (127);
         _exit (127);
@@ -340,10 +341,10 @@ lw_testnode_spawn (lw_testnode_t *self, const char *exe, ...)
 {
     assert (self);
     assert (exe);
-    assert (strlen (exe) < sizeof (self->children [0].exe));
+    assert (strlen (exe) < sizeof (self->children[0].exe));
     assert (self->nchildren < LW_TEST_CHILDREN_MAX);
-    char path [LW_PATH_MAX];
-    const char *argv [LW_TEST_ARGS_MAX + 1];
+    char path[LW_PATH_MAX];
+    const char *argv[LW_TEST_ARGS_MAX + 1];
     va_list extra;
     va_start (extra, exe);
     s_build_argv (self, exe, path, sizeof (path), argv, extra);
@@ -351,18 +352,18 @@ lw_testnode_spawn (lw_testnode_t *self, const char *exe, ...)
 
     //  The log is opened before fork (the child must not format strings)
     //  and renamed to carry the pid once it is known
-    char spawning [256], log [256];
+    char spawning[256], log[256];
     snprintf (spawning, sizeof (spawning), "%s/%s-spawning.log", self->home,
               exe);
-    int log_fd = open (spawning, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                       0600);
+    int log_fd =
+        open (spawning, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     assert (log_fd >= 0);
     pid_t pid = s_fork_exec (argv, log_fd, log_fd, -1);
     close (log_fd);
-    snprintf (log, sizeof (log), "%s/%s-%d.log", self->home, exe, (int) pid);
+    snprintf (log, sizeof (log), "%s/%s-%d.log", self->home, exe, (int)pid);
     assert (rename (spawning, log) == 0);
 
-    s_child_t *child = &self->children [self->nchildren++];
+    s_child_t *child = &self->children[self->nchildren++];
     child->pid = pid;
     snprintf (child->exe, sizeof (child->exe), "%s", exe);
     child->reaped = false;
@@ -378,15 +379,15 @@ lw_testnode_kill (lw_testnode_t *self, pid_t pid, int signal)
 {
     assert (self);
     s_child_t *child = s_child (self, pid);
-    assert (child);                     //  Not one of ours: a test bug
+    assert (child); //  Not one of ours: a test bug
     if (s_reap (child))
         return child->status;
     if (kill (pid, signal) != 0)
         return -1;
     if (signal != SIGKILL && signal != SIGTERM)
         return 0;
-    int timeout = signal == SIGKILL? LW_TEST_KILL_KILL_MS
-                                   : LW_TEST_KILL_TERM_MS;
+    int timeout =
+        signal == SIGKILL ? LW_TEST_KILL_KILL_MS : LW_TEST_KILL_TERM_MS;
     if (!s_reap_within (child, timeout))
         return -1;
     return child->status;
@@ -415,20 +416,20 @@ lw_testnode_lwctl (lw_testnode_t *self, int timeout_ms, char **output, ...)
 {
     assert (self);
     assert (timeout_ms > 0);
-    char path [LW_PATH_MAX];
-    const char *argv [LW_TEST_ARGS_MAX + 1];
+    char path[LW_PATH_MAX];
+    const char *argv[LW_TEST_ARGS_MAX + 1];
     va_list extra;
     va_start (extra, output);
     s_build_argv (self, "lwctl", path, sizeof (path), argv, extra);
     va_end (extra);
 
-    int pipe_fds [2];
+    int pipe_fds[2];
     assert (pipe2 (pipe_fds, O_CLOEXEC) == 0);
-    pid_t pid = s_fork_exec (argv, pipe_fds [1], -1, pipe_fds [0]);
-    close (pipe_fds [1]);
+    pid_t pid = s_fork_exec (argv, pipe_fds[1], -1, pipe_fds[0]);
+    close (pipe_fds[1]);
 
     size_t size = 0, limit = 4096;
-    char *text = (char *) malloc (limit);
+    char *text = (char *)malloc (limit);
     assert (text);
     int64_t deadline = s_now_ms () + timeout_ms;
     bool reading = true;
@@ -436,8 +437,8 @@ lw_testnode_lwctl (lw_testnode_t *self, int timeout_ms, char **output, ...)
         int64_t left = deadline - s_now_ms ();
         if (left <= 0)
             break;
-        struct pollfd item = {pipe_fds [0], POLLIN, 0};
-        int rc = poll (&item, 1, (int) left);
+        struct pollfd item = {pipe_fds[0], POLLIN, 0};
+        int rc = poll (&item, 1, (int)left);
         if (rc < 0 && errno == EINTR)
             continue;
         assert (rc >= 0);
@@ -446,29 +447,30 @@ lw_testnode_lwctl (lw_testnode_t *self, int timeout_ms, char **output, ...)
         if (size + 1 >= limit) {
             assert (limit < LW_TEST_OUTPUT_MAX);
             limit *= 2;
-            text = (char *) realloc (text, limit);
+            text = (char *)realloc (text, limit);
             assert (text);
         }
-        ssize_t got = read (pipe_fds [0], text + size, limit - size - 1);
+        ssize_t got = read (pipe_fds[0], text + size, limit - size - 1);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
             reading = false;
         else
-            size += (size_t) got;
+            size += (size_t)got;
     }
-    close (pipe_fds [0]);
-    text [size] = '\0';
+    close (pipe_fds[0]);
+    text[size] = '\0';
 
     s_child_t child = {pid, "lwctl", false, 0};
     int64_t left = deadline - s_now_ms ();
-    if (reading || !s_reap_within (&child, left > 0? (int) left: 0)) {
+    if (reading || !s_reap_within (&child, left > 0 ? (int)left : 0)) {
         kill (-pid, SIGKILL);
         kill (pid, SIGKILL);
         waitpid (pid, NULL, 0);
-        fprintf (stderr, "lw_testkit: lwctl %s did not finish within %d ms; "
-                 "output so far:\n%s\n", argv [5]? argv [5]: "", timeout_ms,
-                 text);
+        fprintf (stderr,
+                 "lw_testkit: lwctl %s did not finish within %d ms; "
+                 "output so far:\n%s\n",
+                 argv[5] ? argv[5] : "", timeout_ms, text);
         assert (false);
     }
     if (output)
@@ -555,12 +557,11 @@ zlistx_t *
 lw_test_members (lw_testnode_t *self, int timeout_ms)
 {
     assert (self);
-    lw_ctrl_t *request = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    lw_ctrl_t *request = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     assert (request);
     request->kind = LW_CTRL_STATUS;
     strcpy (request->group, "test");
-    snprintf (request->name, sizeof (request->name), "test-%d",
-              (int) getpid ());
+    snprintf (request->name, sizeof (request->name), "test-%d", (int)getpid ());
     request->pid = getpid ();
     zframe_t *frame = lw_msg_ctrl_encode (request);
     free (request);
@@ -568,8 +569,7 @@ lw_test_members (lw_testnode_t *self, int timeout_ms)
     zmsg_t *message = zmsg_new ();
     assert (message);
     zmsg_append (message, &frame);
-    zmsg_t *reply = lw_test_call (self->node.coordinator, &message,
-                                  timeout_ms);
+    zmsg_t *reply = lw_test_call (self->node.coordinator, &message, timeout_ms);
     if (!reply)
         return NULL;
 
@@ -578,23 +578,23 @@ lw_test_members (lw_testnode_t *self, int timeout_ms)
     zlistx_set_destructor (members, s_ctrl_destroy);
     lw_reply_t header;
     frame = zmsg_first (reply);
-    int rc = frame? lw_msg_reply_decode (zframe_data (frame),
-                                         zframe_size (frame), &header)
-                  : LW_MSG_ENVELOPE;
+    int rc = frame ? lw_msg_reply_decode (zframe_data (frame),
+                                          zframe_size (frame), &header)
+                   : LW_MSG_ENVELOPE;
     const char *problem = NULL;
     if (rc != 0)
         problem = lw_msg_strerror (rc);
     else if (header.status != 0)
         problem = header.text;
-    else if (zmsg_size (reply) != 1 + (size_t) header.count)
+    else if (zmsg_size (reply) != 1 + (size_t)header.count)
         problem = "frame count differs from the reply's count";
     while (!problem && (frame = zmsg_next (reply))) {
-        lw_ctrl_t *member = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+        lw_ctrl_t *member = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
         assert (member);
         rc = lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame),
                                  member);
         if (rc != 0 || member->kind != LW_CTRL_MEMBER) {
-            problem = rc? lw_msg_strerror (rc): "not a MEMBER frame";
+            problem = rc ? lw_msg_strerror (rc) : "not a MEMBER frame";
             free (member);
         }
         else
@@ -623,10 +623,10 @@ lw_test_counter (lw_testnode_t *self, const char *group, const char *name,
     if (!members)
         return -1;
     long long sum = 0;
-    for (lw_ctrl_t *member = (lw_ctrl_t *) zlistx_first (members); member;
-         member = (lw_ctrl_t *) zlistx_next (members))
+    for (lw_ctrl_t *member = (lw_ctrl_t *)zlistx_first (members); member;
+         member = (lw_ctrl_t *)zlistx_next (members))
         if (member->alive && (!group || streq (member->group, group)))
-            sum += (long long) lw_ctrl_stat (member, name);
+            sum += (long long)lw_ctrl_stat (member, name);
     zlistx_destroy (&members);
     return sum;
 }
