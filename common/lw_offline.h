@@ -1,0 +1,54 @@
+/*  =========================================================================
+    lw_offline.h - offline scoring of a CSV file (lwctl score)
+
+    Copyright (c) the linewatch authors. MIT license.
+
+    Runs every row of a CSV file through exactly the calls the live
+    pipeline makes, in the same order: lw_extract_update (lw-features),
+    then lw_detector_score and lw_episode_update (lw-scorer), with one
+    state per sensor. So a file scored offline gives the scores and alerts
+    the running node gives when the file is replayed into it.
+
+    Output (always comma-separated, a header line, one row per good input
+    row; bad input rows are skipped and reported on stderr):
+      narrow  timestamp,value,anomaly_score,alert
+              NAB's results format plus `alert`: 1 on rows where an alert
+              episode is open (the row that closes it has 0). The sensor is
+              `sensor` (default "csv/value").
+      long    timestamp,sensor,value,anomaly_score,alert
+              one state per sensor key; with `sensor` given, only that
+              sensor's rows are scored and written.
+      wide    timestamp,anomaly_score,alert
+              every column is its own sensor "<machine>/<column>" (machine
+              = `sensor`, default "csv"); the machine's score on a row is
+              the maximum of its columns' scores on that row (an empty cell
+              is a missing reading: that column is neither updated nor
+              counted), and one alert episode runs on the machine score.
+    The timestamp and value are echoed as they were in the input; scores
+    are printed with up to 6 decimals.
+    =========================================================================
+*/
+
+#ifndef LW_OFFLINE_H_INCLUDED
+#define LW_OFFLINE_H_INCLUDED
+
+#include <stdbool.h>
+
+#include "lw_detect.h"
+
+//  Most distinct sensors one long-shape file may hold; rows of further
+//  sensors are skipped as bad
+#define LW_OFFLINE_SENSORS_MAX 100000
+
+//  Scores in_path ("-" = stdin) into out_path (NULL or "-" = stdout).
+//  sensor: narrow: the sensor key; long: only this sensor; wide: the
+//  machine; NULL for the default. Returns 0, or -1 after printing why to
+//  stderr (unreadable input, bad header or sensor name, write error).
+int
+    lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
+                      const char *sensor, const char *out_path);
+
+void
+    lw_offline_test (bool verbose);
+
+#endif
