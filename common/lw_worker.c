@@ -733,6 +733,42 @@ s_test_changed (lw_worker_t *worker, int kind, const uint16_t *partitions,
     *changes += kind == LW_CTRL_ASSIGN ? (int)count : -(int)count;
 }
 
+static void
+s_test_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
+{
+    (void)worker;
+    assert (lw_batch_count (batch) == 1);
+    (*(int *)arg)++;
+}
+
+//  Feeds one [envelope partition, batch] message to the message path
+static void
+s_test_message (lw_worker_t *worker, uint16_t envelope, uint16_t partition,
+                lw_msg_type_t kind, uint64_t sequence)
+{
+    lw_batch_t *batch = lw_batch_new (kind);
+    assert (batch);
+    lw_batch_set_publisher (batch, 5);
+    lw_batch_set_partition (batch, partition);
+    lw_batch_set_sequence (batch, sequence);
+    assert (lw_batch_add (batch, "m1/a"));
+    zframe_t *body = lw_batch_encode (batch);
+    assert (body);
+    uint8_t prefix[2] = {(uint8_t)(envelope >> 8), (uint8_t)envelope};
+    zmq_msg_t head_msg, body_msg;
+    int rc = zmq_msg_init_size (&head_msg, 2);
+    assert (rc == 0);
+    memcpy (zmq_msg_data (&head_msg), prefix, 2);
+    rc = zmq_msg_init_size (&body_msg, zframe_size (body));
+    assert (rc == 0);
+    memcpy (zmq_msg_data (&body_msg), zframe_data (body), zframe_size (body));
+    s_handle_message (worker, &head_msg, &body_msg);
+    zmq_msg_close (&head_msg);
+    zmq_msg_close (&body_msg);
+    zframe_destroy (&body);
+    lw_batch_destroy (&batch);
+}
+
 void
 lw_worker_test (bool verbose)
 {
@@ -807,6 +843,27 @@ lw_worker_test (bool verbose)
     s_reject (worker, LW_MSG_TRUNCATED, 2);
     s_reject (worker, LW_MSG_TRUNCATED, 2);
     assert (lw_stats_value (stats, "drop_truncated") == 2);
+
+    //  The message path, without sockets: what is accepted reaches the
+    //  handler; each rejection is counted by its reason
+    int accepted = 0;
+    lw_worker_set_handlers (worker, s_test_batch, s_test_changed, &accepted);
+    s_test_message (worker, 2, 2, LW_MSG_READINGS, 1);
+    assert (accepted == 1);
+    assert (lw_stats_value (stats, "in") == 1);
+    s_test_message (worker, 1, 1, LW_MSG_READINGS, 1); //  Not owned
+    s_test_message (worker, 9, 9, LW_MSG_READINGS, 1); //  Not at all
+    assert (lw_stats_value (stats, "drop_not_owned") == 2);
+    s_test_message (worker, 2, 3, LW_MSG_READINGS, 2); //  Mismatch
+    assert (lw_stats_value (stats, "drop_envelope") == 1);
+    s_test_message (worker, 2, 2, LW_MSG_SCORES, 3); //  Wrong kind
+    assert (lw_stats_value (stats, "drop_bad_type") == 1);
+    s_test_message (worker, 2, 2, LW_MSG_READINGS, 0); //  Sequence 0
+    assert (lw_stats_value (stats, "drop_bad_range") == 1);
+    assert (accepted == 1);
+    s_test_message (worker, 2, 2, LW_MSG_READINGS, 3); //  Gap of 1
+    assert (accepted == 2);
+    assert (lw_stats_value (stats, "gaps") == 3);
 
     lw_worker_destroy (&worker);
     lw_worker_destroy (&worker);

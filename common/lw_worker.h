@@ -16,6 +16,16 @@
     queue means wait (backpressure), never a silent drop. Output batches
     carry this worker's publisher id and a sequence per partition.
 
+    Rejections, each counted: a first frame that is not 2 bytes, or not
+    exactly two frames ("drop_envelope"); a body lw_batch_decode refuses
+    ("drop_<reason>"); a batch of another kind ("drop_bad_type"); a body
+    whose partition differs from its envelope's ("drop_envelope"); a
+    sequence of 0 ("drop_bad_range"); a partition not owned
+    ("drop_not_owned"). Gaps are counted within one owner's tenure: the
+    first batch of a (publisher, partition) after an ASSIGN only sets the
+    baseline, so a batch lost while a partition changed hands is not seen
+    until snapshots carry the last sequence (later issue).
+
     The worker lives inside one actor thread: the actor creates it in its
     CONFIGURE handler and attaches it to its zloop.
     =========================================================================
