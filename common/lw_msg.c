@@ -40,6 +40,13 @@
 #define FIELDS_REPLY 5
 //  Every key fits in one arena slot, so the arena never moves
 #define ARENA_SLOT (LW_KEY_MAX + 1)
+//  Most objects a valid message holds: a full feature batch has 6 + up to
+//  LW_FEATURES_MAX objects per item. msgpack-c allocates 24 bytes per
+//  object, so this caps a hostile frame's unpack at ~2.4 MB instead of
+//  ~100 MB (4 MiB of nils in one array).
+#define OBJECTS_MAX (LW_BATCH_MAX * (6 + LW_FEATURES_MAX) + 64)
+//  Largest container a valid message holds (the items of a batch)
+#define CONTAINER_MAX LW_BATCH_MAX
 
 struct _lw_batch_t {
     lw_msg_type_t kind;         //  READINGS, FEATURES or SCORES
@@ -142,7 +149,9 @@ s_be (const uint8_t *bytes, int width)
 //  Validates raw bytes without allocating: size, that every object is
 //  complete, that every container count can be backed by the bytes left
 //  (each element takes at least one byte), nesting depth, and exactly one
-//  top-level object. Returns 0 or a negative lw_msg_error_t.
+//  top-level object. Containers larger than any valid message needs (more
+//  than LW_BATCH_MAX elements, or more objects in all than a full feature
+//  batch) are TOO_MANY. Returns 0 or a negative lw_msg_error_t.
 
 int
 lw_msg_prescan (const uint8_t *data, size_t size)
@@ -156,6 +165,7 @@ lw_msg_prescan (const uint8_t *data, size_t size)
     int depth = 0;
     pending[0] = 1;
     size_t pos = 0;
+    size_t objects = 0;
     while (true) {
         if (pending[depth] == 0) {
             if (depth == 0)
@@ -166,6 +176,8 @@ lw_msg_prescan (const uint8_t *data, size_t size)
         pending[depth]--;
         if (pos >= size)
             return LW_MSG_TRUNCATED;
+        if (++objects > OBJECTS_MAX)
+            return LW_MSG_TOO_MANY;
         uint8_t format = data[pos++];
         size_t left = size - pos;
         //  Scalars: `fixed` bytes after the format byte; strings, bins and
@@ -241,6 +253,8 @@ lw_msg_prescan (const uint8_t *data, size_t size)
             uint64_t elements = is_map? count * 2: count;
             if (elements > left)
                 return LW_MSG_BAD_LENGTH;
+            if (count > CONTAINER_MAX)
+                return LW_MSG_TOO_MANY;
             if (depth + 1 > LW_MSG_MAX_DEPTH)
                 return LW_MSG_TOO_DEEP;
             pending[++depth] = elements;
@@ -1235,7 +1249,8 @@ lw_batch_add (lw_batch_t *self, const char *sensor)
 
 //  --------------------------------------------------------------------------
 //  Encodes the batch into the reused buffer. Returns a new frame owned by
-//  the caller, or NULL.
+//  the caller, or NULL (pack failure, or an item whose sensor is not a
+//  1..LW_KEY_MAX byte string or with more than LW_FEATURES_MAX features).
 
 zframe_t *
 lw_batch_encode (lw_batch_t *self)
@@ -1255,19 +1270,24 @@ lw_batch_encode (lw_batch_t *self)
         size_t fields = self->kind == LW_MSG_READINGS? FIELDS_READING
                       : self->kind == LW_MSG_FEATURES? FIELDS_VECTOR
                       : FIELDS_SCORE;
+        //  Items come from lw_batch_add, but the struct is public: never
+        //  put a key on the wire that every receiver would reject
+        size_t key_size = item->sensor? strnlen (item->sensor,
+                                                 LW_KEY_MAX + 1): 0;
+        if (key_size == 0 || key_size > LW_KEY_MAX
+        ||  item->nfeatures > LW_FEATURES_MAX)
+            return NULL;
         rc |= msgpack_pack_array (&packer, fields)
-            | s_pack_str (&packer, item->sensor, strlen (item->sensor))
+            | s_pack_str (&packer, item->sensor, key_size)
             | msgpack_pack_int64 (&packer, item->time)
             | msgpack_pack_double (&packer, item->value);
         if (self->kind == LW_MSG_READINGS)
             rc |= msgpack_pack_uint32 (&packer, item->quality);
         else
         if (self->kind == LW_MSG_FEATURES) {
-            uint32_t nfeatures = item->nfeatures < LW_FEATURES_MAX
-                               ? item->nfeatures: LW_FEATURES_MAX;
             rc |= msgpack_pack_uint32 (&packer, item->quality)
-                | msgpack_pack_array (&packer, nfeatures);
-            for (uint32_t feature = 0; feature < nfeatures; feature++)
+                | msgpack_pack_array (&packer, item->nfeatures);
+            for (uint32_t feature = 0; feature < item->nfeatures; feature++)
                 rc |= msgpack_pack_double (&packer, item->features[feature]);
         }
         else

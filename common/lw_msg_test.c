@@ -261,6 +261,22 @@ s_test_batches (lw_batch_t *batch, lw_batch_t *copy, bool verbose)
         lw_batch_destroy (&source);
     }
 
+    //  The encoder refuses items no receiver would accept
+    lw_batch_t *features = lw_batch_new (LW_MSG_FEATURES);
+    assert (features);
+    lw_item_t *vector = lw_batch_add (features, "m/s");
+    assert (vector);
+    vector->nfeatures = LW_FEATURES_MAX + 1;
+    assert (lw_batch_encode (features) == NULL);
+    vector->nfeatures = LW_FEATURES_MAX;
+    vector->sensor = "";
+    assert (lw_batch_encode (features) == NULL);
+    vector->sensor = "m/t";
+    zframe_t *vector_frame = lw_batch_encode (features);
+    assert (vector_frame);
+    zframe_destroy (&vector_frame);
+    lw_batch_destroy (&features);
+
     //  Non-finite values and integer values decode as numbers
     lw_batch_reset (batch);
     lw_batch_set_partition (batch, 1);
@@ -735,6 +751,25 @@ s_test_hostile (lw_batch_t *batch)
         assert (msgpack_pack_double (&raw.packer, 1) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_TOO_MANY);
     assert (lw_batch_count (batch) == 0);
+    //  Any container beyond LW_BATCH_MAX, and more objects in all than a
+    //  full feature batch holds, are refused before msgpack-c allocates
+    s_raw_init (&raw);
+    assert (msgpack_pack_array (&raw.packer, LW_BATCH_MAX + 1) == 0);
+    for (size_t index = 0; index < LW_BATCH_MAX + 1; index++)
+        assert (msgpack_pack_nil (&raw.packer) == 0);
+    assert (lw_msg_prescan ((const uint8_t *) raw.buffer.data,
+                            raw.buffer.size) == LW_MSG_TOO_MANY);
+    msgpack_sbuffer_destroy (&raw.buffer);
+    s_raw_init (&raw);
+    assert (msgpack_pack_array (&raw.packer, 30) == 0);
+    for (size_t outer = 0; outer < 30; outer++) {
+        assert (msgpack_pack_array (&raw.packer, LW_BATCH_MAX) == 0);
+        for (size_t index = 0; index < LW_BATCH_MAX; index++)
+            assert (msgpack_pack_nil (&raw.packer) == 0);
+    }
+    assert (lw_msg_prescan ((const uint8_t *) raw.buffer.data,
+                            raw.buffer.size) == LW_MSG_TOO_MANY);
+    assert (s_raw_decode (&raw, batch) == LW_MSG_TOO_MANY);
 
     //  Single messages: wrong arity, bad keys, bad text
     s_raw_init (&raw);
