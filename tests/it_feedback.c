@@ -16,8 +16,10 @@
         counted, and the process still answers;
       - after SIGKILL and a restart, alerts and labels are still there and
         new alerts get the next id;
+      - `lwctl status` reports the feedback member; `lwctl tail --alerts`
+        prints live alerts from the broker's monitor stream;
       - with lw-feedback down, lwctl fails (exit 1) after its timeout,
-        never hangs; `lwctl status` reports the feedback member.
+        never hangs.
     =========================================================================
 */
 
@@ -26,6 +28,7 @@
 #include "lw_util.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 
 #define START_DEADLINE 20000    //  ms for a process to come up (ASan)
 #define LWCTL_DEADLINE 10000    //  ms one lwctl run may take
@@ -164,6 +167,25 @@ s_feedback_counter (lw_testnode_t *node, const char *name)
     free (ctrl);
     zmsg_destroy (&reply);
     return value;
+}
+
+typedef struct {
+    lw_testnode_t *node;        //  The node under test
+    zsock_t *xpub;              //  Fake scorer
+    pid_t tail;                 //  lwctl tail
+} tail_probe_t;
+
+//  Condition: publishes an alert; true once lwctl tail has exited
+static bool
+s_tail_done (void *arg)
+{
+    tail_probe_t *probe = (tail_probe_t *) arg;
+    while (zsock_events (probe->xpub) & ZMQ_POLLIN) {
+        zframe_t *frame = zframe_recv (probe->xpub);
+        zframe_destroy (&frame);
+    }
+    s_publish (probe->xpub, 5, LW_ALERT_OPEN, 0.8);
+    return !lw_testnode_alive (probe->node, probe->tail);
 }
 
 static void
@@ -333,6 +355,28 @@ main (void)
     s_args (&probe, "status", NULL, NULL, NULL, NULL, NULL);
     assert (s_lwctl (&probe) == 0);
     assert (strstr (probe.output, "feedback/"));
+
+    //  lwctl tail --alerts prints the live alerts (the monitor is lossy:
+    //  publish until it has printed what it was asked for)
+    pid_t tail = lw_testnode_spawn (node, "lwctl", "tail", "--alerts",
+                                    "--json", "--count", "2", NULL);
+    tail_probe_t tail_probe = {node, xpub, tail};
+    assert (lw_test_wait (s_tail_done, &tail_probe, START_DEADLINE));
+    int status = lw_testnode_kill (node, tail, SIGTERM);
+    assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    char log_path [256];
+    snprintf (log_path, sizeof (log_path), "%s/lwctl-%d.log",
+              lw_testnode_home (node), (int) tail);
+    zfile_t *log = zfile_new (NULL, log_path);
+    assert (log && zfile_input (log) == 0);
+    zchunk_t *chunk = zfile_read (log, 65536, 0);
+    assert (chunk);
+    char *text = zchunk_strdup (chunk);
+    assert (strstr (text, "{\"type\":\"alert\",\"state\":\"open\""));
+    assert (strstr (text, "\"sensor\":\"line1/press5/temp\""));
+    zstr_free (&text);
+    zchunk_destroy (&chunk);
+    zfile_destroy (&log);
 
     //  lw-feedback down: a bounded failure, not a hang
     lw_testnode_kill (node, feedback, SIGKILL);

@@ -1008,6 +1008,34 @@ s_expected (lw_ctl_t *ctl, expected_t *expected)
     return 4;
 }
 
+//  Asks the broker's coordinator for the members' status. Returns the
+//  reply (caller destroys), or NULL after saying the node is down.
+static zmsg_t *
+s_status_call (lw_ctl_t *ctl)
+{
+    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    ctrl->kind = LW_CTRL_STATUS;
+    snprintf (ctrl->group, sizeof (ctrl->group), "lwctl");
+    snprintf (ctrl->name, sizeof (ctrl->name), "lwctl-%d", (int) getpid ());
+    ctrl->pid = getpid ();
+    zframe_t *frame = lw_msg_ctrl_encode (ctrl);
+    free (ctrl);
+    zmsg_t *request = zmsg_new ();
+    if (!request || !frame) {
+        fprintf (stderr, "lwctl: cannot encode the request\n");
+        zframe_destroy (&frame);
+        zmsg_destroy (&request);
+        return NULL;
+    }
+    zmsg_append (request, &frame);
+    zmsg_t *reply = lw_ctl_call (ctl, ctl->node.coordinator, &request);
+    if (!reply)
+        fprintf (stderr, "lwctl: the node is down (lw-broker does not "
+                         "answer at %s)\n", ctl->node.coordinator);
+    return reply;
+}
+
 int
 lw_ctl_status (lw_ctl_t *ctl, int argc, char **argv)
 {
@@ -1020,27 +1048,11 @@ lw_ctl_status (lw_ctl_t *ctl, int argc, char **argv)
     }
     lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
     assert (ctrl);
-    ctrl->kind = LW_CTRL_STATUS;
-    snprintf (ctrl->group, sizeof (ctrl->group), "lwctl");
-    snprintf (ctrl->name, sizeof (ctrl->name), "lwctl-%d", (int) getpid ());
-    ctrl->pid = getpid ();
     int rc = LW_CTL_FAIL;
-    zmsg_t *reply = NULL;
-    zmsg_t *request = zmsg_new ();
-    zframe_t *frame = lw_msg_ctrl_encode (ctrl);
-    if (!request || !frame) {
-        fprintf (stderr, "lwctl: cannot encode the request\n");
-        zframe_destroy (&frame);
-        zmsg_destroy (&request);
+    zframe_t *frame;
+    zmsg_t *reply = s_status_call (ctl);
+    if (!reply)
         goto cleanup;
-    }
-    zmsg_append (request, &frame);
-    reply = lw_ctl_call (ctl, ctl->node.coordinator, &request);
-    if (!reply) {
-        fprintf (stderr, "lwctl: the node is down (lw-broker does not "
-                         "answer at %s)\n", ctl->node.coordinator);
-        goto cleanup;
-    }
     lw_reply_t header;
     frame = zmsg_first (reply);
     if (!frame
@@ -1218,6 +1230,12 @@ lw_ctl_tail (lw_ctl_t *ctl, int argc, char **argv)
     if (!alerts && !scores)
         return s_usage (TAIL_USAGE " (--alerts and --scores exclude each "
                                    "other)");
+    //  A stream never says it is down: ask the broker first, so that a
+    //  node that is not running is an error, not an endless wait
+    zmsg_t *status = s_status_call (ctl);
+    if (!status)
+        return LW_CTL_FAIL;
+    zmsg_destroy (&status);
     int rc = LW_CTL_FAIL;
     zpoller_t *poller = NULL;
     lw_batch_t *batch = lw_batch_new (LW_MSG_SCORES);
