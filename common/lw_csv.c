@@ -28,32 +28,31 @@
 
 //  One field of the current row, NUL-terminated in the buffer
 typedef struct {
-    char *text;                 //  Start of the (unquoted, trimmed) text
-    size_t size;                //  Bytes, without the NUL
+    char *text;  //  Start of the (unquoted, trimmed) text
+    size_t size; //  Bytes, without the NUL
 } field_t;
 
 struct _lw_csv_t {
-    char *path;                 //  File name for messages
-    FILE *file;                 //  The file, or stdin
-    bool close_file;            //  False for stdin
-    char *buffer;               //  S_BUFFER_SIZE + 1 bytes (room for a NUL)
-    size_t start;               //  First unread byte
-    size_t end;                 //  End of the data read
-    bool eof;                   //  fread reached the end of the file
-    size_t next_line_nbr;       //  Physical line number at `start`
-    size_t line_nbr;            //  Line number of the current row
-    lw_csv_shape_t shape;       //  Narrow, long or wide
-    char delimiter;             //  ',' ';' or '\t'
-    size_t columns;             //  Fields per row, from the header
-    size_t values;              //  Value columns
-    size_t first_value;         //  Field index of value column 0
-    char **names;               //  Names of the value columns
-    field_t *fields;            //  Fields of the current row
-    bool have_row;              //  A good row was returned
-    size_t bad_rows;            //  Rows skipped as bad
-    char error [256];           //  Why the last bad row was skipped
+    char *path;           //  File name for messages
+    FILE *file;           //  The file, or stdin
+    bool close_file;      //  False for stdin
+    char *buffer;         //  S_BUFFER_SIZE + 1 bytes (room for a NUL)
+    size_t start;         //  First unread byte
+    size_t end;           //  End of the data read
+    bool eof;             //  fread reached the end of the file
+    size_t next_line_nbr; //  Physical line number at `start`
+    size_t line_nbr;      //  Line number of the current row
+    lw_csv_shape_t shape; //  Narrow, long or wide
+    char delimiter;       //  ',' ';' or '\t'
+    size_t columns;       //  Fields per row, from the header
+    size_t values;        //  Value columns
+    size_t first_value;   //  Field index of value column 0
+    char **names;         //  Names of the value columns
+    field_t *fields;      //  Fields of the current row
+    bool have_row;        //  A good row was returned
+    size_t bad_rows;      //  Rows skipped as bad
+    char error[256];      //  Why the last bad row was skipped
 };
-
 
 //  --------------------------------------------------------------------------
 //  Counts a bad row and records why.
@@ -62,15 +61,14 @@ static void
 s_bad (lw_csv_t *self, const char *format, ...)
 {
     self->bad_rows++;
-    int size = snprintf (self->error, sizeof (self->error), "line %zu: ",
-                         self->line_nbr);
+    int size = snprintf (self->error, sizeof (self->error),
+                         "line %zu: ", self->line_nbr);
     va_list args;
     va_start (args, format);
-    vsnprintf (self->error + size, sizeof (self->error) - (size_t) size,
-               format, args);
+    vsnprintf (self->error + size, sizeof (self->error) - (size_t)size, format,
+               args);
     va_end (args);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Finds the end of the line that starts at `from`: the first newline not
@@ -80,9 +78,9 @@ s_bad (lw_csv_t *self, const char *format, ...)
 static char *
 s_line_end (char *from, char *to, size_t *inner)
 {
-    char *newline = (char *) memchr (from, '\n', (size_t) (to - from));
-    char *stop = newline? newline: to;
-    if (!memchr (from, '"', (size_t) (stop - from)))
+    char *newline = (char *)memchr (from, '\n', (size_t)(to - from));
+    char *stop = newline ? newline : to;
+    if (!memchr (from, '"', (size_t)(stop - from)))
         return newline;
     //  A quote before the newline: scan quote-aware ("" toggles twice)
     bool quoted = false;
@@ -90,8 +88,7 @@ s_line_end (char *from, char *to, size_t *inner)
     for (char *cursor = from; cursor < to; cursor++) {
         if (*cursor == '"')
             quoted = !quoted;
-        else
-        if (*cursor == '\n') {
+        else if (*cursor == '\n') {
             if (!quoted)
                 return cursor;
             (*inner)++;
@@ -99,7 +96,6 @@ s_line_end (char *from, char *to, size_t *inner)
     }
     return NULL;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reads more of the file after the unread bytes. Returns 0, or -1 on a
@@ -112,8 +108,8 @@ s_fill (lw_csv_t *self)
     memmove (self->buffer, self->buffer + self->start, pending);
     self->start = 0;
     self->end = pending;
-    size_t got = fread (self->buffer + self->end, 1,
-                        S_BUFFER_SIZE - self->end, self->file);
+    size_t got = fread (self->buffer + self->end, 1, S_BUFFER_SIZE - self->end,
+                        self->file);
     if (got == 0) {
         if (ferror (self->file)) {
             fprintf (stderr, "csv: cannot read '%s': %s\n", self->path,
@@ -126,7 +122,6 @@ s_fill (lw_csv_t *self)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Drops a line that is too long: everything up to the next newline.
 //  Returns 0, or -1 on a read error.
@@ -136,9 +131,9 @@ s_skip_line (lw_csv_t *self)
 {
     while (true) {
         char *from = self->buffer + self->start;
-        char *newline = (char *) memchr (from, '\n', self->end - self->start);
+        char *newline = (char *)memchr (from, '\n', self->end - self->start);
         if (newline) {
-            self->start = (size_t) (newline + 1 - self->buffer);
+            self->start = (size_t)(newline + 1 - self->buffer);
             self->next_line_nbr++;
             return 0;
         }
@@ -149,7 +144,6 @@ s_skip_line (lw_csv_t *self)
             return -1;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reads the next line (without its "\r\n", NUL-terminated in the
@@ -168,21 +162,21 @@ s_read_line (lw_csv_t *self, char **line_p, size_t *size_p)
         if (!stop && self->eof) {
             if (from == to)
                 return 0;
-            stop = to;          //  Last line without a newline
+            stop = to; //  Last line without a newline
         }
         if (stop) {
-            size_t size = (size_t) (stop - from);
-            self->start = stop == to? self->end:
-                          (size_t) (stop + 1 - self->buffer);
+            size_t size = (size_t)(stop - from);
+            self->start =
+                stop == to ? self->end : (size_t)(stop + 1 - self->buffer);
             self->line_nbr = self->next_line_nbr;
             self->next_line_nbr += inner + 1;
             if (size > LW_CSV_LINE_MAX) {
                 s_bad (self, "longer than %d bytes", LW_CSV_LINE_MAX);
                 continue;
             }
-            if (size > 0 && from [size - 1] == '\r')
+            if (size > 0 && from[size - 1] == '\r')
                 size--;
-            from [size] = 0;    //  The buffer has a spare byte at the end
+            from[size] = 0; //  The buffer has a spare byte at the end
             *line_p = from;
             *size_p = size;
             return 1;
@@ -199,14 +193,12 @@ s_read_line (lw_csv_t *self, char **line_p, size_t *size_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Splits a NUL-terminated line into at most `max` fields, in place.
 //  Returns the number of fields, or max + 1 when there are more.
 
 static size_t
-s_split (char *line, size_t size, char delimiter, field_t *fields,
-         size_t max)
+s_split (char *line, size_t size, char delimiter, field_t *fields, size_t max)
 {
     char *cursor = line;
     char *limit = line + size;
@@ -224,7 +216,7 @@ s_split (char *line, size_t size, char delimiter, field_t *fields,
             char *read = cursor + 1;
             while (read < limit) {
                 if (*read == '"') {
-                    if (read + 1 < limit && read [1] == '"') {
+                    if (read + 1 < limit && read[1] == '"') {
                         *write++ = '"';
                         read += 2;
                     }
@@ -246,24 +238,23 @@ s_split (char *line, size_t size, char delimiter, field_t *fields,
             cursor = read;
         }
         else {
-            char *found = (char *) memchr (cursor, delimiter,
-                                           (size_t) (limit - cursor));
-            cursor = found? found: limit;
+            char *found =
+                (char *)memchr (cursor, delimiter, (size_t)(limit - cursor));
+            cursor = found ? found : limit;
             stop = cursor;
-            while (stop > start && stop [-1] == ' ')
+            while (stop > start && stop[-1] == ' ')
                 stop--;
         }
         bool more = cursor < limit;
-        *stop = 0;              //  At or before the delimiter, or at the NUL
-        fields [count].text = start;
-        fields [count].size = (size_t) (stop - start);
+        *stop = 0; //  At or before the delimiter, or at the NUL
+        fields[count].text = start;
+        fields[count].size = (size_t)(stop - start);
         count++;
         if (!more)
             return count;
         cursor++;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  The delimiter of a header line: the most frequent of , ; and tab
@@ -275,11 +266,10 @@ s_detect_delimiter (const char *line, size_t size)
     size_t commas = 0, semicolons = 0, tabs = 0;
     bool quoted = false;
     for (size_t index = 0; index < size; index++) {
-        char byte = line [index];
+        char byte = line[index];
         if (byte == '"')
             quoted = !quoted;
-        else
-        if (!quoted) {
+        else if (!quoted) {
             commas += byte == ',';
             semicolons += byte == ';';
             tabs += byte == '\t';
@@ -292,20 +282,18 @@ s_detect_delimiter (const char *line, size_t size)
     return ',';
 }
 
-
 //  --------------------------------------------------------------------------
 //  True when a long-shape middle column is named like a sensor column.
 
 static bool
 s_is_sensor_column (const char *name)
 {
-    const char *names [] = {"sensor", "key", "name", "tag", "id", NULL};
-    for (int index = 0; names [index]; index++)
-        if (strcasecmp (name, names [index]) == 0)
+    const char *names[] = {"sensor", "key", "name", "tag", "id", NULL};
+    for (int index = 0; names[index]; index++)
+        if (strcasecmp (name, names[index]) == 0)
             return true;
     return false;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reads and interprets the header. Returns 0, or -1 (printed).
@@ -332,21 +320,23 @@ s_read_header (lw_csv_t *self)
         return -1;
     }
     if (size >= 3 && memcmp (line, "\xEF\xBB\xBF", 3) == 0) {
-        line += 3;              //  UTF-8 byte order mark
+        line += 3; //  UTF-8 byte order mark
         size -= 3;
     }
     self->delimiter = s_detect_delimiter (line, size);
-    size_t count = s_split (line, size, self->delimiter, self->fields,
-                            LW_CSV_COLUMNS_MAX);
+    size_t count =
+        s_split (line, size, self->delimiter, self->fields, LW_CSV_COLUMNS_MAX);
     if (count > LW_CSV_COLUMNS_MAX) {
         fprintf (stderr, "csv: '%s': more than %d columns\n", self->path,
                  LW_CSV_COLUMNS_MAX);
         return -1;
     }
     if (count < 2) {
-        fprintf (stderr, "csv: '%s': header has one column; expected "
+        fprintf (stderr,
+                 "csv: '%s': header has one column; expected "
                  "timestamp,value or timestamp,sensor,value or "
-                 "timestamp,<sensor>,...\n", self->path);
+                 "timestamp,<sensor>,...\n",
+                 self->path);
         return -1;
     }
     self->columns = count;
@@ -355,8 +345,7 @@ s_read_header (lw_csv_t *self)
         self->values = 1;
         self->first_value = 1;
     }
-    else
-    if (count == 3 && s_is_sensor_column (self->fields [1].text)) {
+    else if (count == 3 && s_is_sensor_column (self->fields[1].text)) {
         self->shape = LW_CSV_LONG;
         self->values = 1;
         self->first_value = 2;
@@ -366,24 +355,23 @@ s_read_header (lw_csv_t *self)
         self->values = count - 1;
         self->first_value = 1;
     }
-    self->names = (char **) calloc (self->values, sizeof (char *));
+    self->names = (char **)calloc (self->values, sizeof (char *));
     if (!self->names)
         return -1;
     for (size_t index = 0; index < self->values; index++) {
         size_t column = self->first_value + index;
-        char fallback [32];
-        const char *name = self->fields [column].text;
+        char fallback[32];
+        const char *name = self->fields[column].text;
         if (*name == 0) {
             snprintf (fallback, sizeof (fallback), "column%zu", column + 1);
             name = fallback;
         }
-        self->names [index] = strdup (name);
-        if (!self->names [index])
+        self->names[index] = strdup (name);
+        if (!self->names[index])
             return -1;
     }
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Opens a file ("-" = stdin) and reads its header. Returns the reader
@@ -393,13 +381,12 @@ lw_csv_t *
 lw_csv_open (const char *path)
 {
     assert (path);
-    lw_csv_t *self = (lw_csv_t *) zmalloc (sizeof (lw_csv_t));
+    lw_csv_t *self = (lw_csv_t *)zmalloc (sizeof (lw_csv_t));
     if (!self)
         return NULL;
     self->path = strdup (path);
-    self->buffer = (char *) malloc (S_BUFFER_SIZE + 1);
-    self->fields = (field_t *) calloc (LW_CSV_COLUMNS_MAX + 1,
-                                       sizeof (field_t));
+    self->buffer = (char *)malloc (S_BUFFER_SIZE + 1);
+    self->fields = (field_t *)calloc (LW_CSV_COLUMNS_MAX + 1, sizeof (field_t));
     self->next_line_nbr = 1;
     if (!self->path || !self->buffer || !self->fields) {
         fprintf (stderr, "csv: out of memory opening '%s'\n", path);
@@ -425,7 +412,6 @@ failed:
     return NULL;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Closes the file and frees the reader; accepts NULL, sets it to NULL.
 
@@ -439,7 +425,7 @@ lw_csv_destroy (lw_csv_t **self_p)
             fclose (self->file);
         if (self->names)
             for (size_t index = 0; index < self->values; index++)
-                free (self->names [index]);
+                free (self->names[index]);
         free (self->names);
         free (self->fields);
         free (self->buffer);
@@ -448,7 +434,6 @@ lw_csv_destroy (lw_csv_t **self_p)
         *self_p = NULL;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Shape, delimiter, value columns and their names.
@@ -479,9 +464,8 @@ lw_csv_value_name (lw_csv_t *self, size_t index)
 {
     assert (self);
     assert (index < self->values);
-    return self->names [index];
+    return self->names[index];
 }
-
 
 //  --------------------------------------------------------------------------
 //  Parses a value cell. Returns 0 with *out, 1 for a missing value (empty
@@ -504,14 +488,12 @@ s_parse_value (const field_t *field, double *out)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Reads the next good row; see lw_csv.h. Returns 1, 0 at the end, or -1
 //  on a read error.
 
 int
-lw_csv_next (lw_csv_t *self, int64_t *time, const char **sensor,
-             double *values)
+lw_csv_next (lw_csv_t *self, int64_t *time, const char **sensor, double *values)
 {
     assert (self);
     assert (time);
@@ -524,66 +506,61 @@ lw_csv_next (lw_csv_t *self, int64_t *time, const char **sensor,
         if (rc <= 0)
             return rc;
         if (size == 0)
-            continue;           //  Blank lines are not rows
-        size_t count = s_split (line, size, self->delimiter, fields,
-                                self->columns);
+            continue; //  Blank lines are not rows
+        size_t count =
+            s_split (line, size, self->delimiter, fields, self->columns);
         if (count != self->columns) {
-            if (count == 1 && fields [0].size == 0)
-                continue;       //  Only blanks
+            if (count == 1 && fields[0].size == 0)
+                continue; //  Only blanks
             if (count > self->columns)
                 s_bad (self, "more than %zu fields", self->columns);
             else
-                s_bad (self, "%zu fields, expected %zu", count,
-                       self->columns);
+                s_bad (self, "%zu fields, expected %zu", count, self->columns);
             continue;
         }
-        if (lw_time_parse (fields [0].text, fields [0].size, time)) {
-            s_bad (self, "bad timestamp '%.*s'", S_QUOTE_MAX,
-                   fields [0].text);
+        if (lw_time_parse (fields[0].text, fields[0].size, time)) {
+            s_bad (self, "bad timestamp '%.*s'", S_QUOTE_MAX, fields[0].text);
             continue;
         }
         if (self->shape == LW_CSV_WIDE) {
             size_t index;
             for (index = 0; index < self->values; index++) {
-                field_t *field = &fields [index + 1];
-                int parsed = s_parse_value (field, &values [index]);
+                field_t *field = &fields[index + 1];
+                int parsed = s_parse_value (field, &values[index]);
                 if (parsed == 1)
-                    values [index] = NAN;
-                else
-                if (parsed < 0)
+                    values[index] = NAN;
+                else if (parsed < 0)
                     break;
             }
             if (index < self->values) {
-                s_bad (self, "bad number '%.*s' in column %zu",
-                       S_QUOTE_MAX, fields [index + 1].text, index + 2);
+                s_bad (self, "bad number '%.*s' in column %zu", S_QUOTE_MAX,
+                       fields[index + 1].text, index + 2);
                 continue;
             }
             if (sensor)
                 *sensor = NULL;
         }
         else {
-            field_t *field = &fields [self->first_value];
-            if (s_parse_value (field, &values [0])) {
+            field_t *field = &fields[self->first_value];
+            if (s_parse_value (field, &values[0])) {
                 s_bad (self, "bad number '%.*s'", S_QUOTE_MAX, field->text);
                 continue;
             }
             if (self->shape == LW_CSV_LONG) {
-                if (fields [1].size == 0) {
+                if (fields[1].size == 0) {
                     s_bad (self, "empty sensor");
                     continue;
                 }
                 if (sensor)
-                    *sensor = fields [1].text;
+                    *sensor = fields[1].text;
             }
-            else
-            if (sensor)
+            else if (sensor)
                 *sensor = NULL;
         }
         self->have_row = true;
         return 1;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Raw texts of the current row, line number, bad rows and last reason.
@@ -592,7 +569,7 @@ const char *
 lw_csv_time_text (lw_csv_t *self)
 {
     assert (self);
-    return self->have_row? self->fields [0].text: "";
+    return self->have_row ? self->fields[0].text : "";
 }
 
 const char *
@@ -600,7 +577,7 @@ lw_csv_value_text (lw_csv_t *self, size_t index)
 {
     assert (self);
     assert (index < self->values);
-    return self->have_row? self->fields [self->first_value + index].text: "";
+    return self->have_row ? self->fields[self->first_value + index].text : "";
 }
 
 size_t
@@ -624,7 +601,6 @@ lw_csv_error (lw_csv_t *self)
     return self->error;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test helper: writes `text` to dir/name and returns the path
 //  (static buffer, valid until the next call).
@@ -632,7 +608,7 @@ lw_csv_error (lw_csv_t *self)
 static const char *
 s_write_file (const char *dir, const char *name, const char *text)
 {
-    static char path [512];
+    static char path[512];
     snprintf (path, sizeof (path), "%s/%s", dir, name);
     FILE *file = fopen (path, "wb");
     assert (file);
@@ -640,7 +616,6 @@ s_write_file (const char *dir, const char *name, const char *text)
     fclose (file);
     return path;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of lw_csv.
@@ -651,25 +626,25 @@ lw_csv_test (bool verbose)
     printf (" * lw_csv: ");
     if (verbose)
         printf ("\n");
-    char dir [] = "/tmp/lw_csv_test.XXXXXX";
+    char dir[] = "/tmp/lw_csv_test.XXXXXX";
     assert (mkdtemp (dir));
     int64_t time;
     const char *sensor;
-    double values [8];
+    double values[8];
 
     //  Narrow: BOM, CRLF, quotes, blank lines and bad rows, which are
     //  skipped, counted and explained
     const char *path = s_write_file (dir, "narrow.csv",
-        "\xEF\xBB\xBFtimestamp,value\r\n"
-        "2024-01-01 00:00:00,1.5\r\n"
-        "\r\n"
-        "\"2024-01-01 00:00:01\", \"2\" \r\n"
-        "2024-01-01 00:00:02,abc\r\n"
-        "not a time,3\r\n"
-        "2024-01-01 00:00:03,4,5\r\n"
-        "2024-01-01 00:00:04\r\n"
-        "2024-01-01 00:00:05,inf\r\n"
-        "1704067206,-7e-3");
+                                     "\xEF\xBB\xBFtimestamp,value\r\n"
+                                     "2024-01-01 00:00:00,1.5\r\n"
+                                     "\r\n"
+                                     "\"2024-01-01 00:00:01\", \"2\" \r\n"
+                                     "2024-01-01 00:00:02,abc\r\n"
+                                     "not a time,3\r\n"
+                                     "2024-01-01 00:00:03,4,5\r\n"
+                                     "2024-01-01 00:00:04\r\n"
+                                     "2024-01-01 00:00:05,inf\r\n"
+                                     "1704067206,-7e-3");
     lw_csv_t *csv = lw_csv_open (path);
     assert (csv);
     assert (lw_csv_shape (csv) == LW_CSV_NARROW);
@@ -678,18 +653,18 @@ lw_csv_test (bool verbose)
     assert (streq (lw_csv_value_name (csv, 0), "value"));
     assert (streq (lw_csv_time_text (csv), ""));
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (time == 1704067200LL * LW_NS_PER_SEC && values [0] == 1.5);
+    assert (time == 1704067200LL * LW_NS_PER_SEC && values[0] == 1.5);
     assert (sensor == NULL);
     assert (streq (lw_csv_time_text (csv), "2024-01-01 00:00:00"));
     assert (streq (lw_csv_value_text (csv, 0), "1.5"));
     assert (lw_csv_line (csv) == 2);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (time == 1704067201LL * LW_NS_PER_SEC && values [0] == 2);
+    assert (time == 1704067201LL * LW_NS_PER_SEC && values[0] == 2);
     assert (streq (lw_csv_time_text (csv), "2024-01-01 00:00:01"));
     assert (lw_csv_line (csv) == 4);
     assert (lw_csv_bad_rows (csv) == 0);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (time == 1704067206LL * LW_NS_PER_SEC && values [0] == -7e-3);
+    assert (time == 1704067206LL * LW_NS_PER_SEC && values[0] == -7e-3);
     assert (lw_csv_line (csv) == 10);
     assert (lw_csv_bad_rows (csv) == 5);
     assert (strstr (lw_csv_error (csv), "line 9:"));
@@ -703,12 +678,12 @@ lw_csv_test (bool verbose)
     //  Long: sensor column (any case), ';' delimiter, quoted delimiter
     //  and "" escapes, a newline inside quotes
     path = s_write_file (dir, "long.csv",
-        "time;ID;value\n"
-        "2024-01-01T00:00:00Z;m1/temp;20\n"
-        "2024-01-01T00:00:00Z;\"m;2/\"\"p\"\"\";21.5\n"
-        "2024-01-01T00:00:01Z;\"a\nb\";22\n"
-        "2024-01-01T00:00:02Z;;23\n"
-        "2024-01-01T00:00:03Z;m1/temp;24\n");
+                         "time;ID;value\n"
+                         "2024-01-01T00:00:00Z;m1/temp;20\n"
+                         "2024-01-01T00:00:00Z;\"m;2/\"\"p\"\"\";21.5\n"
+                         "2024-01-01T00:00:01Z;\"a\nb\";22\n"
+                         "2024-01-01T00:00:02Z;;23\n"
+                         "2024-01-01T00:00:03Z;m1/temp;24\n");
     csv = lw_csv_open (path);
     assert (csv);
     assert (lw_csv_shape (csv) == LW_CSV_LONG);
@@ -716,14 +691,14 @@ lw_csv_test (bool verbose)
     assert (lw_csv_values (csv) == 1);
     assert (streq (lw_csv_value_name (csv, 0), "value"));
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (streq (sensor, "m1/temp") && values [0] == 20);
+    assert (streq (sensor, "m1/temp") && values[0] == 20);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (streq (sensor, "m;2/\"p\"") && values [0] == 21.5);
+    assert (streq (sensor, "m;2/\"p\"") && values[0] == 21.5);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (streq (sensor, "a\nb") && values [0] == 22);
+    assert (streq (sensor, "a\nb") && values[0] == 22);
     assert (lw_csv_line (csv) == 4);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (streq (sensor, "m1/temp") && values [0] == 24);
+    assert (streq (sensor, "m1/temp") && values[0] == 24);
     assert (lw_csv_line (csv) == 7);
     assert (lw_csv_bad_rows (csv) == 1);
     assert (strstr (lw_csv_error (csv), "empty sensor"));
@@ -732,10 +707,10 @@ lw_csv_test (bool verbose)
 
     //  Wide: tab delimiter, empty and NaN cells are missing values
     path = s_write_file (dir, "wide.csv",
-        "timestamp\ttemp\tpressure\t\n"
-        "1700000000000\t1\t2\t3\n"
-        "1700000001000\t\tNaN\t6\n"
-        "1700000002000\t7\tx\t9\n");
+                         "timestamp\ttemp\tpressure\t\n"
+                         "1700000000000\t1\t2\t3\n"
+                         "1700000001000\t\tNaN\t6\n"
+                         "1700000002000\t7\tx\t9\n");
     csv = lw_csv_open (path);
     assert (csv);
     assert (lw_csv_shape (csv) == LW_CSV_WIDE);
@@ -746,10 +721,10 @@ lw_csv_test (bool verbose)
     assert (streq (lw_csv_value_name (csv, 2), "column4"));
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
     assert (time == 1700000000LL * LW_NS_PER_SEC);
-    assert (values [0] == 1 && values [1] == 2 && values [2] == 3);
+    assert (values[0] == 1 && values[1] == 2 && values[2] == 3);
     assert (sensor == NULL);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (isnan (values [0]) && isnan (values [1]) && values [2] == 6);
+    assert (isnan (values[0]) && isnan (values[1]) && values[2] == 6);
     assert (streq (lw_csv_value_text (csv, 0), ""));
     assert (lw_csv_next (csv, &time, &sensor, values) == 0);
     assert (lw_csv_bad_rows (csv) == 1);
@@ -763,18 +738,17 @@ lw_csv_test (bool verbose)
     lw_csv_destroy (&csv);
 
     //  Unreadable or senseless files are refused
-    char missing [600];
+    char missing[600];
     snprintf (missing, sizeof (missing), "%s/missing.csv", dir);
     assert (lw_csv_open (missing) == NULL);
     assert (lw_csv_open (s_write_file (dir, "empty.csv", "")) == NULL);
     assert (lw_csv_open (s_write_file (dir, "blank.csv", "\n\n")) == NULL);
-    assert (lw_csv_open (s_write_file (dir, "one.csv", "value\n1\n"))
-            == NULL);
+    assert (lw_csv_open (s_write_file (dir, "one.csv", "value\n1\n")) == NULL);
 
     //  Too many columns, and a header too long, are refused; a row too
     //  long is skipped and reading goes on
     size_t big = LW_CSV_LINE_MAX * 3;
-    char *text = (char *) malloc (big + 200);
+    char *text = (char *)malloc (big + 200);
     assert (text);
     char *cursor = text;
     cursor += sprintf (cursor, "t");
@@ -783,7 +757,7 @@ lw_csv_test (bool verbose)
     sprintf (cursor, "\n");
     assert (lw_csv_open (s_write_file (dir, "columns.csv", text)) == NULL);
     memset (text, 'x', big);
-    text [big] = 0;
+    text[big] = 0;
     assert (lw_csv_open (s_write_file (dir, "header.csv", text)) == NULL);
     cursor = text + sprintf (text, "t,v\n0,1\n\"");
     memset (cursor, 'y', big);
@@ -791,9 +765,9 @@ lw_csv_test (bool verbose)
     csv = lw_csv_open (s_write_file (dir, "longline.csv", text));
     assert (csv);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (values [0] == 1);
+    assert (values[0] == 1);
     assert (lw_csv_next (csv, &time, &sensor, values) == 1);
-    assert (values [0] == 4 && lw_csv_line (csv) == 4);
+    assert (values[0] == 4 && lw_csv_line (csv) == 4);
     assert (lw_csv_bad_rows (csv) == 1);
     assert (strstr (lw_csv_error (csv), "longer than"));
     assert (lw_csv_next (csv, &time, &sensor, values) == 0);
@@ -816,14 +790,14 @@ lw_csv_test (bool verbose)
     long count = 0;
     int64_t previous = INT64_MIN;
     while (lw_csv_next (csv, &time, &sensor, values) == 1) {
-        assert (values [0] == (double) count + 0.25);
+        assert (values[0] == (double)count + 0.25);
         assert (time > previous);
         previous = time;
         count++;
     }
     assert (count == rows);
     assert (lw_csv_bad_rows (csv) == 0);
-    assert (lw_csv_line (csv) == (size_t) rows + 1);
+    assert (lw_csv_line (csv) == (size_t)rows + 1);
     lw_csv_destroy (&csv);
 
     zdir_t *tree = zdir_new (dir, NULL);

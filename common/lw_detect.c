@@ -41,15 +41,14 @@
 #define S_Z_OPEN_MAX 1e6
 
 struct _lw_detector_t {
-    lw_detect_cfg_t cfg;        //  Settings
-    double z_open;              //  z at which the score is open_threshold
-    double clip_z;              //  z at which learning clips a deviation
-    bool seeded;                //  Level and absdev hold learned values
-    double level;               //  Robust level L
-    double absdev;              //  EWMA of |clipped deviation| D
-    long warmup_left;           //  Points still needed before scoring
+    lw_detect_cfg_t cfg; //  Settings
+    double z_open;       //  z at which the score is open_threshold
+    double clip_z;       //  z at which learning clips a deviation
+    bool seeded;         //  Level and absdev hold learned values
+    double level;        //  Robust level L
+    double absdev;       //  EWMA of |clipped deviation| D
+    long warmup_left;    //  Points still needed before scoring
 };
-
 
 //  --------------------------------------------------------------------------
 //  Fills the defaults (the values config/linewatch.cfg documents).
@@ -73,7 +72,6 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->update_margin = 0.05;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Reads and validates the `detect` section; a NULL config gives the
 //  defaults. Every bad key is logged (naming it), then returns -1; else 0.
@@ -88,14 +86,12 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     if (!cfg)
         return 0;
     int rc = 0;
-    if (lw_cfg_int (cfg, "detect/window", dflt.window, 8, 100000,
-                    &out->window))
+    if (lw_cfg_int (cfg, "detect/window", dflt.window, 8, 100000, &out->window))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/ewma_alpha", dflt.ewma_alpha, 0.0001, 1,
                        &out->ewma_alpha))
         rc = -1;
-    if (lw_cfg_int (cfg, "detect/warmup", dflt.warmup, 2, 100000,
-                    &out->warmup))
+    if (lw_cfg_int (cfg, "detect/warmup", dflt.warmup, 2, 100000, &out->warmup))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/floor_abs", dflt.floor_abs, 0, 1e12,
                        &out->floor_abs))
@@ -106,11 +102,11 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     if (lw_cfg_double (cfg, "detect/z_scale", dflt.z_scale, 0.5, 100,
                        &out->z_scale))
         rc = -1;
-    if (lw_cfg_double (cfg, "detect/open_threshold", dflt.open_threshold,
-                       0.01, 0.999, &out->open_threshold))
+    if (lw_cfg_double (cfg, "detect/open_threshold", dflt.open_threshold, 0.01,
+                       0.999, &out->open_threshold))
         rc = -1;
-    if (lw_cfg_double (cfg, "detect/close_threshold", dflt.close_threshold,
-                       0, 0.99, &out->close_threshold))
+    if (lw_cfg_double (cfg, "detect/close_threshold", dflt.close_threshold, 0,
+                       0.99, &out->close_threshold))
         rc = -1;
     if (lw_cfg_int (cfg, "detect/min_duration", dflt.min_duration, 1, 10000,
                     &out->min_duration))
@@ -133,7 +129,6 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  z at which a score reaches `score` (inverse of the score function).
 
@@ -141,9 +136,8 @@ static double
 s_z_at (const lw_detect_cfg_t *cfg, double score)
 {
     double z = cfg->z_scale * sqrt (-log1p (-score) / M_LN2);
-    return z < S_Z_OPEN_MAX? z: S_Z_OPEN_MAX;
+    return z < S_Z_OPEN_MAX ? z : S_Z_OPEN_MAX;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Creates a robust z-score detector for one sensor. Returns it (caller
@@ -153,16 +147,15 @@ lw_detector_t *
 lw_detector_new (const lw_detect_cfg_t *cfg)
 {
     assert (cfg);
-    lw_detector_t *self = (lw_detector_t *) zmalloc (sizeof (lw_detector_t));
+    lw_detector_t *self = (lw_detector_t *)zmalloc (sizeof (lw_detector_t));
     if (self) {
         self->cfg = *cfg;
         self->z_open = s_z_at (cfg, cfg->open_threshold);
-        self->clip_z = self->z_open < S_CLIP_Z? self->z_open: S_CLIP_Z;
+        self->clip_z = self->z_open < S_CLIP_Z ? self->z_open : S_CLIP_Z;
         self->warmup_left = cfg->warmup;
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the detector; accepts NULL and sets the pointer to NULL.
@@ -177,13 +170,11 @@ lw_detector_destroy (lw_detector_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  The deviation scale of a level: the learned sigma, floored.
 
 static double
-s_scale (const lw_detect_cfg_t *cfg, double sigma, double level,
-         double quantum)
+s_scale (const lw_detect_cfg_t *cfg, double sigma, double level, double quantum)
 {
     double scale = sigma;
     if (scale < cfg->floor_abs)
@@ -194,7 +185,6 @@ s_scale (const lw_detect_cfg_t *cfg, double sigma, double level,
         scale = quantum;
     return scale;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Scores an item carrying features; see lw_detect.h.
@@ -214,20 +204,20 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  Features come from another process: check them before use
     bool valid = item->nfeatures >= LW_DETECT_FEATURES && isfinite (value);
     for (int index = 0; valid && index < LW_DETECT_FEATURES; index++)
-        valid = isfinite (features [index]);
-    if (!valid || features [LW_F_SEEN] < 0
-    ||  features [LW_F_STD] < 0 || features [LW_F_QUANTUM] < 0) {
+        valid = isfinite (features[index]);
+    if (!valid || features[LW_F_SEEN] < 0 || features[LW_F_STD] < 0 ||
+        features[LW_F_QUANTUM] < 0) {
         item->flags |= LW_SCORE_WARMUP;
         return;
     }
-    double seen = features [LW_F_SEEN];
-    double quantum = features [LW_F_QUANTUM];
-    if (!self->seeded && seen < (double) cfg->warmup) {
+    double seen = features[LW_F_SEEN];
+    double quantum = features[LW_F_QUANTUM];
+    if (!self->seeded && seen < (double)cfg->warmup) {
         //  Warming up: no score, a range from the rolling statistics
-        self->warmup_left = cfg->warmup - (long) seen - 1;
+        self->warmup_left = cfg->warmup - (long)seen - 1;
         if (seen > 0) {
-            double mean = features [LW_F_MEAN];
-            double scale = s_scale (cfg, features [LW_F_STD], mean, quantum);
+            double mean = features[LW_F_MEAN];
+            double scale = s_scale (cfg, features[LW_F_STD], mean, quantum);
             item->expected_low = mean - self->z_open * scale;
             item->expected_high = mean + self->z_open * scale;
         }
@@ -235,13 +225,13 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         return;
     }
     if (!self->seeded) {
-        self->level = features [LW_F_MEAN];
-        self->absdev = features [LW_F_STD] * S_ABSDEV_PER_SIGMA;
+        self->level = features[LW_F_MEAN];
+        self->absdev = features[LW_F_STD] * S_ABSDEV_PER_SIGMA;
         self->seeded = true;
         self->warmup_left = 0;
     }
-    double scale = s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV,
-                            self->level, quantum);
+    double scale =
+        s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
     double ratio = fabs (deviation) / scale / cfg->z_scale;
     item->score = -expm1 (-M_LN2 * ratio * ratio);
@@ -253,13 +243,11 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double clip = self->clip_z * scale;
     if (deviation > clip)
         deviation = clip;
-    else
-    if (deviation < -clip)
+    else if (deviation < -clip)
         deviation = -clip;
     self->level += cfg->ewma_alpha * deviation;
     self->absdev += cfg->ewma_alpha * (fabs (deviation) - self->absdev);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Name of the detector (for alerts).
@@ -270,7 +258,6 @@ lw_detector_name (lw_detector_t *self)
     assert (self);
     return LW_DETECTOR_ROBUST_Z;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Points still needed before the detector scores (0 = warmed up).
@@ -286,21 +273,19 @@ lw_detector_warmup_left (lw_detector_t *self)
 //  of `values[0..count)`, computed the slow way.
 
 static void
-s_exact (const double *values, long count, long size, double *mean,
-         double *std)
+s_exact (const double *values, long count, long size, double *mean, double *std)
 {
-    long first = count > size? count - size: 0;
+    long first = count > size ? count - size : 0;
     long number = count - first;
     double sum = 0;
     for (long index = first; index < count; index++)
-        sum += values [index];
-    *mean = sum / (double) number;
+        sum += values[index];
+    *mean = sum / (double)number;
     double m2 = 0;
     for (long index = first; index < count; index++)
-        m2 += (values [index] - *mean) * (values [index] - *mean);
-    *std = sqrt (m2 / (double) number);
+        m2 += (values[index] - *mean) * (values[index] - *mean);
+    *std = sqrt (m2 / (double)number);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of lw_extract.
@@ -323,35 +308,35 @@ s_test_extract (bool verbose)
     lw_extract_update (extract, &item);
     assert (item.nfeatures == LW_DETECT_FEATURES);
     for (int index = 0; index < LW_DETECT_FEATURES; index++)
-        assert (item.features [index] == 0);
+        assert (item.features[index] == 0);
 
     //  Rolling stats match an exact computation over a large offset
     //  (catastrophic cancellation would show here) through many wraps
     enum { POINTS = 5000 };
-    double *values = (double *) malloc (POINTS * sizeof (double));
+    double *values = (double *)malloc (POINTS * sizeof (double));
     assert (values);
-    values [0] = 5;
+    values[0] = 5;
     uint32_t state = 1;
     for (long index = 1; index < POINTS; index++) {
         state = state * 1664525u + 1013904223u;
-        values [index] = 1e9 + (double) (state >> 8) / (double) (1 << 24);
+        values[index] = 1e9 + (double)(state >> 8) / (double)(1 << 24);
         memset (&item, 0, sizeof (item));
         item.time = (1000 + index) * LW_NS_PER_SEC;
-        item.value = values [index];
+        item.value = values[index];
         lw_extract_update (extract, &item);
-        assert (item.features [LW_F_SEEN] == (double) index);
-        assert (item.features [LW_F_LAST] == values [index - 1]);
-        assert (item.features [LW_F_DT] == 1.0);
+        assert (item.features[LW_F_SEEN] == (double)index);
+        assert (item.features[LW_F_LAST] == values[index - 1]);
+        assert (item.features[LW_F_DT] == 1.0);
         double mean, std;
         s_exact (values, index, cfg.window, &mean, &std);
-        assert (fabs (item.features [LW_F_MEAN] - mean) < 1e-6);
+        assert (fabs (item.features[LW_F_MEAN] - mean) < 1e-6);
         if (index > cfg.window * 2)
-            assert (fabs (item.features [LW_F_STD] - std) < 1e-3 * std + 1e-6);
+            assert (fabs (item.features[LW_F_STD] - std) < 1e-3 * std + 1e-6);
     }
     //  EWMA tracks the level; its deviation is near the uniform's 0.29
-    assert (fabs (item.features [LW_F_EWMA] - (1e9 + 0.5)) < 0.2);
-    assert (item.features [LW_F_EWSTD] > 0.15
-            && item.features [LW_F_EWSTD] < 0.45);
+    assert (fabs (item.features[LW_F_EWMA] - (1e9 + 0.5)) < 0.2);
+    assert (item.features[LW_F_EWSTD] > 0.15 &&
+            item.features[LW_F_EWSTD] < 0.45);
     free (values);
 
     //  A non-finite value is reported on but not learned
@@ -359,10 +344,10 @@ s_test_extract (bool verbose)
     item.value = NAN;
     item.time = 9000 * LW_NS_PER_SEC;
     lw_extract_update (extract, &item);
-    double seen = item.features [LW_F_SEEN];
+    double seen = item.features[LW_F_SEEN];
     item.value = 1e9;
     lw_extract_update (extract, &item);
-    assert (item.features [LW_F_SEEN] == seen);
+    assert (item.features[LW_F_SEEN] == seen);
     lw_extract_destroy (&extract);
     assert (extract == NULL);
     lw_extract_destroy (&extract);
@@ -370,27 +355,26 @@ s_test_extract (bool verbose)
     //  Quantum: the smallest non-zero step; a constant signal has std 0
     extract = lw_extract_new (&cfg);
     assert (extract);
-    const double steps [] = {10, 10, 10.5, 10.5, 11.5, 10, 10, 10, 10};
-    for (size_t index = 0; index < sizeof (steps) / sizeof (steps [0]);
+    const double steps[] = {10, 10, 10.5, 10.5, 11.5, 10, 10, 10, 10};
+    for (size_t index = 0; index < sizeof (steps) / sizeof (steps[0]);
          index++) {
         memset (&item, 0, sizeof (item));
-        item.value = steps [index];
+        item.value = steps[index];
         lw_extract_update (extract, &item);
     }
-    assert (item.features [LW_F_QUANTUM] == 0.5);
+    assert (item.features[LW_F_QUANTUM] == 0.5);
     for (int index = 0; index < 40; index++) {
         memset (&item, 0, sizeof (item));
         item.value = 10;
         lw_extract_update (extract, &item);
     }
-    assert (item.features [LW_F_MEAN] == 10);
-    assert (item.features [LW_F_STD] == 0);
-    assert (item.features [LW_F_QUANTUM] == 0.5);
+    assert (item.features[LW_F_MEAN] == 10);
+    assert (item.features[LW_F_STD] == 0);
+    assert (item.features[LW_F_QUANTUM] == 0.5);
     lw_extract_destroy (&extract);
     if (verbose)
         printf ("   extract: rolling, EWMA, quantum OK\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test helper: a deterministic normal deviate (LCG + Box-Muller).
@@ -399,12 +383,11 @@ static double
 s_gauss (uint64_t *state)
 {
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u1 = ((double) (*state >> 11) + 1) / 9007199254740993.0;
+    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
     *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u2 = (double) (*state >> 11) / 9007199254740992.0;
+    double u2 = (double)(*state >> 11) / 9007199254740992.0;
     return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test helper: one point through extraction and detection, the way
@@ -420,7 +403,6 @@ s_feed (lw_extract_t *extract, lw_detector_t *detector, lw_item_t *item,
     lw_extract_update (extract, item);
     lw_detector_score (detector, item);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test helper: score of `last` after `count` points of N(100, 1)
@@ -441,7 +423,6 @@ s_score_after_noise (const lw_detect_cfg_t *cfg, int count, double last)
     lw_detector_destroy (&detector);
     return item.score;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of the `detect` section reader.
@@ -483,7 +464,6 @@ s_test_cfg (bool verbose)
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of lw_detector.
@@ -566,7 +546,7 @@ s_test_detector (bool verbose)
         s_feed (extract, detector, &item, index, value);
         assert (item.score < cfg.close_threshold);
     }
-    assert (item.features [LW_F_QUANTUM] == 1);
+    assert (item.features[LW_F_QUANTUM] == 1);
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
 
@@ -582,7 +562,7 @@ s_test_detector (bool verbose)
     assert (item.score > 0.3 && item.score < 0.95);
     s_feed (extract, detector, &item, 2001, 110);
     assert (item.score >= cfg.open_threshold);
-    assert (item.features [LW_F_QUANTUM] == 1);
+    assert (item.features[LW_F_QUANTUM] == 1);
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
 
@@ -592,23 +572,23 @@ s_test_detector (bool verbose)
     memset (&item, 0, sizeof (item));
     item.value = 1;
     item.nfeatures = 3;
-    item.features [LW_F_SEEN] = 1000;
+    item.features[LW_F_SEEN] = 1000;
     lw_detector_score (detector, &item);
     assert (item.score == 0 && (item.flags & LW_SCORE_WARMUP));
     item.nfeatures = LW_DETECT_FEATURES;
-    item.features [LW_F_MEAN] = NAN;
+    item.features[LW_F_MEAN] = NAN;
     item.flags = 0;
     lw_detector_score (detector, &item);
     assert (item.score == 0 && (item.flags & LW_SCORE_WARMUP));
-    item.features [LW_F_MEAN] = 50;
-    item.features [LW_F_STD] = -1;
+    item.features[LW_F_MEAN] = 50;
+    item.features[LW_F_STD] = -1;
     item.flags = 0;
     lw_detector_score (detector, &item);
     assert (item.score == 0 && (item.flags & LW_SCORE_WARMUP));
     assert (lw_detector_warmup_left (detector) == cfg.warmup);
 
     //  A fresh detector on a long-seen sensor seeds from the features
-    item.features [LW_F_STD] = 2;
+    item.features[LW_F_STD] = 2;
     item.value = 50;
     item.flags = 0;
     lw_detector_score (detector, &item);
@@ -623,7 +603,6 @@ s_test_detector (bool verbose)
     if (verbose)
         printf ("   detector: warm-up, noise, spike, shift, floors OK\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test helper: feeds a bare score to an episode.
@@ -641,7 +620,6 @@ s_episode_feed (lw_episode_t *episode, lw_item_t *item, int64_t time,
     return lw_episode_update (episode, item, "robust_z", alert);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test of lw_episode.
 
@@ -658,7 +636,7 @@ s_test_episode (bool verbose)
     assert (episode);
     lw_alert_t alert;
     memset (&alert, 0, sizeof (alert));
-    alert.local_seq = 42;               //  The caller's: left alone
+    alert.local_seq = 42; //  The caller's: left alone
     lw_item_t item;
 
     //  min_duration: one point above is not enough, the run restarts
@@ -666,22 +644,20 @@ s_test_episode (bool verbose)
     assert (!(item.flags & LW_SCORE_ALERT));
     assert (s_episode_feed (episode, &item, 1, 0.1, &alert) == 0);
     assert (s_episode_feed (episode, &item, 2, 0.8, &alert) == 0);
-    assert (s_episode_feed (episode, &item, 3, 0.75, &alert)
-            == LW_ALERT_OPEN);
+    assert (s_episode_feed (episode, &item, 3, 0.75, &alert) == LW_ALERT_OPEN);
     assert (item.flags & LW_SCORE_ALERT);
     assert (alert.state == LW_ALERT_OPEN);
     assert (streq (alert.sensor, "line1/press3/temp"));
     assert (alert.opened == 2 && alert.updated == 3 && alert.closed == 0);
     assert (alert.score == 0.8 && alert.value == 8);
     assert (alert.expected_low == -1 && alert.expected_high == 1);
-    assert (alert.ndetectors == 1 && streq (alert.detectors [0], "robust_z"));
+    assert (alert.ndetectors == 1 && streq (alert.detectors[0], "robust_z"));
     assert (alert.local_seq == 42);
 
     //  UPDATE only when the peak rose by the margin
     assert (s_episode_feed (episode, &item, 4, 0.82, &alert) == 0);
     assert (item.flags & LW_SCORE_ALERT);
-    assert (s_episode_feed (episode, &item, 5, 0.9, &alert)
-            == LW_ALERT_UPDATE);
+    assert (s_episode_feed (episode, &item, 5, 0.9, &alert) == LW_ALERT_UPDATE);
     assert (alert.score == 0.9 && alert.updated == 5 && alert.opened == 2);
     assert (s_episode_feed (episode, &item, 6, 0.92, &alert) == 0);
 
@@ -691,8 +667,7 @@ s_test_episode (bool verbose)
     assert (s_episode_feed (episode, &item, 9, 0.1, &alert) == 0);
     assert (s_episode_feed (episode, &item, 10, NAN, &alert) == 0);
     assert (item.flags & LW_SCORE_ALERT);
-    assert (s_episode_feed (episode, &item, 11, 0.1, &alert)
-            == LW_ALERT_CLOSE);
+    assert (s_episode_feed (episode, &item, 11, 0.1, &alert) == LW_ALERT_CLOSE);
     assert (!(item.flags & LW_SCORE_ALERT));
     assert (alert.state == LW_ALERT_CLOSE);
     assert (alert.closed == 11 && alert.opened == 2);
@@ -704,8 +679,7 @@ s_test_episode (bool verbose)
         assert (!(item.flags & LW_SCORE_ALERT));
     }
     assert (s_episode_feed (episode, &item, 17, 0.9, &alert) == 0);
-    assert (s_episode_feed (episode, &item, 18, 0.95, &alert)
-            == LW_ALERT_OPEN);
+    assert (s_episode_feed (episode, &item, 18, 0.95, &alert) == LW_ALERT_OPEN);
     assert (alert.opened == 17 && alert.score == 0.95);
     lw_episode_destroy (&episode);
     assert (episode == NULL);
@@ -713,7 +687,6 @@ s_test_episode (bool verbose)
     if (verbose)
         printf ("   episode: duration, update, hysteresis, cooldown OK\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of the whole chain: a spike and a level shift in noise give
@@ -731,7 +704,7 @@ s_test_chain (bool verbose)
     uint64_t state = 3;
     lw_alert_t alert;
     memset (&alert, 0, sizeof (alert));
-    int64_t opens [4] = {0};
+    int64_t opens[4] = {0};
     int nopens = 0, ncloses = 0;
     lw_item_t item;
     for (int64_t index = 0; index < 4000; index++) {
@@ -744,12 +717,12 @@ s_test_chain (bool verbose)
         int event = lw_episode_update (episode, &item,
                                        lw_detector_name (detector), &alert);
         if (event == LW_ALERT_OPEN && nopens < 4)
-            opens [nopens++] = alert.opened;
+            opens[nopens++] = alert.opened;
         if (event == LW_ALERT_CLOSE)
             ncloses++;
     }
     assert (nopens == 2 && ncloses == 2);
-    assert (opens [0] == 1000 && opens [1] == 2000);
+    assert (opens[0] == 1000 && opens[1] == 2000);
     assert (!(item.flags & LW_SCORE_ALERT));
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
@@ -757,7 +730,6 @@ s_test_chain (bool verbose)
     if (verbose)
         printf ("   chain: spike and shift give two alerts OK\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of the detection library.

@@ -24,22 +24,21 @@
 #include <math.h>
 
 struct _lw_episode_t {
-    lw_detect_cfg_t cfg;        //  Thresholds and counts
-    char sensor [LW_KEY_MAX + 1];   //  Key the alerts carry
-    bool open;                  //  An episode is open
-    long run;                   //  Closed: consecutive points >= open
-    long below;                 //  Open: consecutive points < close
-    long since_close;           //  Points since the last close
-    bool closed_once;           //  A close happened (cooldown applies)
-    int64_t opened;             //  First point of the run that opened it
-    int64_t updated;            //  Time of the last OPEN/UPDATE/CLOSE
-    double peak;                //  Peak score of the run or episode
-    double peak_value;          //  Value at the peak
-    double peak_low;            //  Expected range at the peak
-    double peak_high;
-    double emitted;             //  Peak at the last OPEN or UPDATE
+    lw_detect_cfg_t cfg;         //  Thresholds and counts
+    char sensor[LW_KEY_MAX + 1]; //  Key the alerts carry
+    bool open;                   //  An episode is open
+    long run;                    //  Closed: consecutive points >= open
+    long below;                  //  Open: consecutive points < close
+    long since_close;            //  Points since the last close
+    bool closed_once;            //  A close happened (cooldown applies)
+    int64_t opened;              //  First point of the run that opened it
+    int64_t updated;             //  Time of the last OPEN/UPDATE/CLOSE
+    double peak;                 //  Peak score of the run or episode
+    double peak_value;           //  Value at the peak
+    double peak_low;             //  Expected range at the peak
+    double peak_high;            //  (its high end)
+    double emitted;              //  Peak at the last OPEN or UPDATE
 };
-
 
 //  --------------------------------------------------------------------------
 //  Creates the episode state for one sensor (key copied, truncated to
@@ -50,14 +49,13 @@ lw_episode_new (const lw_detect_cfg_t *cfg, const char *sensor)
 {
     assert (cfg);
     assert (sensor);
-    lw_episode_t *self = (lw_episode_t *) zmalloc (sizeof (lw_episode_t));
+    lw_episode_t *self = (lw_episode_t *)zmalloc (sizeof (lw_episode_t));
     if (self) {
         self->cfg = *cfg;
         snprintf (self->sensor, sizeof (self->sensor), "%s", sensor);
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the state; accepts NULL and sets the pointer to NULL.
@@ -72,7 +70,6 @@ lw_episode_destroy (lw_episode_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Records the item as the peak of the run or episode.
 
@@ -85,7 +82,6 @@ s_set_peak (lw_episode_t *self, const lw_item_t *item, double score)
     self->peak_high = item->expected_high;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Fills the fields of *alert the episode owns; returns the state.
 
@@ -93,7 +89,7 @@ static int
 s_fill (lw_episode_t *self, int state, int64_t closed, const char *detector,
         lw_alert_t *alert)
 {
-    alert->state = (uint8_t) state;
+    alert->state = (uint8_t)state;
     memcpy (alert->sensor, self->sensor, sizeof (alert->sensor));
     alert->opened = self->opened;
     alert->closed = closed;
@@ -103,11 +99,10 @@ s_fill (lw_episode_t *self, int state, int64_t closed, const char *detector,
     alert->expected_low = self->peak_low;
     alert->expected_high = self->peak_high;
     alert->ndetectors = 1;
-    snprintf (alert->detectors [0], sizeof (alert->detectors [0]), "%s",
+    snprintf (alert->detectors[0], sizeof (alert->detectors[0]), "%s",
               detector);
     return state;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Feeds one scored item; see lw_detect.h. Returns 0 or LW_ALERT_OPEN,
@@ -126,8 +121,7 @@ lw_episode_update (lw_episode_t *self, lw_item_t *item, const char *detector,
     double score = item->score;
     if (!(score >= 0))
         score = 0;
-    else
-    if (score > 1)
+    else if (score > 1)
         score = 1;
     const lw_detect_cfg_t *cfg = &self->cfg;
 
@@ -145,8 +139,7 @@ lw_episode_update (lw_episode_t *self, lw_item_t *item, const char *detector,
             self->opened = item->time;
             s_set_peak (self, item, score);
         }
-        else
-        if (score > self->peak)
+        else if (score > self->peak)
             s_set_peak (self, item, score);
         self->run++;
         if (self->run < cfg->min_duration)
@@ -173,8 +166,8 @@ lw_episode_update (lw_episode_t *self, lw_item_t *item, const char *detector,
         return s_fill (self, LW_ALERT_CLOSE, item->time, detector, alert);
     }
     item->flags |= LW_SCORE_ALERT;
-    if (self->peak >= self->emitted + cfg->update_margin
-    &&  self->peak > self->emitted) {
+    if (self->peak >= self->emitted + cfg->update_margin &&
+        self->peak > self->emitted) {
         self->emitted = self->peak;
         self->updated = item->time;
         return s_fill (self, LW_ALERT_UPDATE, 0, detector, alert);

@@ -22,21 +22,20 @@
 #include <math.h>
 
 struct _lw_extract_t {
-    double alpha;               //  EWMA smoothing factor
-    double *ring;               //  The last `size` values, oldest at next
-    long size;                  //  Window length (points)
-    long next;                  //  Index the next value is written to
-    long fill;                  //  Values in the ring (<= size)
-    double roll_mean;           //  Mean of the ring
-    double roll_m2;             //  Sum of squared deviations in the ring
-    double ewma;                //  EWMA of the value
-    double ewvar;               //  EWMA variance
-    double quantum;             //  Smallest non-zero |step|, 0 = none yet
-    double last_value;          //  Previous value learned
-    int64_t last_time;          //  Its time
-    uint64_t seen;              //  Values learned
+    double alpha;      //  EWMA smoothing factor
+    double *ring;      //  The last `size` values, oldest at next
+    long size;         //  Window length (points)
+    long next;         //  Index the next value is written to
+    long fill;         //  Values in the ring (<= size)
+    double roll_mean;  //  Mean of the ring
+    double roll_m2;    //  Sum of squared deviations in the ring
+    double ewma;       //  EWMA of the value
+    double ewvar;      //  EWMA variance
+    double quantum;    //  Smallest non-zero |step|, 0 = none yet
+    double last_value; //  Previous value learned
+    int64_t last_time; //  Its time
+    uint64_t seen;     //  Values learned
 };
-
 
 //  --------------------------------------------------------------------------
 //  Creates the extraction state for one sensor. Returns it (caller owns,
@@ -47,17 +46,16 @@ lw_extract_new (const lw_detect_cfg_t *cfg)
 {
     assert (cfg);
     assert (cfg->window > 0);
-    lw_extract_t *self = (lw_extract_t *) zmalloc (sizeof (lw_extract_t));
+    lw_extract_t *self = (lw_extract_t *)zmalloc (sizeof (lw_extract_t));
     if (self) {
         self->alpha = cfg->ewma_alpha;
         self->size = cfg->window;
-        self->ring = (double *) calloc ((size_t) self->size, sizeof (double));
+        self->ring = (double *)calloc ((size_t)self->size, sizeof (double));
         if (!self->ring)
             lw_extract_destroy (&self);
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the state; accepts NULL and sets the pointer to NULL.
@@ -74,7 +72,6 @@ lw_extract_destroy (lw_extract_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Recomputes the rolling sums exactly from the ring (two passes), which
 //  removes the rounding the incremental updates accumulated.
@@ -84,17 +81,16 @@ s_recompute (lw_extract_t *self)
 {
     double sum = 0;
     for (long index = 0; index < self->fill; index++)
-        sum += self->ring [index];
-    double mean = sum / (double) self->fill;
+        sum += self->ring[index];
+    double mean = sum / (double)self->fill;
     double m2 = 0;
     for (long index = 0; index < self->fill; index++) {
-        double deviation = self->ring [index] - mean;
+        double deviation = self->ring[index] - mean;
         m2 += deviation * deviation;
     }
     self->roll_mean = mean;
     self->roll_m2 = m2;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Adds a value to the rolling window, replacing the oldest when full.
@@ -106,28 +102,27 @@ s_window_add (lw_extract_t *self, double value)
         //  Welford: add one
         self->fill++;
         double delta = value - self->roll_mean;
-        self->roll_mean += delta / (double) self->fill;
+        self->roll_mean += delta / (double)self->fill;
         self->roll_m2 += delta * (value - self->roll_mean);
     }
     else {
         //  Replace the oldest: n stays, the mean moves by (x - y) / n and
         //  M2 by (x - y) * ((x - mean') + (y - mean))
-        double oldest = self->ring [self->next];
+        double oldest = self->ring[self->next];
         double delta = value - oldest;
-        double mean = self->roll_mean + delta / (double) self->size;
+        double mean = self->roll_mean + delta / (double)self->size;
         self->roll_m2 += delta * ((value - mean) + (oldest - self->roll_mean));
         self->roll_mean = mean;
     }
     if (self->roll_m2 < 0)
-        self->roll_m2 = 0;      //  Rounding on a constant signal
-    self->ring [self->next] = value;
+        self->roll_m2 = 0; //  Rounding on a constant signal
+    self->ring[self->next] = value;
     self->next++;
     if (self->next == self->size) {
         self->next = 0;
         s_recompute (self);
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Writes item->features from the state (the points before this one), then
@@ -140,16 +135,17 @@ lw_extract_update (lw_extract_t *self, lw_item_t *item)
     assert (self);
     assert (item);
     double *features = item->features;
-    features [LW_F_SEEN] = (double) self->seen;
-    features [LW_F_MEAN] = self->fill? self->roll_mean: 0;
-    features [LW_F_STD] = self->fill?
-        sqrt (self->roll_m2 / (double) self->fill): 0;
-    features [LW_F_EWMA] = self->ewma;
-    features [LW_F_EWSTD] = sqrt (self->ewvar);
-    features [LW_F_QUANTUM] = self->quantum;
-    features [LW_F_DT] = self->seen?
-        (double) (item->time - self->last_time) / (double) LW_NS_PER_SEC: 0;
-    features [LW_F_LAST] = self->last_value;
+    features[LW_F_SEEN] = (double)self->seen;
+    features[LW_F_MEAN] = self->fill ? self->roll_mean : 0;
+    features[LW_F_STD] =
+        self->fill ? sqrt (self->roll_m2 / (double)self->fill) : 0;
+    features[LW_F_EWMA] = self->ewma;
+    features[LW_F_EWSTD] = sqrt (self->ewvar);
+    features[LW_F_QUANTUM] = self->quantum;
+    features[LW_F_DT] = self->seen ? (double)(item->time - self->last_time) /
+                                         (double)LW_NS_PER_SEC
+                                   : 0;
+    features[LW_F_LAST] = self->last_value;
     item->nfeatures = LW_DETECT_FEATURES;
 
     double value = item->value;

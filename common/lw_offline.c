@@ -31,21 +31,21 @@
 
 //  Buffered output
 typedef struct {
-    const char *path;           //  For messages
-    FILE *file;                 //  The file, or stdout
-    bool close_file;            //  False for stdout
-    char *buffer;               //  S_OUT_BUFFER bytes
-    size_t used;                //  Bytes waiting in buffer
-    bool failed;                //  A write failed (errno kept in error)
-    int error;                  //  errno of the failure
+    const char *path; //  For messages
+    FILE *file;       //  The file, or stdout
+    bool close_file;  //  False for stdout
+    char *buffer;     //  S_OUT_BUFFER bytes
+    size_t used;      //  Bytes waiting in buffer
+    bool failed;      //  A write failed (errno kept in error)
+    int error;        //  errno of the failure
 } writer_t;
 
 //  Live state of one sensor, as lw-features and lw-scorer keep it
 typedef struct {
-    lw_extract_t *extract;      //  lw-features' state
-    lw_detector_t *detector;    //  lw-scorer's detector
-    lw_episode_t *episode;      //  lw-scorer's episodes; NULL for columns
-    lw_alert_t alert;           //  Last alert of the episode
+    lw_extract_t *extract;   //  lw-features' state
+    lw_detector_t *detector; //  lw-scorer's detector
+    lw_episode_t *episode;   //  lw-scorer's episodes; NULL for columns
+    lw_alert_t alert;        //  Last alert of the episode
 } sensor_t;
 
 //  One scoring run
@@ -60,14 +60,13 @@ typedef struct {
     size_t alerts;              //  Episodes opened
 } run_t;
 
-
 //  --------------------------------------------------------------------------
 //  Destroys a sensor's state (a keymap destructor).
 
 static void
 s_sensor_destroy (void **self_p)
 {
-    sensor_t *self = (sensor_t *) *self_p;
+    sensor_t *self = (sensor_t *)*self_p;
     if (self) {
         lw_extract_destroy (&self->extract);
         lw_detector_destroy (&self->detector);
@@ -77,7 +76,6 @@ s_sensor_destroy (void **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Creates a sensor's state; with_episode false for the columns of a wide
 //  file (the episode runs on the machine). Returns it or NULL.
@@ -85,21 +83,19 @@ s_sensor_destroy (void **self_p)
 static sensor_t *
 s_sensor_new (const lw_detect_cfg_t *cfg, const char *key, bool with_episode)
 {
-    sensor_t *self = (sensor_t *) zmalloc (sizeof (sensor_t));
+    sensor_t *self = (sensor_t *)zmalloc (sizeof (sensor_t));
     if (!self)
         return NULL;
     self->extract = lw_extract_new (cfg);
     self->detector = lw_detector_new (cfg);
-    self->episode = with_episode? lw_episode_new (cfg, key): NULL;
-    if (!self->extract || !self->detector
-    || (with_episode && !self->episode)) {
+    self->episode = with_episode ? lw_episode_new (cfg, key) : NULL;
+    if (!self->extract || !self->detector || (with_episode && !self->episode)) {
         void *pointer = self;
         s_sensor_destroy (&pointer);
         return NULL;
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  One reading through the live pipeline's calls, in its order: features
@@ -125,7 +121,6 @@ s_score (sensor_t *sensor, const char *key, int64_t time, double value,
                               &sensor->alert);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Writes what the buffer holds. Returns 0 or -1 (the writer is failed).
 
@@ -133,16 +128,15 @@ static int
 s_flush (writer_t *writer)
 {
     if (writer->used > 0 && !writer->failed) {
-        if (fwrite (writer->buffer, 1, writer->used, writer->file)
-            != writer->used) {
+        if (fwrite (writer->buffer, 1, writer->used, writer->file) !=
+            writer->used) {
             writer->failed = true;
             writer->error = errno;
         }
     }
     writer->used = 0;
-    return writer->failed? -1: 0;
+    return writer->failed ? -1 : 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Makes room for one row in the buffer.
@@ -153,7 +147,6 @@ s_reserve (writer_t *writer)
     if (writer->used + S_ROW_MAX > S_OUT_BUFFER)
         s_flush (writer);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Appends text (after s_reserve: the row fits).
@@ -169,9 +162,8 @@ s_put (writer_t *writer, const char *text)
 static inline void
 s_put_char (writer_t *writer, char byte)
 {
-    writer->buffer [writer->used++] = byte;
+    writer->buffer[writer->used++] = byte;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Appends a key, quoted when it holds a comma or a quote.
@@ -192,7 +184,6 @@ s_put_key (writer_t *writer, const char *key)
     s_put_char (writer, '"');
 }
 
-
 //  --------------------------------------------------------------------------
 //  Appends ",<score>,<alert>\n": the score in [0, 1] with up to 6
 //  decimals (trailing zeros dropped), by hand since printf would dominate
@@ -201,30 +192,28 @@ s_put_key (writer_t *writer, const char *key)
 static void
 s_put_tail (writer_t *writer, double score, bool alert)
 {
-    long micro = score > 0? lround (score * 1e6): 0;
+    long micro = score > 0 ? lround (score * 1e6) : 0;
     s_put_char (writer, ',');
     if (micro <= 0)
         s_put_char (writer, '0');
-    else
-    if (micro >= 1000000)
+    else if (micro >= 1000000)
         s_put_char (writer, '1');
     else {
-        char digits [8] = "0.";
+        char digits[8] = "0.";
         for (int index = 7; index >= 2; index--) {
-            digits [index] = (char) ('0' + micro % 10);
+            digits[index] = (char)('0' + micro % 10);
             micro /= 10;
         }
         int size = 8;
-        while (digits [size - 1] == '0')
+        while (digits[size - 1] == '0')
             size--;
-        memcpy (writer->buffer + writer->used, digits, (size_t) size);
-        writer->used += (size_t) size;
+        memcpy (writer->buffer + writer->used, digits, (size_t)size);
+        writer->used += (size_t)size;
     }
     s_put_char (writer, ',');
-    s_put_char (writer, alert? '1': '0');
+    s_put_char (writer, alert ? '1' : '0');
     s_put_char (writer, '\n');
 }
-
 
 //  --------------------------------------------------------------------------
 //  Narrow file: one sensor.
@@ -232,7 +221,7 @@ s_put_tail (writer_t *writer, double score, bool alert)
 static int
 s_run_narrow (run_t *run)
 {
-    const char *key = run->sensor? run->sensor: S_NARROW_DEFAULT;
+    const char *key = run->sensor ? run->sensor : S_NARROW_DEFAULT;
     sensor_t *sensor = s_sensor_new (run->cfg, key, true);
     if (!sensor) {
         fprintf (stderr, "score: out of memory\n");
@@ -244,8 +233,7 @@ s_run_narrow (run_t *run)
     lw_item_t item;
     int rc;
     while ((rc = lw_csv_next (run->csv, &time, NULL, run->values)) == 1) {
-        if (s_score (sensor, key, time, run->values [0], &item)
-            == LW_ALERT_OPEN)
+        if (s_score (sensor, key, time, run->values[0], &item) == LW_ALERT_OPEN)
             run->alerts++;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
@@ -258,7 +246,6 @@ s_run_narrow (run_t *run)
     s_sensor_destroy (&pointer);
     return rc;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Long file: a state per sensor key, or only the --sensor one.
@@ -280,10 +267,10 @@ s_run_long (run_t *run)
     while ((rc = lw_csv_next (run->csv, &time, &key, run->values)) == 1) {
         if (run->sensor && !streq (key, run->sensor))
             continue;
-        sensor_t *sensor = (sensor_t *) lw_keymap_lookup (sensors, key);
+        sensor_t *sensor = (sensor_t *)lw_keymap_lookup (sensors, key);
         if (!sensor) {
-            if (!lw_key_valid (key, strlen (key))
-            ||  lw_keymap_size (sensors) >= LW_OFFLINE_SENSORS_MAX) {
+            if (!lw_key_valid (key, strlen (key)) ||
+                lw_keymap_size (sensors) >= LW_OFFLINE_SENSORS_MAX) {
                 run->bad_keys++;
                 continue;
             }
@@ -296,8 +283,7 @@ s_run_long (run_t *run)
                 break;
             }
         }
-        if (s_score (sensor, key, time, run->values [0], &item)
-            == LW_ALERT_OPEN)
+        if (s_score (sensor, key, time, run->values[0], &item) == LW_ALERT_OPEN)
             run->alerts++;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
@@ -312,7 +298,6 @@ s_run_long (run_t *run)
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Wide file: every column a sensor "<machine>/<column>"; the machine
 //  score of a row is the maximum of its columns' scores, and one episode
@@ -321,10 +306,10 @@ s_run_long (run_t *run)
 static int
 s_run_wide (run_t *run)
 {
-    const char *machine = run->sensor? run->sensor: S_WIDE_DEFAULT;
+    const char *machine = run->sensor ? run->sensor : S_WIDE_DEFAULT;
     size_t count = lw_csv_values (run->csv);
-    sensor_t **columns = (sensor_t **) calloc (count, sizeof (sensor_t *));
-    char **keys = (char **) calloc (count, sizeof (char *));
+    sensor_t **columns = (sensor_t **)calloc (count, sizeof (sensor_t *));
+    char **keys = (char **)calloc (count, sizeof (char *));
     lw_episode_t *episode = NULL;
     int rc = -1;
     if (!columns || !keys)
@@ -333,31 +318,35 @@ s_run_wide (run_t *run)
         const char *name = lw_csv_value_name (run->csv, index);
         size_t size = strlen (machine) + 1 + strlen (name);
         if (size > LW_KEY_MAX) {
-            fprintf (stderr, "score: the key of column %zu is longer than "
-                     "%d bytes\n", index + 2, LW_KEY_MAX);
+            fprintf (stderr,
+                     "score: the key of column %zu is longer than "
+                     "%d bytes\n",
+                     index + 2, LW_KEY_MAX);
             goto cleanup;
         }
-        keys [index] = (char *) malloc (size + 1);
-        if (!keys [index])
+        keys[index] = (char *)malloc (size + 1);
+        if (!keys[index])
             goto nomem;
         size_t machine_size = strlen (machine);
-        memcpy (keys [index], machine, machine_size);
-        keys [index][machine_size] = '/';
-        memcpy (keys [index] + machine_size + 1, name,
-                size - machine_size);   //  With the name's NUL
-        if (!lw_key_valid (keys [index], size)) {
-            fprintf (stderr, "score: the name of column %zu does not make "
-                     "a valid sensor key\n", index + 2);
+        memcpy (keys[index], machine, machine_size);
+        keys[index][machine_size] = '/';
+        memcpy (keys[index] + machine_size + 1, name,
+                size - machine_size); //  With the name's NUL
+        if (!lw_key_valid (keys[index], size)) {
+            fprintf (stderr,
+                     "score: the name of column %zu does not make "
+                     "a valid sensor key\n",
+                     index + 2);
             goto cleanup;
         }
-        columns [index] = s_sensor_new (run->cfg, keys [index], false);
-        if (!columns [index])
+        columns[index] = s_sensor_new (run->cfg, keys[index], false);
+        if (!columns[index])
             goto nomem;
     }
     episode = lw_episode_new (run->cfg, machine);
     if (!episode)
         goto nomem;
-    const char *detector = lw_detector_name (columns [0]->detector);
+    const char *detector = lw_detector_name (columns[0]->detector);
 
     writer_t *writer = run->writer;
     s_put (writer, "timestamp,anomaly_score,alert\n");
@@ -372,10 +361,10 @@ s_run_wide (run_t *run)
         top.score = -1;
         bool scored = false;
         for (size_t index = 0; index < count; index++) {
-            if (isnan (run->values [index]))
-                continue;       //  Missing reading
-            s_score (columns [index], keys [index], time,
-                     run->values [index], &item);
+            if (isnan (run->values[index]))
+                continue; //  Missing reading
+            s_score (columns[index], keys[index], time, run->values[index],
+                     &item);
             if (!(item.flags & LW_SCORE_WARMUP))
                 scored = true;
             if (item.score > top.score) {
@@ -389,8 +378,8 @@ s_run_wide (run_t *run)
             top.score = 0;
         if (!scored)
             top.flags |= LW_SCORE_WARMUP;
-        if (lw_episode_update (episode, &top, detector, &alert)
-            == LW_ALERT_OPEN)
+        if (lw_episode_update (episode, &top, detector, &alert) ==
+            LW_ALERT_OPEN)
             run->alerts++;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
@@ -405,17 +394,16 @@ cleanup:
     lw_episode_destroy (&episode);
     for (size_t index = 0; index < count; index++) {
         if (columns) {
-            void *pointer = columns [index];
+            void *pointer = columns[index];
             s_sensor_destroy (&pointer);
         }
         if (keys)
-            free (keys [index]);
+            free (keys[index]);
     }
     free (columns);
     free (keys);
     return rc;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Scores a CSV file; see lw_offline.h. Returns 0 or -1 (printed).
@@ -427,18 +415,20 @@ lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
     assert (cfg);
     assert (in_path);
     if (sensor && !lw_key_valid (sensor, strlen (sensor))) {
-        fprintf (stderr, "score: the sensor name is not a valid key (1 to "
-                 "%d bytes of UTF-8, no control characters)\n", LW_KEY_MAX);
+        fprintf (stderr,
+                 "score: the sensor name is not a valid key (1 to "
+                 "%d bytes of UTF-8, no control characters)\n",
+                 LW_KEY_MAX);
         return -1;
     }
     int rc = -1;
-    writer_t writer = {.path = out_path? out_path: "-"};
+    writer_t writer = {.path = out_path ? out_path : "-"};
     run_t run = {.cfg = cfg, .writer = &writer, .sensor = sensor};
     run.csv = lw_csv_open (in_path);
     if (!run.csv)
         goto cleanup;
-    run.values = (double *) malloc (LW_CSV_COLUMNS_MAX * sizeof (double));
-    writer.buffer = (char *) malloc (S_OUT_BUFFER);
+    run.values = (double *)malloc (LW_CSV_COLUMNS_MAX * sizeof (double));
+    writer.buffer = (char *)malloc (S_OUT_BUFFER);
     if (!run.values || !writer.buffer) {
         fprintf (stderr, "score: out of memory\n");
         goto cleanup;
@@ -455,8 +445,9 @@ lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
         }
     }
     lw_csv_shape_t shape = lw_csv_shape (run.csv);
-    int read = shape == LW_CSV_NARROW? s_run_narrow (&run):
-               shape == LW_CSV_LONG? s_run_long (&run): s_run_wide (&run);
+    int read = shape == LW_CSV_NARROW ? s_run_narrow (&run)
+               : shape == LW_CSV_LONG ? s_run_long (&run)
+                                      : s_run_wide (&run);
     if (s_flush (&writer) == 0 && fflush (writer.file)) {
         writer.failed = true;
         writer.error = errno;
@@ -464,17 +455,17 @@ lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
     if (writer.failed)
         fprintf (stderr, "score: cannot write '%s': %s\n", writer.path,
                  strerror (writer.error));
-    else
-    if (read == 0)
+    else if (read == 0)
         rc = 0;
     size_t bad = lw_csv_bad_rows (run.csv);
     if (bad > 0)
         fprintf (stderr, "score: skipped %zu bad rows of '%s' (last: %s)\n",
                  bad, in_path, lw_csv_error (run.csv));
     if (run.bad_keys > 0)
-        fprintf (stderr, "score: skipped %zu rows of '%s' with an invalid "
-                 "sensor key or beyond %d sensors\n", run.bad_keys, in_path,
-                 LW_OFFLINE_SENSORS_MAX);
+        fprintf (stderr,
+                 "score: skipped %zu rows of '%s' with an invalid "
+                 "sensor key or beyond %d sensors\n",
+                 run.bad_keys, in_path, LW_OFFLINE_SENSORS_MAX);
 
 cleanup:
     if (writer.file && writer.close_file && fclose (writer.file) && rc == 0) {
@@ -488,7 +479,6 @@ cleanup:
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test helper: writes a CSV of `rows` rows; column c of row r is
 //  s_value (c, r). Shapes: narrow (column 0 only), long (columns 0 and 1
@@ -498,12 +488,12 @@ static double
 s_value (int column, int row)
 {
     //  Deterministic noise, a spike in column 0, a shift in column 1
-    uint32_t hash = (uint32_t) (row * 2654435761u + (uint32_t) column * 40503u);
+    uint32_t hash = (uint32_t)(row * 2654435761u + (uint32_t)column * 40503u);
     hash ^= hash >> 15;
     hash *= 2246822519u;
     hash ^= hash >> 13;
-    double noise = (double) (hash % 2001) / 1000.0 - 1.0;
-    double value = (column? 50: 10) + noise;
+    double noise = (double)(hash % 2001) / 1000.0 - 1.0;
+    double value = (column ? 50 : 10) + noise;
     if (column == 0 && row == 300)
         value += 25;
     if (column == 1 && row >= 600)
@@ -514,25 +504,23 @@ s_value (int column, int row)
 static const char *
 s_make_file (const char *dir, const char *shape, int rows)
 {
-    static char path [512];
+    static char path[512];
     snprintf (path, sizeof (path), "%s/%s.csv", dir, shape);
     FILE *file = fopen (path, "w");
     assert (file);
     if (streq (shape, "narrow") || streq (shape, "narrow1"))
         fprintf (file, "timestamp,value\n");
-    else
-    if (streq (shape, "long"))
+    else if (streq (shape, "long"))
         fprintf (file, "timestamp,sensor,value\n");
     else
         fprintf (file, "timestamp,a,b\n");
-    int column = streq (shape, "narrow1")? 1: 0;
+    int column = streq (shape, "narrow1") ? 1 : 0;
     for (int row = 0; row < rows; row++) {
         int64_t seconds = 1700000000 + row * 60;
         if (streq (shape, "narrow") || streq (shape, "narrow1"))
             fprintf (file, "%" PRId64 ",%.17g\n", seconds,
                      s_value (column, row));
-        else
-        if (streq (shape, "long"))
+        else if (streq (shape, "long"))
             fprintf (file, "%" PRId64 ",m/a,%.17g\n%" PRId64 ",m/b,%.17g\n",
                      seconds, s_value (0, row), seconds, s_value (1, row));
         else
@@ -545,7 +533,6 @@ s_make_file (const char *dir, const char *shape, int rows)
     return path;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test helper: reads an output file: scores and alert flags of
 //  column layout (score at field `score_field`). Returns the row count.
@@ -556,30 +543,29 @@ s_read_output (const char *path, const char *header, int score_field,
 {
     FILE *file = fopen (path, "r");
     assert (file);
-    char line [512];
+    char line[512];
     assert (fgets (line, sizeof (line), file));
     assert (streq (line, header));
     int rows = 0;
     while (fgets (line, sizeof (line), file)) {
         assert (rows < max);
-        char *fields [8];
+        char *fields[8];
         int count = 0;
         char *saveptr = NULL;
         for (char *token = strtok_r (line, ",\n", &saveptr); token && count < 8;
              token = strtok_r (NULL, ",\n", &saveptr))
-            fields [count++] = token;
+            fields[count++] = token;
         assert (count == score_field + 2);
-        scores [rows] = strtod (fields [score_field], NULL);
-        assert (scores [rows] >= 0 && scores [rows] <= 1);
-        assert (streq (fields [score_field + 1], "0")
-                || streq (fields [score_field + 1], "1"));
-        alerts [rows] = fields [score_field + 1][0] == '1';
+        scores[rows] = strtod (fields[score_field], NULL);
+        assert (scores[rows] >= 0 && scores[rows] <= 1);
+        assert (streq (fields[score_field + 1], "0") ||
+                streq (fields[score_field + 1], "1"));
+        alerts[rows] = fields[score_field + 1][0] == '1';
         rows++;
     }
     fclose (file);
     return rows;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test of lw_offline.
@@ -590,16 +576,16 @@ lw_offline_test (bool verbose)
     printf (" * lw_offline: ");
     if (verbose)
         printf ("\n");
-    char dir [] = "/tmp/lw_offline_test.XXXXXX";
+    char dir[] = "/tmp/lw_offline_test.XXXXXX";
     assert (mkdtemp (dir));
-    char out [600];
+    char out[600];
     snprintf (out, sizeof (out), "%s/out.csv", dir);
     lw_detect_cfg_t cfg;
     lw_detect_cfg_default (&cfg);
     enum { ROWS = 1000 };
-    double *scores = (double *) calloc (4 * ROWS, sizeof (double));
-    int *alerts = (int *) calloc (4 * ROWS, sizeof (int));
-    double *expect = (double *) calloc (2 * ROWS, sizeof (double));
+    double *scores = (double *)calloc (4 * ROWS, sizeof (double));
+    int *alerts = (int *)calloc (4 * ROWS, sizeof (int));
+    double *expect = (double *)calloc (2 * ROWS, sizeof (double));
     assert (scores && alerts && expect);
 
     //  Narrow: one row per good row, the same scores as the library's
@@ -621,14 +607,13 @@ lw_offline_test (bool verbose)
         item.value = s_value (0, row);
         lw_extract_update (extract, &item);
         lw_detector_score (detector, &item);
-        lw_episode_update (episode, &item, lw_detector_name (detector),
-                           &alert);
-        assert (fabs (scores [row] - item.score) <= 0.5e-6);
-        assert (alerts [row] == ((item.flags & LW_SCORE_ALERT) != 0));
-        assert (alerts [row] == (row >= 300 && row < 310));
-        expect [row] = scores [row];
+        lw_episode_update (episode, &item, lw_detector_name (detector), &alert);
+        assert (fabs (scores[row] - item.score) <= 0.5e-6);
+        assert (alerts[row] == ((item.flags & LW_SCORE_ALERT) != 0));
+        assert (alerts[row] == (row >= 300 && row < 310));
+        expect[row] = scores[row];
     }
-    assert (scores [300] > 0.99);
+    assert (scores[300] > 0.99);
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
     lw_episode_destroy (&episode);
@@ -636,16 +621,16 @@ lw_offline_test (bool verbose)
     //  The echoed texts, the sensor name and bad input
     FILE *file = fopen (out, "r");
     assert (file);
-    char line [256];
+    char line[256];
     assert (fgets (line, sizeof (line), file));
     assert (fgets (line, sizeof (line), file));
-    char text [64];
+    char text[64];
     snprintf (text, sizeof (text), "1700000000,%.17g,0,0\n", s_value (0, 0));
     assert (streq (line, text));
     fclose (file);
     assert (lw_offline_score (&cfg, path, "line1/press3/temp", out) == 0);
     assert (lw_offline_score (&cfg, path, "bad\001key", out) == -1);
-    char missing [600];
+    char missing[600];
     snprintf (missing, sizeof (missing), "%s/missing.csv", dir);
     assert (lw_offline_score (&cfg, missing, NULL, out) == -1);
     snprintf (missing, sizeof (missing), "%s/no/such/dir/out.csv", dir);
@@ -657,7 +642,7 @@ lw_offline_test (bool verbose)
     assert (s_read_output (out, "timestamp,value,anomaly_score,alert\n", 2,
                            scores, alerts, 4 * ROWS) == ROWS);
     for (int row = 0; row < ROWS; row++)
-        expect [ROWS + row] = scores [row];
+        expect[ROWS + row] = scores[row];
 
     //  Long: interleaved sensors are scored as if alone
     path = s_make_file (dir, "long", ROWS);
@@ -666,8 +651,8 @@ lw_offline_test (bool verbose)
                           3, scores, alerts, 4 * ROWS);
     assert (rows == 2 * ROWS);
     for (int row = 0; row < ROWS; row++) {
-        assert (scores [2 * row] == expect [row]);
-        assert (scores [2 * row + 1] == expect [ROWS + row]);
+        assert (scores[2 * row] == expect[row]);
+        assert (scores[2 * row + 1] == expect[ROWS + row]);
     }
     //  Long with one sensor chosen
     assert (lw_offline_score (&cfg, path, "m/b", out) == 0);
@@ -675,25 +660,25 @@ lw_offline_test (bool verbose)
                           3, scores, alerts, 4 * ROWS);
     assert (rows == ROWS);
     for (int row = 0; row < ROWS; row++)
-        assert (scores [row] == expect [ROWS + row]);
+        assert (scores[row] == expect[ROWS + row]);
 
     //  Wide: the machine score is the maximum of the column scores; one
     //  episode for the spike, one for the shift
     path = s_make_file (dir, "wide", ROWS);
     assert (lw_offline_score (&cfg, path, "line1/press3", out) == 0);
-    rows = s_read_output (out, "timestamp,anomaly_score,alert\n", 1,
-                          scores, alerts, 4 * ROWS);
+    rows = s_read_output (out, "timestamp,anomaly_score,alert\n", 1, scores,
+                          alerts, 4 * ROWS);
     assert (rows == ROWS);
     int opens = 0;
     for (int row = 0; row < ROWS; row++) {
-        double top = fmax (expect [row], expect [ROWS + row]);
-        assert (scores [row] == top);
-        if (alerts [row] && (row == 0 || !alerts [row - 1]))
+        double top = fmax (expect[row], expect[ROWS + row]);
+        assert (scores[row] == top);
+        if (alerts[row] && (row == 0 || !alerts[row - 1]))
             opens++;
     }
     assert (opens == 2);
-    assert (alerts [300] && alerts [600]);
-    assert (!alerts [ROWS - 1]);
+    assert (alerts[300] && alerts[600]);
+    assert (!alerts[ROWS - 1]);
 
     free (scores);
     free (alerts);

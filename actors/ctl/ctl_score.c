@@ -15,11 +15,12 @@
 #include "lw_msg.h"
 #include "lw_offline.h"
 
-#define S_USAGE "usage: lwctl score FILE [--sensor S] [-o OUT]\n" \
-    "  FILE          CSV: timestamp,value | timestamp,sensor,value |\n" \
-    "                timestamp,<sensor1>,<sensor2>,... ('-' = stdin)\n" \
-    "  --sensor S    narrow: sensor key (default csv/value); long: score\n" \
-    "                only sensor S; wide: machine (default csv)\n" \
+#define S_USAGE                                                                \
+    "usage: lwctl score FILE [--sensor S] [-o OUT]\n"                          \
+    "  FILE          CSV: timestamp,value | timestamp,sensor,value |\n"        \
+    "                timestamp,<sensor1>,<sensor2>,... ('-' = stdin)\n"        \
+    "  --sensor S    narrow: sensor key (default csv/value); long: score\n"    \
+    "                only sensor S; wide: machine (default csv)\n"             \
     "  -o OUT        output file (default stdout)\n"
 
 //  --------------------------------------------------------------------------
@@ -34,31 +35,27 @@ lw_ctl_score (lw_ctl_t *ctl, int argc, char **argv)
     const char *sensor = NULL;
     const char *out = NULL;
     for (int argn = 1; argn < argc; argn++) {
-        const char *arg = argv [argn];
-        if (streq (arg, "--sensor") || streq (arg, "-o")
-        ||  streq (arg, "--output")) {
+        const char *arg = argv[argn];
+        if (streq (arg, "--sensor") || streq (arg, "-o") ||
+            streq (arg, "--output")) {
             if (argn + 1 >= argc) {
                 fprintf (stderr, "lwctl: %s needs a value\n%s", arg, S_USAGE);
                 return LW_CTL_USAGE;
             }
             if (streq (arg, "--sensor"))
-                sensor = argv [++argn];
+                sensor = argv[++argn];
             else
-                out = argv [++argn];
+                out = argv[++argn];
         }
-        else
-        if (streq (arg, "-h") || streq (arg, "--help")) {
+        else if (streq (arg, "-h") || streq (arg, "--help")) {
             printf ("%s", S_USAGE);
             return LW_CTL_OK;
         }
-        else
-        if (arg [0] == '-' && arg [1] != 0) {
-            fprintf (stderr, "lwctl: unknown option '%.64s'\n%s", arg,
-                     S_USAGE);
+        else if (arg[0] == '-' && arg[1] != 0) {
+            fprintf (stderr, "lwctl: unknown option '%.64s'\n%s", arg, S_USAGE);
             return LW_CTL_USAGE;
         }
-        else
-        if (!file)
+        else if (!file)
             file = arg;
         else {
             fprintf (stderr, "lwctl: score takes one FILE\n%s", S_USAGE);
@@ -70,14 +67,16 @@ lw_ctl_score (lw_ctl_t *ctl, int argc, char **argv)
         return LW_CTL_USAGE;
     }
     if (sensor && !lw_key_valid (sensor, strlen (sensor))) {
-        fprintf (stderr, "lwctl: --sensor is not a valid key (1 to %d bytes "
-                 "of UTF-8, no control characters)\n", LW_KEY_MAX);
+        fprintf (stderr,
+                 "lwctl: --sensor is not a valid key (1 to %d bytes "
+                 "of UTF-8, no control characters)\n",
+                 LW_KEY_MAX);
         return LW_CTL_USAGE;
     }
     lw_detect_cfg_t cfg;
     if (lw_detect_cfg_load (ctl->config, &cfg)) {
         fprintf (stderr, "lwctl: bad detect section in %s\n",
-                 ctl->config_path? ctl->config_path: "the config");
+                 ctl->config_path ? ctl->config_path : "the config");
         return LW_CTL_USAGE;
     }
     if (lw_offline_score (&cfg, file, sensor, out))
