@@ -348,9 +348,11 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
                 unsigned zone_hours, zone_minutes = 0;
                 if (s_digits (text, size, &pos, 2, &zone_hours))
                     return -1;
-                if (pos < size && text[pos] == ':')
+                //  +hh, +hhmm or +hh:mm
+                bool colon = pos < size && text[pos] == ':';
+                if (colon)
                     pos++;
-                if (pos < size
+                if ((colon || pos < size)
                 &&  s_digits (text, size, &pos, 2, &zone_minutes))
                     return -1;
                 if (pos != size || zone_hours > 23 || zone_minutes > 59)
@@ -481,6 +483,16 @@ lw_home_resolve (const char *arg, char *out, size_t out_size)
         zsys_error ("util: cannot create home path=%.*s error=%s", 64, out,
                     strerror (errno));
         return -1;
+    }
+    //  Make it absolute: ipc:// endpoints and LMDB paths under the home
+    //  must mean the same to every process, whatever its working directory
+    if (out[0] != '/') {
+        char absolute[PATH_MAX];
+        if (!realpath (out, absolute) || strlen (absolute) >= out_size) {
+            zsys_error ("util: cannot resolve home path=%.*s", 64, out);
+            return -1;
+        }
+        strcpy (out, absolute);
     }
     return 0;
 }
@@ -639,6 +651,10 @@ lw_util_test (bool verbose)
     assert (s_rejects ("2024-01-01T00:00:00.1234567890Z"));
     assert (s_rejects ("2024-01-01T00:00:00ZZ"));
     assert (s_rejects ("2024-01-01T00:00:00+2"));
+    assert (s_rejects ("2024-01-01T00:00:00+01:"));
+    assert (s_rejects ("2024-01-01T00:00:00+01:3"));
+    assert (s_rejects ("2024-01-01T00:00:00+013"));
+    assert (s_parse ("1970-01-01T01:00:00+01") == 0);
     assert (s_rejects ("2024-01-01T00:00:00+24:00"));
     assert (s_rejects ("2024-01-01T00:00:00+01:60"));
     assert (s_rejects ("2024-01-01T00:00:00+01:00x"));
@@ -778,6 +794,16 @@ lw_util_test (bool verbose)
     assert (lw_home_resolve ("", home, sizeof (home)) == 0);
     snprintf (path, sizeof (path), "%s/xdg/linewatch", base);
     assert (streq (home, path));
+    //  A relative home becomes absolute
+    char cwd[PATH_MAX];
+    assert (getcwd (cwd, sizeof (cwd)));
+    assert (chdir (base) == 0);
+    assert (lw_home_resolve ("home2", home, sizeof (home)) == 0);
+    assert (chdir (cwd) == 0);
+    snprintf (path, sizeof (path), "%s/home2", base);
+    char real_path[PATH_MAX];
+    assert (realpath (path, real_path));
+    assert (streq (home, real_path));
     //  Too small an output buffer and an uncreatable path fail cleanly
     char tiny[8];
     assert (lw_home_resolve (path, tiny, sizeof (tiny)) == -1);
