@@ -155,6 +155,79 @@ s_receive_event (zsock_t *events, int timeout_ms, lw_alert_t *alert)
 }
 
 //  --------------------------------------------------------------------------
+//  Throughput of the whole chain in one process (verbose only): batches of
+//  S_BENCH_BATCH readings of 1,000 sensors over every partition, sent as
+//  fast as the broker takes them, until the scorer has scored them all.
+//  Every thread of the node shares the machine's cores here, so this is a
+//  floor for what separate processes do.
+
+#define S_BENCH_SENSORS 1000
+#define S_BENCH_BATCH 512
+#define S_BENCH_READINGS 1000000
+
+static void
+s_bench (zsock_t *publisher, zactor_t *features, zactor_t *scorer)
+{
+    uint64_t scored = s_stat (scorer, "out");
+    uint64_t gaps = s_stat (scorer, "gaps") + s_stat (features, "gaps");
+    lw_batch_t *batches[S_PARTITIONS];
+    uint64_t sequences[S_PARTITIONS];
+    for (int partition = 0; partition < S_PARTITIONS; partition++) {
+        batches[partition] = lw_batch_new (LW_MSG_READINGS);
+        assert (batches[partition]);
+        lw_batch_set_publisher (batches[partition], 9999);
+        lw_batch_set_partition (batches[partition], (uint16_t)partition);
+        sequences[partition] = 0;
+    }
+    char keys[S_BENCH_SENSORS][32];
+    uint16_t partitions[S_BENCH_SENSORS];
+    for (int sensor = 0; sensor < S_BENCH_SENSORS; sensor++) {
+        snprintf (keys[sensor], sizeof keys[sensor], "bench/m%d/s%d",
+                  sensor / 10, sensor % 10);
+        partitions[sensor] = lw_partition (keys[sensor], S_PARTITIONS);
+    }
+    int64_t start = zclock_usecs ();
+    int64_t time = 1700000000LL * LW_NS_PER_SEC;
+    for (int reading = 0; reading < S_BENCH_READINGS; reading++) {
+        int sensor = reading % S_BENCH_SENSORS;
+        lw_batch_t *batch = batches[partitions[sensor]];
+        if (lw_batch_count (batch) == 0)
+            lw_batch_set_ingest_time (batch, lw_time_now ());
+        lw_item_t *item = lw_batch_add (batch, keys[sensor]);
+        assert (item);
+        item->time =
+            time + (int64_t)(reading / S_BENCH_SENSORS) * 100 * LW_NS_PER_MS;
+        item->value = 10.0 + sin (reading * 0.001);
+        bool last = reading == S_BENCH_READINGS - 1;
+        for (int partition = 0; partition < S_PARTITIONS; partition++) {
+            batch = batches[partition];
+            if (lw_batch_count (batch) == 0)
+                continue;
+            if (lw_batch_count (batch) < S_BENCH_BATCH && !last)
+                continue;
+            lw_batch_set_sequence (batch, ++sequences[partition]);
+            zframe_t *body = lw_batch_encode (batch);
+            assert (body);
+            int rc = lw_msg_send (publisher, (uint16_t)partition, &body, false);
+            assert (rc == 0);
+            lw_batch_reset (batch);
+        }
+    }
+    int64_t sent = zclock_usecs ();
+    bool done =
+        s_stat_reaches (scorer, "out", scored + S_BENCH_READINGS, 60000);
+    int64_t elapsed = zclock_usecs () - start;
+    printf ("   pipeline: %d readings sent in %.3f s, scored in %.3f s ="
+            " %.0f readings/s end to end (in one process)\n",
+            S_BENCH_READINGS, (sent - start) / 1e6, elapsed / 1e6,
+            S_BENCH_READINGS / (elapsed / 1e6));
+    assert (done);
+    assert (s_stat (scorer, "gaps") + s_stat (features, "gaps") == gaps);
+    for (int partition = 0; partition < S_PARTITIONS; partition++)
+        lw_batch_destroy (&batches[partition]);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test
 
 void
@@ -273,6 +346,15 @@ lw_pipeline_test (bool verbose)
     assert (s_stat (features, "gaps") == 0);
     assert (s_stat (scorer, "gaps") == 0);
     assert (s_stat (scorer, "alerts") == 1);
+
+    if (verbose) {
+        //  Nobody reads our SUB during the bench: a full SUB would stall
+        //  the events stream (NODROP), so it stops taking scores first
+        rc = zmq_setsockopt (zsock_resolve (events), ZMQ_UNSUBSCRIBE, topics[1],
+                             2);
+        assert (rc == 0);
+        s_bench (publisher, features, scorer);
+    }
 
     //  Workers first: their sends never wait on a broker that is gone
     zactor_destroy (&scorer);
