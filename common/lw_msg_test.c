@@ -901,6 +901,105 @@ s_test_envelope (void)
 }
 
 //  --------------------------------------------------------------------------
+//  Random mutations of valid frames: every decoder returns 0 or one of
+//  our codes and never crashes (run under ASan), and whenever the
+//  pre-scan passes, msgpack-c agrees that the frame is one whole object
+
+static void
+s_test_mutations (lw_batch_t *batch, bool verbose)
+{
+    lw_alert_t alert = { .state = LW_ALERT_OPEN, .ndetectors = 1 };
+    strcpy (alert.sensor, "line1/press3/temp");
+    strcpy (alert.detectors[0], "zscore");
+    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    ctrl->kind = LW_CTRL_ASSIGN;
+    ctrl->npartitions = 3;
+    lw_ctrl_stat_add (ctrl, "in", 5);
+    lw_request_t request = { .op = LW_OP_ALERTS };
+    lw_batch_t *source = lw_batch_new (LW_MSG_FEATURES);
+    assert (source);
+    s_fill_batch (source, 20);
+    zframe_t *frames[] = {
+        lw_batch_encode (source), lw_msg_alert_encode (&alert),
+        lw_msg_ctrl_encode (ctrl), lw_msg_request_encode (&request)
+    };
+    size_t nframes = sizeof (frames) / sizeof (frames[0]);
+    uint32_t seed = 2166136261u;
+    size_t accepted = 0, tried = 0;
+    for (size_t frame_nbr = 0; frame_nbr < nframes; frame_nbr++) {
+        assert (frames[frame_nbr]);
+        size_t size = zframe_size (frames[frame_nbr]);
+        uint8_t *bytes = (uint8_t *) malloc (size + 8);
+        assert (bytes);
+        for (int round = 0; round < 1500; round++) {
+            memcpy (bytes, zframe_data (frames[frame_nbr]), size);
+            size_t mutated_size = size;
+            int edits = 1 + round % 4;
+            for (int edit = 0; edit < edits; edit++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t where = (seed >> 8) % size;
+                seed = seed * 1103515245u + 12345u;
+                uint8_t what = (uint8_t) (seed >> 16);
+                if (round % 7 == 0)
+                    mutated_size = where + 1;           //  Cut it short
+                else
+                if (round % 11 == 0 && mutated_size < size + 8)
+                    bytes[mutated_size++] = what;       //  Append a byte
+                else
+                    bytes[where] = what;
+            }
+            int rc = lw_msg_prescan (bytes, mutated_size);
+            assert (rc <= 0 && rc > -LW_MSG_ERRORS);
+            if (rc == 0) {
+                msgpack_unpacked unpacked;
+                msgpack_unpacked_init (&unpacked);
+                size_t offset = 0;
+                assert (msgpack_unpack_next (&unpacked, (const char *) bytes,
+                                             mutated_size, &offset)
+                        == MSGPACK_UNPACK_SUCCESS);
+                assert (offset == mutated_size);
+                msgpack_unpacked_destroy (&unpacked);
+            }
+            int type = lw_msg_type (bytes, mutated_size);
+            assert (type > -LW_MSG_ERRORS && type <= LW_MSG_REPLY);
+            lw_gap_t gap;
+            lw_alert_t alert_copy;
+            lw_label_t label;
+            lw_request_t request_copy;
+            lw_reply_t reply;
+            int results[] = {
+                lw_batch_decode (batch, bytes, mutated_size),
+                lw_msg_gap_decode (bytes, mutated_size, &gap),
+                lw_msg_alert_decode (bytes, mutated_size, &alert_copy),
+                lw_msg_label_decode (bytes, mutated_size, &label),
+                lw_msg_ctrl_decode (bytes, mutated_size, ctrl),
+                lw_msg_request_decode (bytes, mutated_size, &request_copy),
+                lw_msg_reply_decode (bytes, mutated_size, &reply)
+            };
+            for (size_t index = 0; index < 7; index++) {
+                assert (results[index] <= 0
+                        && results[index] > -LW_MSG_ERRORS);
+                accepted += results[index] == 0;
+            }
+            //  A decoded batch holds only valid keys
+            for (size_t index = 0; index < lw_batch_count (batch); index++) {
+                const char *key = lw_batch_item (batch, index)->sensor;
+                assert (lw_key_valid (key, strlen (key)));
+            }
+            tried++;
+        }
+        free (bytes);
+        zframe_destroy (&frames[frame_nbr]);
+    }
+    if (verbose)
+        printf ("   %zu mutated frames, %zu decodes accepted\n", tried,
+                accepted);
+    lw_batch_destroy (&source);
+    free (ctrl);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test of the whole lw_msg class
 
 void
@@ -920,6 +1019,7 @@ lw_msg_test (bool verbose)
     s_test_singles ();
     s_test_hostile (copy);
     s_test_envelope ();
+    s_test_mutations (copy, verbose);
     lw_batch_destroy (&batch);
     lw_batch_destroy (&copy);
     assert (batch == NULL);
