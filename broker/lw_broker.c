@@ -382,6 +382,27 @@ s_member_remove (self_t *self, const char *key, const char *why)
 }
 
 //  --------------------------------------------------------------------------
+//  Names are unique in a group: a new connection with the name of a known
+//  member is that member restarted (by lwctl up) or reconnected, so the
+//  old entry goes now rather than holding partitions until it expires.
+
+static void
+s_replace_namesake (self_t *self, const char *key, const lw_ctrl_t *request)
+{
+    char *stale = NULL;
+    for (member_t *member = (member_t *) zhashx_first (self->members);
+         member && !stale; member = (member_t *) zhashx_next (self->members))
+        if (streq (member->report->group, request->group)
+            && streq (member->report->name, request->name)
+            && !streq ((const char *) zhashx_cursor (self->members), key))
+            stale = strdup ((const char *) zhashx_cursor (self->members));
+    if (stale) {
+        s_member_remove (self, stale, "replaced");
+        free (stale);
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  HELLO or HEARTBEAT: registers the member if new (a restarted broker
 //  learns the node from heartbeats), stores its counters, answers with a
 //  HEARTBEAT (epoch, READY state) and re-sends ASSIGN when its epoch is
@@ -404,6 +425,8 @@ s_handle_member (self_t *self, zframe_t *identity, const char *key)
         member = NULL;
     }
     bool fresh = member == NULL;
+    if (fresh)
+        s_replace_namesake (self, key, request);
     if (fresh) {
         member = (member_t *) zmalloc (sizeof (member_t));
         assert (member);
@@ -1059,6 +1082,232 @@ s_test_broker (lw_actor_args_t *args)
 }
 
 //  --------------------------------------------------------------------------
+//  A fake coordinator for the member's own tests: records what arrives.
+
+typedef struct {
+    zsock_t *router;                    //  Bound where the member connects
+    zframe_t *identity;                 //  The member's routing id
+    size_t hellos;                      //  HELLOs received
+    size_t heartbeats;                  //  HEARTBEATs received
+    size_t byes;                        //  BYEs received
+    lw_ctrl_t *ctrl;                    //  Decode scratch
+} s_fake_t;
+
+//  --------------------------------------------------------------------------
+//  Fake coordinator reader.
+
+static int
+s_fake_handle (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_fake_t *fake = (s_fake_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    assert (msg && zmsg_size (msg) == 2);
+    zframe_destroy (&fake->identity);
+    fake->identity = zmsg_pop (msg);
+    zframe_t *body = zmsg_first (msg);
+    int rc = lw_msg_ctrl_decode (zframe_data (body), zframe_size (body),
+                                 fake->ctrl);
+    assert (rc == 0);
+    if (fake->ctrl->kind == LW_CTRL_HELLO)
+        fake->hellos++;
+    else
+    if (fake->ctrl->kind == LW_CTRL_HEARTBEAT)
+        fake->heartbeats++;
+    else
+    if (fake->ctrl->kind == LW_CTRL_BYE)
+        fake->byes++;
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sends raw frames from the fake coordinator to the member.
+
+static void
+s_fake_send_raw (s_fake_t *fake, int frames, const char **data,
+                 const size_t *sizes)
+{
+    zframe_t *address = zframe_dup (fake->identity);
+    zframe_send (&address, fake->router, ZFRAME_MORE);
+    for (int index = 0; index < frames; index++) {
+        zframe_t *frame = zframe_new (data [index], sizes [index]);
+        zframe_send (&frame, fake->router,
+                     index + 1 < frames? ZFRAME_MORE: 0);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Sends ASSIGN(epoch, [first, first + count)) to the member.
+
+static void
+s_fake_assign (s_fake_t *fake, uint64_t epoch, uint16_t first,
+               uint16_t count)
+{
+    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    ctrl->kind = LW_CTRL_ASSIGN;
+    ctrl->epoch = epoch;
+    for (uint16_t index = 0; index < count; index++)
+        ctrl->partitions [ctrl->npartitions++] = (uint16_t) (first + index);
+    zframe_t *frame = lw_msg_ctrl_encode (ctrl);
+    assert (frame);
+    free (ctrl);
+    zframe_t *address = zframe_dup (fake->identity);
+    zframe_send (&address, fake->router, ZFRAME_MORE);
+    zframe_send (&frame, fake->router, 0);
+}
+
+//  --------------------------------------------------------------------------
+//  Conditions on the fake coordinator and its member.
+
+static bool
+s_fake_has_hello (void *arg)
+{
+    return ((s_fake_t *) arg)->hellos >= 1;
+}
+
+static bool
+s_fake_has_second_hello (void *arg)
+{
+    return ((s_fake_t *) arg)->hellos >= 2;
+}
+
+static bool
+s_fake_has_bye (void *arg)
+{
+    return ((s_fake_t *) arg)->byes >= 1;
+}
+
+static bool
+s_member_owns_three (void *arg)
+{
+    return lw_member_owned ((lw_member_t *) arg) == 3;
+}
+
+static bool
+s_member_owns_four (void *arg)
+{
+    return lw_member_owned ((lw_member_t *) arg) == 4;
+}
+
+//  --------------------------------------------------------------------------
+//  Sum of the counters whose name starts with prefix.
+
+static uint64_t
+s_test_stats_sum (lw_stats_t *stats, const char *prefix)
+{
+    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    lw_stats_fill (stats, ctrl);
+    uint64_t sum = 0;
+    for (uint32_t index = 0; index < ctrl->nstats; index++)
+        if (strncmp (ctrl->stats [index].name, prefix, strlen (prefix)) == 0)
+            sum += ctrl->stats [index].value;
+    free (ctrl);
+    return sum;
+}
+
+//  --------------------------------------------------------------------------
+//  The member against a fake coordinator: bad frames are counted and
+//  ignored, stale epochs refused, silence leads to HELLO again without
+//  giving up partitions, and the next broker's ASSIGN is taken whatever
+//  its epoch.
+
+static void
+s_test_member_alone (const char *home, const lw_node_t *node, zloop_t *loop)
+{
+    s_fake_t fake = {0};
+    fake.ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    fake.router = zsock_new (ZMQ_ROUTER);
+    assert (fake.ctrl && fake.router);
+    char endpoint [LW_ENDPOINT_MAX];
+    snprintf (endpoint, sizeof (endpoint), "ipc://%s/fake", home);
+    int rc = zsock_bind (fake.router, "%s", endpoint);
+    assert (rc == 0);
+    zloop_reader (loop, fake.router, s_fake_handle, &fake);
+
+    //  Bad arguments are refused, not asserted
+    assert (!lw_member_new (endpoint, "", "m", 100, NULL));
+    assert (!lw_member_new ("nonsense://x", "scorer", "m", 100, NULL));
+
+    lw_stats_t *stats = lw_stats_new ();
+    assert (stats);
+    lw_member_t *member = lw_member_new (endpoint, "scorer", "m",
+                                         (int) node->heartbeat, stats);
+    assert (member);
+    lw_member_set_misses (member, (int) node->misses);
+    rc = lw_member_attach (member, loop);
+    assert (rc == 0);
+    bool met = s_test_run (loop, s_fake_has_hello, &fake, 2000);
+    assert (met);
+    assert (lw_member_owned (member) == 0 && lw_member_epoch (member) == 0);
+
+    //  Garbage, a wrong frame count and a kind a member does not take
+    const char *garbage [1] = {"\xc1"};
+    size_t garbage_size [1] = {1};
+    s_fake_send_raw (&fake, 1, garbage, garbage_size);
+    const char *two [2] = {"a", "b"};
+    size_t two_sizes [2] = {1, 1};
+    s_fake_send_raw (&fake, 2, two, two_sizes);
+    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    assert (ctrl);
+    ctrl->kind = LW_CTRL_STATUS;
+    zframe_t *frame = lw_msg_ctrl_encode (ctrl);
+    free (ctrl);
+    const char *status [1] = {(const char *) zframe_data (frame)};
+    size_t status_size [1] = {zframe_size (frame)};
+    s_fake_send_raw (&fake, 1, status, status_size);
+    zframe_destroy (&frame);
+    s_fake_assign (&fake, 10, 1, 3);
+    met = s_test_run (loop, s_member_owns_three, member, 2000);
+    assert (met);
+    assert (lw_member_epoch (member) == 10);
+    assert (lw_member_owns (member, 1) && lw_member_owns (member, 3));
+    assert (!lw_member_owns (member, 0) && !lw_member_owns (member, 4));
+    assert (s_test_stats_sum (stats, "drop_ctrl_") == 3);
+    assert (lw_stats_value (stats, "drop_ctrl_bad_kind") == 1);
+
+    //  A stale epoch is refused
+    s_fake_assign (&fake, 5, 1, 4);
+    s_fake_assign (&fake, 10, 1, 3);    //  Then a marker we can wait for
+    size_t heartbeats = fake.heartbeats;
+    while (lw_stats_value (stats, "drop_ctrl_stale") == 0) {
+        met = s_test_run (loop, s_member_owns_three, member, 20);
+        assert (met);
+        assert (fake.heartbeats < heartbeats + 20);
+    }
+    assert (lw_member_owned (member) == 3 && lw_member_epoch (member) == 10);
+
+    //  Silence: HELLO again after misses heartbeats, partitions kept
+    int64_t started = lw_time_mono ();
+    met = s_test_run (loop, s_fake_has_second_hello, &fake,
+                      (int) (node->misses * node->heartbeat) * 2 + 1000);
+    assert (met);
+    assert ((lw_time_mono () - started) / LW_NS_PER_MS
+            >= (node->misses - 1) * node->heartbeat);
+    assert (fake.ctrl->npartitions == 3);   //  HELLO says what it owns
+    assert (lw_member_owned (member) == 3);
+    //  A new broker may start its epochs anywhere: taken after a HELLO
+    s_fake_assign (&fake, 7, 1, 4);
+    met = s_test_run (loop, s_member_owns_four, member, 2000);
+    assert (met);
+    assert (lw_member_epoch (member) == 7);
+
+    //  Destroy says BYE
+    lw_member_detach (member);
+    lw_member_destroy (&member);
+    met = s_test_run (loop, s_fake_has_bye, &fake, 2000);
+    assert (met);
+
+    zloop_reader_end (loop, fake.router);
+    lw_stats_destroy (&stats);
+    zframe_destroy (&fake.identity);
+    zsock_destroy (&fake.router);
+    free (fake.ctrl);
+}
+
+//  --------------------------------------------------------------------------
 //  Creates a test member of the scorer group attached to the loop.
 
 static void
@@ -1075,6 +1324,9 @@ s_test_member (s_probe_t *probe, const lw_node_t *node, const char *name,
     int rc = lw_member_attach (probe->member, loop);
     assert (rc == 0);
 }
+
+//  --------------------------------------------------------------------------
+//  Self test of lw_broker, lw_forward and lw_member.
 
 void
 lw_broker_test (bool verbose)
@@ -1280,6 +1532,24 @@ lw_broker_test (bool verbose)
                       (int) (node->misses * node->heartbeat) / 2);
     assert (met);
     assert (lw_stats_value (stats_b, "drop_ctrl_stale") == 0);
+
+    //  A restarted member (same name, new connection) replaces its old
+    //  entry at once instead of waiting for that to expire
+    lw_member_detach (probe_b.member);
+    lw_stats_t *stats_d = lw_stats_new ();
+    s_probe_t probe_d;
+    s_test_member (&probe_d, node, "b", stats_d, loop);
+    s_pair_t restarted = {&probe_d, &probe_b, partitions};
+    met = s_test_run (loop, s_test_all, &restarted,
+                      (int) (node->misses * node->heartbeat) / 2);
+    assert (met);
+    assert (s_test_counter (client, "members") == 1);
+    lw_member_detach (probe_d.member);
+    lw_member_destroy (&probe_d.member);
+    lw_stats_destroy (&stats_d);
+
+    //  The member on its own, against a fake coordinator
+    s_test_member_alone (home, node, loop);
 
     if (verbose)
         zsys_info ("lw_broker_test: failover took %" PRId64 " ms",
