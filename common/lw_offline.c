@@ -46,6 +46,10 @@ typedef struct {
     lw_detector_t *detector; //  lw-scorer's detector
     lw_episode_t *episode;   //  lw-scorer's episodes; NULL for columns
     lw_alert_t alert;        //  Last alert of the episode
+    bool seen;               //  lw-ingest's cleaning: a reading accepted
+    int64_t newest;          //  Newest event time accepted
+    double last_score;       //  Score of the last reading scored
+    uint32_t last_flags;     //  Its flags
 } sensor_t;
 
 //  One scoring run
@@ -58,6 +62,8 @@ typedef struct {
     size_t rows;                //  Rows written
     size_t bad_keys;            //  Rows skipped for their sensor key
     size_t alerts;              //  Episodes opened
+    int64_t lateness;           //  lw-ingest's lateness bound, ns
+    size_t dropped;             //  Rows live ingest would drop
 } run_t;
 
 //  --------------------------------------------------------------------------
@@ -98,27 +104,48 @@ s_sensor_new (const lw_detect_cfg_t *cfg, const char *key, bool with_episode)
 }
 
 //  --------------------------------------------------------------------------
-//  One reading through the live pipeline's calls, in its order: features
-//  (lw-features writes them into a zeroed batch item), then the detector
-//  and the episode (lw-scorer clears the flags first). Returns the
-//  episode's change (0 or LW_ALERT_*), 0 for a sensor without episode.
+//  One reading through the live pipeline, in its order: lw-ingest's
+//  cleaning (the rule of lw_clean_check: a reading with the timestamp of
+//  the sensor's newest, or older than newest - lateness, is dropped; an
+//  older one within the bound is marked late), lw-features' extraction
+//  into a zeroed batch item, then lw-scorer's detector (flags cleared
+//  first) and episode. Returns the episode's change (0 or LW_ALERT_*; 0
+//  for a sensor without episode), or -1 for a dropped reading, which
+//  repeats the sensor's last score and flags in *item.
 
 static int
-s_score (sensor_t *sensor, const char *key, int64_t time, double value,
-         lw_item_t *item)
+s_score (run_t *run, sensor_t *sensor, const char *key, int64_t time,
+         double value, lw_item_t *item)
 {
     memset (item, 0, sizeof (*item));
     item->sensor = key;
     item->time = time;
     item->value = value;
+    if (!sensor->seen || time > sensor->newest) {
+        sensor->seen = true;
+        sensor->newest = time;
+    }
+    else if (time == sensor->newest ||
+             (uint64_t)sensor->newest - (uint64_t)time >
+                 (uint64_t)run->lateness) {
+        item->score = sensor->last_score;
+        item->flags = sensor->last_flags;
+        run->dropped++;
+        return -1;
+    }
+    else
+        item->quality |= LW_QUALITY_LATE;
     lw_extract_update (sensor->extract, item);
     item->flags = 0;
     lw_detector_score (sensor->detector, item);
-    if (!sensor->episode)
-        return 0;
-    return lw_episode_update (sensor->episode, item,
-                              lw_detector_name (sensor->detector),
-                              &sensor->alert);
+    int change = 0;
+    if (sensor->episode)
+        change = lw_episode_update (sensor->episode, item,
+                                    lw_detector_name (sensor->detector),
+                                    &sensor->alert);
+    sensor->last_score = item->score;
+    sensor->last_flags = item->flags;
+    return change;
 }
 
 //  --------------------------------------------------------------------------
@@ -233,7 +260,8 @@ s_run_narrow (run_t *run)
     lw_item_t item;
     int rc;
     while ((rc = lw_csv_next (run->csv, &time, NULL, run->values)) == 1) {
-        if (s_score (sensor, key, time, run->values[0], &item) == LW_ALERT_OPEN)
+        if (s_score (run, sensor, key, time, run->values[0], &item) ==
+            LW_ALERT_OPEN)
             run->alerts++;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
@@ -283,7 +311,8 @@ s_run_long (run_t *run)
                 break;
             }
         }
-        if (s_score (sensor, key, time, run->values[0], &item) == LW_ALERT_OPEN)
+        if (s_score (run, sensor, key, time, run->values[0], &item) ==
+            LW_ALERT_OPEN)
             run->alerts++;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
@@ -351,7 +380,8 @@ s_run_wide (run_t *run)
     writer_t *writer = run->writer;
     s_put (writer, "timestamp,anomaly_score,alert\n");
     int64_t time;
-    lw_item_t item, top;
+    lw_item_t item, top, last;
+    memset (&last, 0, sizeof (last));
     lw_alert_t alert;
     memset (&alert, 0, sizeof (alert));
     while ((rc = lw_csv_next (run->csv, &time, NULL, run->values)) == 1) {
@@ -360,11 +390,17 @@ s_run_wide (run_t *run)
         top.time = time;
         top.score = -1;
         bool scored = false;
+        bool admitted = false;
+        bool dropped = false;
         for (size_t index = 0; index < count; index++) {
             if (isnan (run->values[index]))
                 continue; //  Missing reading
-            s_score (columns[index], keys[index], time, run->values[index],
-                     &item);
+            if (s_score (run, columns[index], keys[index], time,
+                         run->values[index], &item) < 0) {
+                dropped = true; //  As lw-ingest would
+                continue;
+            }
+            admitted = true;
             if (!(item.flags & LW_SCORE_WARMUP))
                 scored = true;
             if (item.score > top.score) {
@@ -378,9 +414,15 @@ s_run_wide (run_t *run)
             top.score = 0;
         if (!scored)
             top.flags |= LW_SCORE_WARMUP;
-        if (lw_episode_update (episode, &top, detector, &alert) ==
-            LW_ALERT_OPEN)
+        if (dropped && !admitted) {
+            //  Every reading of the row dropped: the machine too
+            top.score = last.score;
+            top.flags = last.flags;
+        }
+        else if (lw_episode_update (episode, &top, detector, &alert) ==
+                 LW_ALERT_OPEN)
             run->alerts++;
+        last = top;
         s_reserve (writer);
         s_put (writer, lw_csv_time_text (run->csv));
         s_put_tail (writer, top.score, top.flags & LW_SCORE_ALERT);
@@ -406,13 +448,27 @@ cleanup:
 }
 
 //  --------------------------------------------------------------------------
-//  Scores a CSV file; see lw_offline.h. Returns 0 or -1 (printed).
+//  Scores a CSV file with lw-ingest's default lateness; see lw_offline.h.
+//  Returns 0 or -1 (printed).
 
 int
 lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
                   const char *sensor, const char *out_path)
 {
+    return lw_offline_score_lateness (cfg, LW_OFFLINE_LATENESS, in_path, sensor,
+                                      out_path);
+}
+
+//  --------------------------------------------------------------------------
+//  Scores a CSV file; see lw_offline.h. Returns 0 or -1 (printed).
+
+int
+lw_offline_score_lateness (const lw_detect_cfg_t *cfg, int64_t lateness,
+                           const char *in_path, const char *sensor,
+                           const char *out_path)
+{
     assert (cfg);
+    assert (lateness >= 0);
     assert (in_path);
     if (sensor && !lw_key_valid (sensor, strlen (sensor))) {
         fprintf (stderr,
@@ -423,7 +479,8 @@ lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
     }
     int rc = -1;
     writer_t writer = {.path = out_path ? out_path : "-"};
-    run_t run = {.cfg = cfg, .writer = &writer, .sensor = sensor};
+    run_t run = {
+        .cfg = cfg, .writer = &writer, .sensor = sensor, .lateness = lateness};
     run.csv = lw_csv_open (in_path);
     if (!run.csv)
         goto cleanup;
@@ -461,6 +518,13 @@ lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
     if (bad > 0)
         fprintf (stderr, "score: skipped %zu bad rows of '%s' (last: %s)\n",
                  bad, in_path, lw_csv_error (run.csv));
+    if (run.dropped > 0)
+        fprintf (stderr,
+                 "score: %zu rows of '%s' not scored (as lw-ingest drops "
+                 "them: same timestamp as the sensor's newest, or older "
+                 "by more than the lateness bound); they repeat the "
+                 "previous score\n",
+                 run.dropped, in_path);
     if (run.bad_keys > 0)
         fprintf (stderr,
                  "score: skipped %zu rows of '%s' with an invalid "
@@ -679,6 +743,43 @@ lw_offline_test (bool verbose)
     assert (opens == 2);
     assert (alerts[300] && alerts[600]);
     assert (!alerts[ROWS - 1]);
+
+    //  Rows lw-ingest would drop (a duplicate timestamp, a jump back
+    //  beyond the lateness bound) are echoed, repeat the previous score
+    //  and leave the state alone: the other rows score as without them
+    path = s_make_file (dir, "narrow", 200);
+    assert (lw_offline_score (&cfg, path, NULL, out) == 0);
+    assert (s_read_output (out, "timestamp,value,anomaly_score,alert\n", 2,
+                           expect, alerts, 4 * ROWS) == 200);
+    snprintf (missing, sizeof (missing), "%s/dirty.csv", dir);
+    file = fopen (missing, "w");
+    assert (file);
+    fprintf (file, "timestamp,value\n");
+    for (int row = 0; row < 200; row++) {
+        int64_t seconds = 1700000000 + row * 60;
+        fprintf (file, "%" PRId64 ",%.17g\n", seconds, s_value (0, row));
+        if (row == 100)
+            fprintf (file, "%" PRId64 ",999\n", seconds);
+        if (row == 150)
+            fprintf (file, "%" PRId64 ",999\n", seconds - 61);
+    }
+    fclose (file);
+    assert (lw_offline_score (&cfg, missing, NULL, out) == 0);
+    assert (s_read_output (out, "timestamp,value,anomaly_score,alert\n", 2,
+                           scores, alerts, 4 * ROWS) == 202);
+    for (int row = 0; row < 202; row++) {
+        int base = row <= 100 ? row : row <= 152 ? row - 1 : row - 2;
+        if (row == 101 || row == 152)
+            assert (scores[row] == scores[row - 1]);
+        else
+            assert (scores[row] == expect[base]);
+    }
+    //  With a longer lateness bound the late row is scored
+    assert (lw_offline_score_lateness (&cfg, 3600 * LW_NS_PER_SEC, missing,
+                                       NULL, out) == 0);
+    assert (s_read_output (out, "timestamp,value,anomaly_score,alert\n", 2,
+                           scores, alerts, 4 * ROWS) == 202);
+    assert (scores[152] > 0.99);
 
     free (scores);
     free (alerts);

@@ -25,7 +25,11 @@
               is a missing reading: that column is neither updated nor
               counted), and one alert episode runs on the machine score.
     The timestamp and value are echoed as they were in the input; scores
-    are printed with up to 6 decimals.
+    are printed with up to 6 decimals. Like the live node, a reading is
+    first cleaned as lw-ingest does: one with the same timestamp as its
+    sensor's newest, or older than that by more than the lateness bound
+    (ingest/lateness), is not scored; its row repeats the sensor's previous
+    score and alert state, so the output still has one row per input row.
     =========================================================================
 */
 
@@ -33,12 +37,15 @@
 #define LW_OFFLINE_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "lw_detect.h"
 
 //  Most distinct sensors one long-shape file may hold; rows of further
 //  sensors are skipped as bad
 #define LW_OFFLINE_SENSORS_MAX 100000
+//  lw-ingest's default lateness bound (ingest/lateness), ns
+#define LW_OFFLINE_LATENESS (60LL * 1000000000LL)
 
 //  Scores in_path ("-" = stdin) into out_path (NULL or "-" = stdout).
 //  sensor: narrow: the sensor key; long: only this sensor; wide: the
@@ -47,6 +54,11 @@
 int
     lw_offline_score (const lw_detect_cfg_t *cfg, const char *in_path,
                       const char *sensor, const char *out_path);
+//  The same with a lateness bound in ns (>= 0) other than the default
+int
+    lw_offline_score_lateness (const lw_detect_cfg_t *cfg, int64_t lateness,
+                               const char *in_path, const char *sensor,
+                               const char *out_path);
 
 void
     lw_offline_test (bool verbose);

@@ -5,8 +5,9 @@
 
     Scores a CSV in-process with the detection library, exactly as the
     running node would (lw_offline), using the `detect` section of the
-    config. Needs no running node. Narrow files give NAB's results format
-    plus an `alert` column; see lw_offline.h for every shape.
+    config (and ingest/lateness, to drop what lw-ingest drops). Needs no
+    running node. Narrow files give NAB's results format plus an `alert`
+    column; see lw_offline.h for every shape.
     =========================================================================
 */
 
@@ -79,7 +80,14 @@ lw_ctl_score (lw_ctl_t *ctl, int argc, char **argv)
                  ctl->config_path ? ctl->config_path : "the config");
         return LW_CTL_USAGE;
     }
-    if (lw_offline_score (&cfg, file, sensor, out))
+    //  lw-ingest's lateness bound, so rows it would drop are not scored
+    //  here either (same key, default and range as lw-ingest reads)
+    long lateness_ms = LW_OFFLINE_LATENESS / 1000000;
+    if (ctl->config && lw_cfg_int (ctl->config, "ingest/lateness", lateness_ms,
+                                   0, 86400000, &lateness_ms))
+        return LW_CTL_USAGE;
+    if (lw_offline_score_lateness (&cfg, (int64_t)lateness_ms * 1000000, file,
+                                   sensor, out))
         return LW_CTL_FAIL;
     return LW_CTL_OK;
 }
