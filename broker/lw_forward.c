@@ -18,18 +18,18 @@
 #define S_SUBSCRIPTIONS_BATCH 1024
 
 typedef struct {
-    zsock_t *pipe;                      //  Our parent, the broker
-    zloop_t *loop;                      //  Reactor of this thread
-    const lw_forward_cfg_t *cfg;        //  Borrowed from the parent
-    zsock_t *xsub;                      //  Publishers connect here
-    zsock_t *xpub;                      //  Subscribers connect here
-    zsock_t *monitor;                   //  Lossy copies, or NULL
-    size_t monitor_topics;              //  Topics subscribed on the monitor
-    bool any;                           //  Someone subscribed to ""
-    bool first_byte[256];               //  One-byte prefixes subscribed
-    bool exact[LW_PARTITIONS_MAX];      //  Two-byte partitions subscribed
-    lw_forward_report_t report;         //  Counters and coverage now
-    lw_forward_report_t reported;       //  As last sent to the parent
+    zsock_t *pipe;                 //  Our parent, the broker
+    zloop_t *loop;                 //  Reactor of this thread
+    const lw_forward_cfg_t *cfg;   //  Borrowed from the parent
+    zsock_t *xsub;                 //  Publishers connect here
+    zsock_t *xpub;                 //  Subscribers connect here
+    zsock_t *monitor;              //  Lossy copies, or NULL
+    size_t monitor_topics;         //  Topics subscribed on the monitor
+    bool any;                      //  Someone subscribed to ""
+    bool first_byte[256];          //  One-byte prefixes subscribed
+    bool exact[LW_PARTITIONS_MAX]; //  Two-byte partitions subscribed
+    lw_forward_report_t report;    //  Counters and coverage now
+    lw_forward_report_t reported;  //  As last sent to the parent
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -38,7 +38,7 @@ typedef struct {
 static self_t *
 s_self_new (zsock_t *pipe, const lw_forward_cfg_t *cfg)
 {
-    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    self_t *self = (self_t *)zmalloc (sizeof (self_t));
     assert (self);
     self->pipe = pipe;
     self->cfg = cfg;
@@ -93,10 +93,9 @@ static void
 s_recount (self_t *self)
 {
     uint32_t covered = 0;
-    for (uint32_t partition = 0; partition < self->cfg->partitions;
-         partition++)
-        if (self->any || self->first_byte[partition >> 8]
-            || self->exact[partition])
+    for (uint32_t partition = 0; partition < self->cfg->partitions; partition++)
+        if (self->any || self->first_byte[partition >> 8] ||
+            self->exact[partition])
             covered++;
     self->report.covered = covered;
     self->report.complete = covered == self->cfg->partitions;
@@ -110,9 +109,9 @@ s_recount (self_t *self)
 static int
 s_handle_xpub (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    (void) reader;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    (void)reader;
+    self_t *self = (self_t *)arg;
     bool changed = false;
     for (int count = 0; count < S_SUBSCRIPTIONS_BATCH; count++) {
         if (!(zsock_events (self->xpub) & ZMQ_POLLIN))
@@ -121,25 +120,23 @@ s_handle_xpub (zloop_t *loop, zsock_t *reader, void *arg)
         if (!msg)
             break;
         zframe_t *frame = zmsg_first (msg);
-        size_t size = frame? zframe_size (frame): 0;
-        const uint8_t *data = frame? zframe_data (frame): NULL;
-        if (zmsg_size (msg) != 1 || size < 1 || data [0] > 1) {
+        size_t size = frame ? zframe_size (frame) : 0;
+        const uint8_t *data = frame ? zframe_data (frame) : NULL;
+        if (zmsg_size (msg) != 1 || size < 1 || data[0] > 1) {
             self->report.bad_subscriptions++;
             zmsg_destroy (&msg);
             continue;
         }
-        bool subscribe = data [0] == 1;
+        bool subscribe = data[0] == 1;
         size_t topic_size = size - 1;
         if (topic_size == 0)
             self->any = subscribe;
-        else
-        if (topic_size == 1)
-            self->first_byte [data [1]] = subscribe;
-        else
-        if (topic_size == 2) {
-            uint16_t partition = (uint16_t) ((data [1] << 8) | data [2]);
+        else if (topic_size == 1)
+            self->first_byte[data[1]] = subscribe;
+        else if (topic_size == 2) {
+            uint16_t partition = (uint16_t)((data[1] << 8) | data[2]);
             if (partition < LW_PARTITIONS_MAX)
-                self->exact [partition] = subscribe;
+                self->exact[partition] = subscribe;
         }
         //  Longer topics cover no partition completely
         changed = true;
@@ -149,7 +146,7 @@ s_handle_xpub (zloop_t *loop, zsock_t *reader, void *arg)
         bool was_complete = self->report.complete;
         s_recount (self);
         if (self->report.complete != was_complete)
-            s_report (self);            //  Readiness matters now
+            s_report (self); //  Readiness matters now
     }
     return 0;
 }
@@ -161,9 +158,9 @@ s_handle_xpub (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    (void) reader;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    (void)reader;
+    self_t *self = (self_t *)arg;
     for (int count = 0; count < S_SUBSCRIPTIONS_BATCH; count++) {
         if (!(zsock_events (self->monitor) & ZMQ_POLLIN))
             break;
@@ -172,11 +169,10 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
             break;
         zframe_t *frame = zmsg_first (msg);
         if (zmsg_size (msg) == 1 && frame && zframe_size (frame) >= 1) {
-            uint8_t flag = zframe_data (frame) [0];
+            uint8_t flag = zframe_data (frame)[0];
             if (flag == 1)
                 self->monitor_topics++;
-            else
-            if (flag == 0 && self->monitor_topics > 0)
+            else if (flag == 0 && self->monitor_topics > 0)
                 self->monitor_topics--;
             else
                 self->report.bad_subscriptions++;
@@ -203,7 +199,7 @@ s_send_waiting (self_t *self, zframe_t *frame, int more)
         if (errno != EAGAIN && errno != EINTR)
             return -1;
         if (zsock_events (self->pipe) & ZMQ_POLLIN)
-            return -1;                  //  $TERM is waiting: give up
+            return -1; //  $TERM is waiting: give up
     }
 }
 
@@ -220,8 +216,7 @@ s_copy_to_monitor (self_t *self, zframe_t *partition, zframe_t *body)
         return;
     }
     //  The first part went: libzmq accepts the rest of the message
-    if (zframe_send (&body, self->monitor, ZFRAME_REUSE | ZFRAME_DONTWAIT)
-        != 0)
+    if (zframe_send (&body, self->monitor, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
         self->report.monitor_dropped++;
     else
         self->report.monitor_sent++;
@@ -234,9 +229,9 @@ s_copy_to_monitor (self_t *self, zframe_t *partition, zframe_t *body)
 static int
 s_handle_xsub (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    (void) reader;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    (void)reader;
+    self_t *self = (self_t *)arg;
     for (int count = 0; count < self->cfg->batch; count++) {
         if (!(zsock_events (self->xsub) & ZMQ_POLLIN))
             break;
@@ -247,9 +242,9 @@ s_handle_xsub (zloop_t *loop, zsock_t *reader, void *arg)
         int rc = lw_msg_envelope (msg, &partition);
         if (rc < 0) {
             if (rc > -LW_MSG_ERRORS)
-                self->report.drops [-rc]++;
+                self->report.drops[-rc]++;
             else
-                self->report.drops [-LW_MSG_ENVELOPE]++;
+                self->report.drops[-LW_MSG_ENVELOPE]++;
             zmsg_destroy (&msg);
             continue;
         }
@@ -257,13 +252,13 @@ s_handle_xsub (zloop_t *loop, zsock_t *reader, void *arg)
         zframe_t *body = zmsg_next (msg);
         if (self->monitor && self->monitor_topics > 0)
             s_copy_to_monitor (self, head, body);
-        if (s_send_waiting (self, head, ZFRAME_MORE) == 0
-            && s_send_waiting (self, body, 0) == 0)
+        if (s_send_waiting (self, head, ZFRAME_MORE) == 0 &&
+            s_send_waiting (self, body, 0) == 0)
             self->report.forwarded++;
         else {
             self->report.send_failed++;
             zmsg_destroy (&msg);
-            break;                      //  Let the loop read the pipe
+            break; //  Let the loop read the pipe
         }
         zmsg_destroy (&msg);
     }
@@ -276,9 +271,9 @@ s_handle_xsub (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
-    s_report ((self_t *) arg);
+    (void)loop;
+    (void)timer_id;
+    s_report ((self_t *)arg);
     return 0;
 }
 
@@ -321,8 +316,8 @@ s_start (self_t *self)
     const lw_forward_cfg_t *cfg = self->cfg;
     self->xsub = s_socket (ZMQ_XSUB, cfg->hwm);
     self->xpub = s_socket (ZMQ_XPUB, cfg->hwm);
-    if (s_bind (self, self->xsub, cfg->in)
-        || s_bind (self, self->xpub, cfg->out))
+    if (s_bind (self, self->xsub, cfg->in) ||
+        s_bind (self, self->xpub, cfg->out))
         return -1;
     //  NODROP: at a subscriber's HWM the send waits instead of dropping
     zsock_set_xpub_nodrop (self->xpub, 1);
@@ -356,18 +351,17 @@ s_start (self_t *self)
 static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    self_t *self = (self_t *)arg;
     char *command = zstr_recv (reader);
     if (!command)
-        return -1;                      //  Interrupted
+        return -1; //  Interrupted
     int rc = 0;
     if (streq (command, "$TERM"))
         rc = -1;
-    else
-    if (streq (command, "START")) {
+    else if (streq (command, "START")) {
         int started = s_start (self);
-        zsock_signal (self->pipe, started == 0? 0: 1);
+        zsock_signal (self->pipe, started == 0 ? 0 : 1);
         if (started == 0)
             s_report (self);
     }
@@ -385,7 +379,7 @@ lw_forward_actor (zsock_t *pipe, void *args)
 {
     assert (pipe);
     assert (args);
-    self_t *self = s_self_new (pipe, (const lw_forward_cfg_t *) args);
+    self_t *self = s_self_new (pipe, (const lw_forward_cfg_t *)args);
     zloop_reader (self->loop, pipe, s_handle_pipe, self);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);

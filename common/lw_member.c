@@ -30,27 +30,27 @@
 #define S_BYE_LINGER_MS 100
 
 struct _lw_member_t {
-    zsock_t *dealer;                    //  To the broker's coordinator
-    char group[LW_NAME_MAX + 1];        //  Our group ("scorer"...)
-    char name[LW_NAME_MAX + 1];         //  Our name, unique in the group
-    int64_t pid;                        //  Our process id
-    int heartbeat;                      //  Heartbeat interval, ms
-    int misses;                         //  Silent heartbeats before HELLO
-    lw_stats_t *stats;                  //  Borrowed; sent with heartbeats
-    lw_member_fn *handler;              //  ASSIGN/REVOKE callback or NULL
-    void *handler_arg;                  //  Its argument
-    zloop_t *loop;                      //  Loop we are attached to or NULL
-    int timer_id;                       //  Heartbeat timer in that loop
-    uint64_t epoch;                     //  Epoch of the last ASSIGN/REVOKE
-    bool ready;                         //  Broker's READY state
-    bool rejoining;                     //  Said HELLO after broker silence
-    bool said_bye;                      //  BYE sent already
-    bool owned[LW_PARTITIONS_MAX];      //  Partitions we own now
-    size_t nowned;                      //  How many
-    int64_t last_heard;                 //  Mono ns of the last broker frame
-    int64_t last_hello;                 //  Mono ns of the last HELLO
-    lw_ctrl_t *ctrl;                    //  Encode/decode scratch
-    uint16_t changed[LW_PARTITIONS_MAX];    //  Scratch for handler calls
+    zsock_t *dealer;                     //  To the broker's coordinator
+    char group[LW_NAME_MAX + 1];         //  Our group ("scorer"...)
+    char name[LW_NAME_MAX + 1];          //  Our name, unique in the group
+    int64_t pid;                         //  Our process id
+    int heartbeat;                       //  Heartbeat interval, ms
+    int misses;                          //  Silent heartbeats before HELLO
+    lw_stats_t *stats;                   //  Borrowed; sent with heartbeats
+    lw_member_fn *handler;               //  ASSIGN/REVOKE callback or NULL
+    void *handler_arg;                   //  Its argument
+    zloop_t *loop;                       //  Loop we are attached to or NULL
+    int timer_id;                        //  Heartbeat timer in that loop
+    uint64_t epoch;                      //  Epoch of the last ASSIGN/REVOKE
+    bool ready;                          //  Broker's READY state
+    bool rejoining;                      //  Said HELLO after broker silence
+    bool said_bye;                       //  BYE sent already
+    bool owned[LW_PARTITIONS_MAX];       //  Partitions we own now
+    size_t nowned;                       //  How many
+    int64_t last_heard;                  //  Mono ns of the last broker frame
+    int64_t last_hello;                  //  Mono ns of the last HELLO
+    lw_ctrl_t *ctrl;                     //  Encode/decode scratch
+    uint16_t changed[LW_PARTITIONS_MAX]; //  Scratch for handler calls
 };
 
 //  --------------------------------------------------------------------------
@@ -64,23 +64,23 @@ lw_member_new (const char *endpoint, const char *group, const char *name,
     assert (group);
     assert (name);
     assert (heartbeat_ms > 0);
-    if (strlen (group) == 0 || strlen (group) > LW_NAME_MAX
-        || strlen (name) == 0 || strlen (name) > LW_NAME_MAX) {
+    if (strlen (group) == 0 || strlen (group) > LW_NAME_MAX ||
+        strlen (name) == 0 || strlen (name) > LW_NAME_MAX) {
         zsys_error ("member: bad group or name group='%s' name='%s'", group,
                     name);
         return NULL;
     }
-    lw_member_t *self = (lw_member_t *) zmalloc (sizeof (lw_member_t));
+    lw_member_t *self = (lw_member_t *)zmalloc (sizeof (lw_member_t));
     if (!self)
         return NULL;
     strcpy (self->group, group);
     strcpy (self->name, name);
-    self->pid = (int64_t) getpid ();
+    self->pid = (int64_t)getpid ();
     self->heartbeat = heartbeat_ms;
     self->misses = S_MISSES_DEFAULT;
     self->stats = stats;
     self->timer_id = -1;
-    self->ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    self->ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->ctrl || !self->dealer) {
         lw_member_destroy (&self);
@@ -91,8 +91,8 @@ lw_member_new (const char *endpoint, const char *group, const char *name,
     zsock_set_rcvhwm (self->dealer, LW_HWM_DEFAULT);
     zsock_set_linger (self->dealer, 0);
     if (zsock_connect (self->dealer, "%s", endpoint) < 0) {
-        zsys_error ("member: cannot connect endpoint=%s error='%s'",
-                    endpoint, zmq_strerror (zmq_errno ()));
+        zsys_error ("member: cannot connect endpoint=%s error='%s'", endpoint,
+                    zmq_strerror (zmq_errno ()));
         lw_member_destroy (&self);
         return NULL;
     }
@@ -129,8 +129,8 @@ s_send (lw_member_t *self, uint8_t kind, bool with_stats)
     ctrl->alive = true;
     //  What we own: a restarted broker rebuilds its view from this
     for (size_t partition = 0; partition < LW_PARTITIONS_MAX; partition++)
-        if (self->owned [partition])
-            ctrl->partitions [ctrl->npartitions++] = (uint16_t) partition;
+        if (self->owned[partition])
+            ctrl->partitions[ctrl->npartitions++] = (uint16_t)partition;
     if (with_stats && self->stats)
         lw_stats_fill (self->stats, ctrl);
     zframe_t *frame = lw_msg_ctrl_encode (ctrl);
@@ -170,7 +170,7 @@ static bool
 s_partitions_valid (const lw_ctrl_t *ctrl)
 {
     for (uint32_t index = 0; index < ctrl->npartitions; index++)
-        if (ctrl->partitions [index] >= LW_PARTITIONS_MAX)
+        if (ctrl->partitions[index] >= LW_PARTITIONS_MAX)
             return false;
     return true;
 }
@@ -190,28 +190,28 @@ s_handle_assign (lw_member_t *self, const lw_ctrl_t *ctrl)
         s_count_drop (self, lw_msg_strerror (LW_MSG_BAD_RANGE));
         return;
     }
-    bool wanted[LW_PARTITIONS_MAX] = { false };
+    bool wanted[LW_PARTITIONS_MAX] = {false};
     for (uint32_t index = 0; index < ctrl->npartitions; index++)
-        wanted [ctrl->partitions [index]] = true;
+        wanted[ctrl->partitions[index]] = true;
     self->epoch = ctrl->epoch;
     self->rejoining = false;
 
     size_t count = 0;
     for (size_t partition = 0; partition < LW_PARTITIONS_MAX; partition++)
-        if (self->owned [partition] && !wanted [partition]) {
-            self->owned [partition] = false;
+        if (self->owned[partition] && !wanted[partition]) {
+            self->owned[partition] = false;
             self->nowned--;
-            self->changed [count++] = (uint16_t) partition;
+            self->changed[count++] = (uint16_t)partition;
         }
     s_notify (self, LW_CTRL_REVOKE, count);
     size_t revoked = count;
 
     count = 0;
     for (size_t partition = 0; partition < LW_PARTITIONS_MAX; partition++)
-        if (wanted [partition] && !self->owned [partition]) {
-            self->owned [partition] = true;
+        if (wanted[partition] && !self->owned[partition]) {
+            self->owned[partition] = true;
             self->nowned++;
-            self->changed [count++] = (uint16_t) partition;
+            self->changed[count++] = (uint16_t)partition;
         }
     s_notify (self, LW_CTRL_ASSIGN, count);
     //  Tell the broker at once what we own now: lwctl status and the
@@ -238,11 +238,11 @@ s_handle_revoke (lw_member_t *self, const lw_ctrl_t *ctrl)
     self->epoch = ctrl->epoch;
     size_t count = 0;
     for (uint32_t index = 0; index < ctrl->npartitions; index++) {
-        uint16_t partition = ctrl->partitions [index];
-        if (self->owned [partition]) {
-            self->owned [partition] = false;
+        uint16_t partition = ctrl->partitions[index];
+        if (self->owned[partition]) {
+            self->owned[partition] = false;
             self->nowned--;
-            self->changed [count++] = partition;
+            self->changed[count++] = partition;
         }
     }
     s_notify (self, LW_CTRL_REVOKE, count);
@@ -262,32 +262,32 @@ s_handle_message (lw_member_t *self, zmsg_t *msg)
         return;
     }
     lw_ctrl_t *ctrl = self->ctrl;
-    int rc = lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame),
-                                 ctrl);
+    int rc =
+        lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame), ctrl);
     if (rc < 0) {
         s_count_drop (self, lw_msg_strerror (rc));
         return;
     }
     self->last_heard = lw_time_mono ();
     switch (ctrl->kind) {
-        case LW_CTRL_ASSIGN:
-            s_handle_assign (self, ctrl);
-            break;
-        case LW_CTRL_REVOKE:
-            s_handle_revoke (self, ctrl);
-            break;
-        case LW_CTRL_READY:
-        case LW_CTRL_HEARTBEAT:
-            if (self->ready != ctrl->alive)
-                zsys_info ("member: ready=%d group=%s name=%s",
-                           ctrl->alive, self->group, self->name);
-            self->ready = ctrl->alive;
-            break;
-        case LW_CTRL_PONG:
-            break;
-        default:
-            s_count_drop (self, "bad_kind");
-            break;
+    case LW_CTRL_ASSIGN:
+        s_handle_assign (self, ctrl);
+        break;
+    case LW_CTRL_REVOKE:
+        s_handle_revoke (self, ctrl);
+        break;
+    case LW_CTRL_READY:
+    case LW_CTRL_HEARTBEAT:
+        if (self->ready != ctrl->alive)
+            zsys_info ("member: ready=%d group=%s name=%s", ctrl->alive,
+                       self->group, self->name);
+        self->ready = ctrl->alive;
+        break;
+    case LW_CTRL_PONG:
+        break;
+    default:
+        s_count_drop (self, "bad_kind");
+        break;
     }
 }
 
@@ -297,9 +297,9 @@ s_handle_message (lw_member_t *self, zmsg_t *msg)
 static int
 s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    (void) reader;
-    lw_member_t *self = (lw_member_t *) arg;
+    (void)loop;
+    (void)reader;
+    lw_member_t *self = (lw_member_t *)arg;
     for (int count = 0; count < S_READ_BATCH; count++) {
         if (!(zsock_events (self->dealer) & ZMQ_POLLIN))
             break;
@@ -319,18 +319,19 @@ s_handle_dealer (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
-    lw_member_t *self = (lw_member_t *) arg;
+    (void)loop;
+    (void)timer_id;
+    lw_member_t *self = (lw_member_t *)arg;
     if (self->said_bye)
-        return 0;                       //  Gone: a heartbeat would rejoin
+        return 0; //  Gone: a heartbeat would rejoin
     int64_t now = lw_time_mono ();
-    int64_t silence = (int64_t) self->misses * self->heartbeat * LW_NS_PER_MS;
+    int64_t silence = (int64_t)self->misses * self->heartbeat * LW_NS_PER_MS;
     if (now - self->last_heard > silence) {
         if (now - self->last_hello > silence) {
             if (!self->rejoining)
                 zsys_warning ("member: broker silent, saying hello again "
-                              "group=%s name=%s", self->group, self->name);
+                              "group=%s name=%s",
+                              self->group, self->name);
             self->rejoining = true;
             s_send_hello (self);
         }
@@ -398,8 +399,8 @@ lw_member_attach (lw_member_t *self, zloop_t *loop)
     assert (!self->loop);
     if (zloop_reader (loop, self->dealer, s_handle_dealer, self))
         return -1;
-    self->timer_id = zloop_timer (loop, (size_t) self->heartbeat, 0,
-                                  s_handle_timer, self);
+    self->timer_id =
+        zloop_timer (loop, (size_t)self->heartbeat, 0, s_handle_timer, self);
     if (self->timer_id < 0) {
         zloop_reader_end (loop, self->dealer);
         return -1;
@@ -433,7 +434,7 @@ bool
 lw_member_owns (lw_member_t *self, uint16_t partition)
 {
     assert (self);
-    return partition < LW_PARTITIONS_MAX && self->owned [partition];
+    return partition < LW_PARTITIONS_MAX && self->owned[partition];
 }
 
 //  --------------------------------------------------------------------------
