@@ -30,7 +30,8 @@
 #include "lw_stats.h"
 #include "lw_util.h"
 
-#define S_SERVICE_MAX_MS 50     //  Longest service timer period
+#define S_FLUSH_TICK_MAX_MS 50  //  Longest flush timer period
+#define S_READY_TICK_MS 20      //  How often READY is checked when idle
 #define S_SOURCES_MAX 64        //  Most configured sources
 #define S_DRAIN_MS 1000         //  Bounded wait for unsent batches at exit
 
@@ -79,7 +80,9 @@ struct _lw_sink_t {
     size_t nsources;            //  Sources in use
     bool can_send;              //  Subscribed and (READY or not waited)
     bool open;                  //  Sources are running
-    int service_timer;          //  Flush/retry/ready timer, or -1
+    size_t flush_tick;          //  Flush timer period, ms
+    int flush_timer;            //  Flush/retry timer while busy, or -1
+    size_t nonempty;            //  Batches holding readings
 };
 
 
@@ -96,7 +99,7 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     self->loop = zloop_new ();
     self->stats = lw_stats_new ();
     assert (self->loop && self->stats);
-    self->service_timer = -1;
+    self->flush_timer = -1;
     self->c_in = lw_stats_counter (self->stats, "in");
     self->c_out = lw_stats_counter (self->stats, "out");
     self->c_batches = lw_stats_counter (self->stats, "batches");
@@ -146,6 +149,10 @@ s_self_destroy (self_t **self_p)
 }
 
 
+static void
+    s_flush_timer_start (self_t *self);
+
+
 //  --------------------------------------------------------------------------
 //  Appends an encoded batch to the pending ring (grows it: only while
 //  blocked, so never per reading in steady state)
@@ -174,6 +181,7 @@ s_pending_push (self_t *self, uint16_t partition, uint32_t count,
     slot->partition = partition;
     slot->count = count;
     self->pending_count++;
+    s_flush_timer_start (self);
 }
 
 
@@ -260,6 +268,8 @@ s_flush (self_t *self, uint16_t partition)
     lw_batch_set_sequence (batch, ++self->sequences[partition]);
     zframe_t *body = lw_batch_encode (batch);
     lw_batch_reset (batch);
+    assert (self->nonempty > 0);
+    self->nonempty--;
     if (!body) {
         //  Shows downstream as a sequence gap; never expected
         zsys_error ("ingest: cannot encode batch partition=%u", partition);
@@ -308,6 +318,8 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time,
     if (lw_batch_count (batch) == 0) {
         self->first[partition] = lw_time_mono ();
         lw_batch_set_ingest_time (batch, lw_time_now ());
+        if (self->nonempty++ == 0)
+            s_flush_timer_start (self);
     }
     lw_item_t *item = lw_batch_add (batch, sensor->key);
     assert (item);                  //  Valid key, and never full: see below
@@ -412,20 +424,55 @@ s_handle_pub (zloop_t *loop, zsock_t *reader, void *arg)
 
 
 //  --------------------------------------------------------------------------
-//  Timer: flushes batches that are old enough, retries pending sends,
-//  follows the broker's READY
+//  Timer, while anything is batched or pending: flushes batches that are
+//  old enough and retries pending sends; ends itself when idle so an idle
+//  ingest does not wake every millisecond
 
 static int
-s_handle_service (zloop_t *loop, int timer_id, void *arg)
+s_handle_flush (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
-    (void) timer_id;
     self_t *self = (self_t *) arg;
+    if (timer_id != self->flush_timer)
+        return 0;                   //  A cancelled timer firing late
     int64_t now = lw_time_mono ();
     for (uint32_t partition = 0; partition < self->partitions; partition++)
         if (lw_batch_count (self->batches[partition])
         &&  now - self->first[partition] >= self->flush)
             s_flush (self, (uint16_t) partition);
+    s_drain (self);
+    s_update (self);
+    if (self->nonempty == 0 && self->pending_count == 0) {
+        zloop_timer_end (self->loop, self->flush_timer);
+        self->flush_timer = -1;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Starts the flush timer unless it runs
+
+static void
+s_flush_timer_start (self_t *self)
+{
+    if (self->flush_timer == -1) {
+        self->flush_timer = zloop_timer (self->loop, self->flush_tick, 0,
+                                         s_handle_flush, self);
+        assert (self->flush_timer != -1);
+    }
+}
+
+
+//  --------------------------------------------------------------------------
+//  Timer, always: follows the broker's READY
+
+static int
+s_handle_ready (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    self_t *self = (self_t *) arg;
     s_drain (self);
     s_update (self);
     return 0;
@@ -567,11 +614,11 @@ s_configure (self_t *self)
     long period = flush / 4;
     if (period < 1)
         period = 1;
-    if (period > S_SERVICE_MAX_MS)
-        period = S_SERVICE_MAX_MS;
-    self->service_timer = zloop_timer (self->loop, (size_t) period, 0,
-                                       s_handle_service, self);
-    if (self->service_timer == -1)
+    if (period > S_FLUSH_TICK_MAX_MS)
+        period = S_FLUSH_TICK_MAX_MS;
+    self->flush_tick = (size_t) period;
+    if (zloop_timer (self->loop, S_READY_TICK_MS, 0, s_handle_ready, self)
+        == -1)
         return -1;
     self->configured = true;
     zsys_info ("ingest: configured publisher=%016llx sources=%zu "
