@@ -388,9 +388,11 @@ s_handle_output (zloop_t *loop, zsock_t *reader, void *arg)
         if (size < 0)
             break;
         //  XPUB drops what nobody subscribed to: until the broker's XSUB
-        //  has subscribed, our output goes nowhere
-        if (size >= 1 && buffer[0] == 1)
-            self->subscribed = true;
+        //  has subscribed, our output goes nowhere. It is our only
+        //  subscriber: its subscription goes when it does (a broker
+        //  restart) and comes back with the new one.
+        if (size >= 1 && (buffer[0] == 0 || buffer[0] == 1))
+            self->subscribed = buffer[0] == 1;
     }
     return 0;
 }
