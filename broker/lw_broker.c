@@ -40,6 +40,8 @@ static const char *s_group_names[S_GROUPS] = {"features", "scorer"};
 #define S_CHECK_MIN_MS 10
 //  libzmq's default reconnect interval (ZMQ_RECONNECT_IVL), ms
 #define S_RECONNECT_MS 100
+//  Most members the coordinator keeps (a node runs a few dozen at most)
+#define S_MEMBERS_MAX 4096
 //  At most one warning about bad peer input per this many ms
 #define S_WARN_INTERVAL_MS 1000
 
@@ -425,6 +427,11 @@ s_handle_member (self_t *self, zframe_t *identity, const char *key)
     bool fresh = member == NULL;
     if (fresh)
         s_replace_namesake (self, key, request);
+    if (fresh && zhashx_size (self->members) >= S_MEMBERS_MAX) {
+        //  Bounded: a peer making up names cannot grow the table forever
+        s_drop (self, -LW_MSG_TOO_MANY);
+        return;
+    }
     if (fresh) {
         member = (member_t *)zmalloc (sizeof (member_t));
         assert (member);

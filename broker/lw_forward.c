@@ -16,6 +16,8 @@
 #define S_SEND_SLICE_MS 100
 //  Most subscription frames handled per wake-up
 #define S_SUBSCRIPTIONS_BATCH 1024
+//  At most one warning about dropped messages per this many ms
+#define S_WARN_INTERVAL_MS 1000
 
 typedef struct {
     zsock_t *pipe;                 //  Our parent, the broker
@@ -30,6 +32,8 @@ typedef struct {
     bool exact[LW_PARTITIONS_MAX]; //  Two-byte partitions subscribed
     lw_forward_report_t report;    //  Counters and coverage now
     lw_forward_report_t reported;  //  As last sent to the parent
+    int64_t last_warn;             //  Mono ms of the last drop warning
+    uint64_t unwarned;             //  Drops since that warning
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -223,6 +227,24 @@ s_copy_to_monitor (self_t *self, zframe_t *partition, zframe_t *body)
 }
 
 //  --------------------------------------------------------------------------
+//  Logs a dropped message at most once per S_WARN_INTERVAL_MS, with the
+//  number dropped since the last warning: a flood must not flood the log.
+
+static void
+s_warn_drop (self_t *self, int code)
+{
+    self->unwarned++;
+    int64_t now = zclock_mono ();
+    if (now - self->last_warn >= S_WARN_INTERVAL_MS) {
+        zsys_warning ("broker: dropped stream messages stream=%s count=%" PRIu64
+                      " last_reason=%s",
+                      self->cfg->name, self->unwarned, lw_msg_strerror (code));
+        self->last_warn = now;
+        self->unwarned = 0;
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Forwards up to cfg->batch messages from the XSUB: whole messages only,
 //  checked envelope, counted drops. Never returns -1 on bad input.
 
@@ -241,10 +263,10 @@ s_handle_xsub (zloop_t *loop, zsock_t *reader, void *arg)
         uint16_t partition = 0;
         int rc = lw_msg_envelope (msg, &partition);
         if (rc < 0) {
-            if (rc > -LW_MSG_ERRORS)
-                self->report.drops[-rc]++;
-            else
-                self->report.drops[-LW_MSG_ENVELOPE]++;
+            if (rc <= -LW_MSG_ERRORS)
+                rc = LW_MSG_ENVELOPE;
+            self->report.drops[-rc]++;
+            s_warn_drop (self, rc);
             zmsg_destroy (&msg);
             continue;
         }
