@@ -70,7 +70,9 @@ void
 //  Detector names (alert->detectors)
 #define LW_DETECTOR_ROBUST_Z "robust_z"
 
-//  Feature extraction state for one sensor
+//  Feature extraction state for one sensor. The _new functions below
+//  return an object the caller owns (destroy it), or NULL when out of
+//  memory; all state is fixed-size, allocated there once.
 typedef struct _lw_extract_t lw_extract_t;
 lw_extract_t *
     lw_extract_new (const lw_detect_cfg_t *cfg);
@@ -100,7 +102,8 @@ void
 //  Name of the detector (for alerts)
 const char *
     lw_detector_name (lw_detector_t *self);
-//  Points still needed before it scores (0 = warmed up)
+//  Points still needed before it scores (0 = warmed up); judged from
+//  LW_F_SEEN, so it is 0 from the first item on a long-seen sensor
 long
     lw_detector_warmup_left (lw_detector_t *self);
 
