@@ -222,6 +222,13 @@ lw_features_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, s_handle_pipe, self);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    if (self->worker)
+        zsys_info ("features: stopped in=%" PRIu64 " out=%" PRIu64
+                   " gaps=%" PRIu64 " sensors=%zu",
+                   lw_stats_value (self->stats, "in"),
+                   lw_stats_value (self->stats, "out"),
+                   lw_stats_value (self->stats, "gaps"),
+                   lw_worker_states (self->worker));
     s_self_destroy (&self);
 }
 

@@ -297,6 +297,14 @@ lw_scorer_actor (zsock_t *pipe, void *args)
     zloop_reader (self->loop, pipe, s_handle_pipe, self);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
+    if (self->worker)
+        zsys_info ("scorer: stopped in=%" PRIu64 " out=%" PRIu64
+                   " gaps=%" PRIu64 " alerts=%" PRIu64 " warmup=%" PRIu64,
+                   lw_stats_value (self->stats, "in"),
+                   lw_stats_value (self->stats, "out"),
+                   lw_stats_value (self->stats, "gaps"),
+                   lw_stats_value (self->stats, "alerts"),
+                   lw_stats_value (self->stats, "warmup"));
     s_self_destroy (&self);
 }
 
