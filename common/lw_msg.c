@@ -1077,8 +1077,10 @@ lw_msg_reply_decode (const uint8_t *data, size_t size, lw_reply_t *out)
 
 //  --------------------------------------------------------------------------
 //  Creates an empty batch of kind READINGS, FEATURES or SCORES. The items
-//  and the key arena are allocated once, here; untouched pages of them
-//  cost no memory, so an idle batch is cheap.
+//  (~770 KB) and the key arena (1 MiB) are allocated once, here, and not
+//  cleared: items are zeroed one by one as they are added or decoded, so
+//  pages a batch never uses are never touched and cost no memory (ingest
+//  keeps one batch per partition).
 
 lw_batch_t *
 lw_batch_new (lw_msg_type_t kind)
@@ -1089,7 +1091,8 @@ lw_batch_new (lw_msg_type_t kind)
     if (self) {
         self->kind = kind;
         msgpack_sbuffer_init (&self->buffer);
-        self->items = (lw_item_t *) calloc (LW_BATCH_MAX, sizeof (lw_item_t));
+        self->items = (lw_item_t *) malloc (LW_BATCH_MAX
+                                            * sizeof (lw_item_t));
         self->arena = (char *) malloc ((size_t) LW_BATCH_MAX * ARENA_SLOT);
         if (!self->items || !self->arena)
             lw_batch_destroy (&self);
