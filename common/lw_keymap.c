@@ -20,16 +20,16 @@
 #define KEYMAP_INITIAL 16
 
 typedef struct {
-    char *key;                  //  Owned copy of the key; NULL = empty slot
-    void *value;                //  Caller's value
-    uint32_t hash;              //  Cached FNV-1a of the key
+    char *key;     //  Owned copy of the key; NULL = empty slot
+    void *value;   //  Caller's value
+    uint32_t hash; //  Cached FNV-1a of the key
 } slot_t;
 
 struct _lw_keymap_t {
-    slot_t *slots;              //  capacity slots, power of two
-    size_t capacity;            //  Number of slots
-    size_t size;                //  Occupied slots
-    lw_keymap_free_fn *destructor;  //  Destroys values, or NULL
+    slot_t *slots;                 //  capacity slots, power of two
+    size_t capacity;               //  Number of slots
+    size_t size;                   //  Occupied slots
+    lw_keymap_free_fn *destructor; //  Destroys values, or NULL
 };
 
 //  --------------------------------------------------------------------------
@@ -39,11 +39,11 @@ struct _lw_keymap_t {
 lw_keymap_t *
 lw_keymap_new (lw_keymap_free_fn *destructor)
 {
-    lw_keymap_t *self = (lw_keymap_t *) zmalloc (sizeof (lw_keymap_t));
+    lw_keymap_t *self = (lw_keymap_t *)zmalloc (sizeof (lw_keymap_t));
     if (self) {
         self->destructor = destructor;
         self->capacity = KEYMAP_INITIAL;
-        self->slots = (slot_t *) calloc (self->capacity, sizeof (slot_t));
+        self->slots = (slot_t *)calloc (self->capacity, sizeof (slot_t));
         if (!self->slots)
             lw_keymap_destroy (&self);
     }
@@ -103,7 +103,7 @@ lw_keymap_lookup (lw_keymap_t *self, const char *key)
     assert (key);
     uint32_t hash = lw_fnv1a32 (key, strlen (key));
     slot_t *slot = &self->slots[s_find (self, key, hash)];
-    return slot->key? slot->value: NULL;
+    return slot->key ? slot->value : NULL;
 }
 
 //  --------------------------------------------------------------------------
@@ -114,7 +114,7 @@ s_grow (lw_keymap_t *self)
 {
     size_t old_capacity = self->capacity;
     slot_t *old_slots = self->slots;
-    slot_t *slots = (slot_t *) calloc (old_capacity * 2, sizeof (slot_t));
+    slot_t *slots = (slot_t *)calloc (old_capacity * 2, sizeof (slot_t));
     if (!slots)
         return -1;
     self->slots = slots;
@@ -221,8 +221,7 @@ lw_keymap_size (lw_keymap_t *self)
 
 void
 lw_keymap_each (lw_keymap_t *self,
-                void (*fn) (const char *key, void *value, void *arg),
-                void *arg)
+                void (*fn) (const char *key, void *value, void *arg), void *arg)
 {
     assert (self);
     assert (fn);
@@ -247,7 +246,7 @@ static void
 s_sum_values (const char *key, void *value, void *arg)
 {
     assert (key);
-    *(size_t *) arg += *(size_t *) value;
+    *(size_t *)arg += *(size_t *)value;
 }
 
 void
@@ -294,7 +293,7 @@ lw_keymap_test (bool verbose)
     const size_t count = 20000;
     char key[64];
     for (size_t index = 0; index < count; index++) {
-        size_t *value = (size_t *) malloc (sizeof (size_t));
+        size_t *value = (size_t *)malloc (sizeof (size_t));
         assert (value);
         *value = index;
         snprintf (key, sizeof (key), "line%zu/machine%zu/s%zu", index % 7,
@@ -303,7 +302,7 @@ lw_keymap_test (bool verbose)
     }
     assert (lw_keymap_size (map) == count);
     //  Replacing frees the old value through the destructor
-    size_t *replacement = (size_t *) malloc (sizeof (size_t));
+    size_t *replacement = (size_t *)malloc (sizeof (size_t));
     assert (replacement);
     *replacement = 0;
     assert (lw_keymap_insert (map, "line0/machine0/s0", replacement) == 0);
@@ -325,7 +324,7 @@ lw_keymap_test (bool verbose)
     for (size_t index = 0; index < count; index++) {
         snprintf (key, sizeof (key), "line%zu/machine%zu/s%zu", index % 7,
                   index % 113, index);
-        size_t *value = (size_t *) lw_keymap_lookup (map, key);
+        size_t *value = (size_t *)lw_keymap_lookup (map, key);
         if (index % 3 == 0)
             assert (value == NULL);
         else {
@@ -338,8 +337,8 @@ lw_keymap_test (bool verbose)
     size_t found = 0;
     for (size_t round = 0; round < 5; round++)
         for (size_t index = 0; index < count; index++) {
-            snprintf (key, sizeof (key), "line%zu/machine%zu/s%zu",
-                      index % 7, index % 113, index);
+            snprintf (key, sizeof (key), "line%zu/machine%zu/s%zu", index % 7,
+                      index % 113, index);
             found += lw_keymap_lookup (map, key) != NULL;
         }
     int64_t elapsed = lw_time_mono () - started;
@@ -358,7 +357,7 @@ lw_keymap_test (bool verbose)
     uint32_t seed = 12345;
     for (int step = 0; step < 20000; step++) {
         seed = seed * 1103515245u + 12345u;
-        int which = (int) ((seed >> 16) % 64);
+        int which = (int)((seed >> 16) % 64);
         snprintf (key, sizeof (key), "k%d", which);
         if ((seed >> 8) & 1) {
             assert (lw_keymap_insert (map, key, &present[which]) == 0);

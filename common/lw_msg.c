@@ -49,16 +49,16 @@
 #define CONTAINER_MAX LW_BATCH_MAX
 
 struct _lw_batch_t {
-    lw_msg_type_t kind;         //  READINGS, FEATURES or SCORES
-    uint64_t publisher;         //  Publisher id (lw_random_id)
-    uint16_t partition;         //  Partition of every item
-    uint64_t sequence;          //  Per (publisher, partition) sequence
-    int64_t ingest_time;        //  Wall ns when ingest accepted the first
-    size_t count;               //  Items in use
-    lw_item_t *items;           //  LW_BATCH_MAX items
-    char *arena;                //  Keys: LW_BATCH_MAX slots of ARENA_SLOT
-    size_t arena_used;          //  Bytes of the arena in use
-    msgpack_sbuffer buffer;     //  Reused by every encode
+    lw_msg_type_t kind;     //  READINGS, FEATURES or SCORES
+    uint64_t publisher;     //  Publisher id (lw_random_id)
+    uint16_t partition;     //  Partition of every item
+    uint64_t sequence;      //  Per (publisher, partition) sequence
+    int64_t ingest_time;    //  Wall ns when ingest accepted the first
+    size_t count;           //  Items in use
+    lw_item_t *items;       //  LW_BATCH_MAX items
+    char *arena;            //  Keys: LW_BATCH_MAX slots of ARENA_SLOT
+    size_t arena_used;      //  Bytes of the arena in use
+    msgpack_sbuffer buffer; //  Reused by every encode
 };
 
 //  --------------------------------------------------------------------------
@@ -68,10 +68,9 @@ const char *
 lw_msg_strerror (int code)
 {
     static const char *names[LW_MSG_ERRORS] = {
-        "ok", "too_big", "truncated", "trailing", "too_deep", "bad_length",
-        "bad_version", "bad_type", "wrong_type", "bad_range", "bad_key",
-        "too_many", "envelope", "nomem"
-    };
+        "ok",         "too_big",     "truncated", "trailing",   "too_deep",
+        "bad_length", "bad_version", "bad_type",  "wrong_type", "bad_range",
+        "bad_key",    "too_many",    "envelope",  "nomem"};
     if (code > 0 || code <= -LW_MSG_ERRORS)
         return "unknown";
     return names[-code];
@@ -87,7 +86,7 @@ lw_key_valid (const char *key, size_t size)
 {
     if (!key || size == 0 || size > LW_KEY_MAX)
         return false;
-    const uint8_t *bytes = (const uint8_t *) key;
+    const uint8_t *bytes = (const uint8_t *)key;
     size_t index = 0;
     while (index < size) {
         uint8_t byte = bytes[index];
@@ -103,31 +102,29 @@ lw_key_valid (const char *key, size_t size)
             extra = 1;
             point = byte & 0x1f;
         }
-        else
-        if (byte >= 0xe0 && byte <= 0xef) {
+        else if (byte >= 0xe0 && byte <= 0xef) {
             extra = 2;
             point = byte & 0x0f;
         }
-        else
-        if (byte >= 0xf0 && byte <= 0xf4) {
+        else if (byte >= 0xf0 && byte <= 0xf4) {
             extra = 3;
             point = byte & 0x07;
         }
         else
-            return false;               //  Continuation, 0xc0/c1, > 0xf4
+            return false; //  Continuation, 0xc0/c1, > 0xf4
         if (size - index <= extra)
-            return false;               //  Sequence cut by the end
+            return false; //  Sequence cut by the end
         for (size_t next = 1; next <= extra; next++) {
             uint8_t continuation = bytes[index + next];
             if ((continuation & 0xc0) != 0x80)
                 return false;
             point = (point << 6) | (continuation & 0x3f);
         }
-        if ((extra == 2 && point < 0x800)
-        ||  (extra == 3 && (point < 0x10000 || point > 0x10ffff))
-        ||  (point >= 0xd800 && point <= 0xdfff)
-        ||  (point >= 0x80 && point <= 0x9f))
-            return false;               //  Overlong, surrogate or C1
+        if ((extra == 2 && point < 0x800) ||
+            (extra == 3 && (point < 0x10000 || point > 0x10ffff)) ||
+            (point >= 0xd800 && point <= 0xdfff) ||
+            (point >= 0x80 && point <= 0x9f))
+            return false; //  Overlong, surrogate or C1
         index += extra + 1;
     }
     return true;
@@ -190,67 +187,113 @@ lw_msg_prescan (const uint8_t *data, size_t size)
         bool container = false;
         bool is_map = false;
         if (format <= 0x7f || format >= 0xe0)
-            fixed = 0;                          //  fixint
-        else
-        if (format <= 0x8f) {
+            fixed = 0; //  fixint
+        else if (format <= 0x8f) {
             container = is_map = true;
             count = format & 0x0f;
         }
-        else
-        if (format <= 0x9f) {
+        else if (format <= 0x9f) {
             container = true;
             count = format & 0x0f;
         }
-        else
-        if (format <= 0xbf)
-            fixed = format & 0x1f;              //  fixstr
+        else if (format <= 0xbf)
+            fixed = format & 0x1f; //  fixstr
         else {
             switch (format) {
-                case 0xc0: case 0xc2: case 0xc3:
-                    break;                      //  nil, false, true
-                case 0xc1:
-                    return LW_MSG_WRONG_TYPE;   //  Reserved: never valid
-                case 0xc4: case 0xd9: width = 1; break;
-                case 0xc5: case 0xda: width = 2; break;
-                case 0xc6: case 0xdb: width = 4; break;
-                case 0xc7: width = 1; ext_type = 1; break;
-                case 0xc8: width = 2; ext_type = 1; break;
-                case 0xc9: width = 4; ext_type = 1; break;
-                case 0xca: fixed = 4; break;    //  float32
-                case 0xcb: fixed = 8; break;    //  float64
-                case 0xcc: case 0xd0: fixed = 1; break;
-                case 0xcd: case 0xd1: fixed = 2; break;
-                case 0xce: case 0xd2: fixed = 4; break;
-                case 0xcf: case 0xd3: fixed = 8; break;
-                case 0xd4: fixed = 2; break;    //  fixext 1 (+ type)
-                case 0xd5: fixed = 3; break;
-                case 0xd6: fixed = 5; break;
-                case 0xd7: fixed = 9; break;
-                case 0xd8: fixed = 17; break;
-                case 0xdc: case 0xdd: case 0xde: case 0xdf: {
-                    int count_width = (format & 1)? 4: 2;
-                    if (left < (size_t) count_width)
-                        return LW_MSG_TRUNCATED;
-                    count = s_be (data + pos, count_width);
-                    pos += (size_t) count_width;
-                    left -= (size_t) count_width;
-                    container = true;
-                    is_map = format >= 0xde;
-                    break;
-                }
-                default:
-                    return LW_MSG_WRONG_TYPE;   //  Not reached: all covered
+            case 0xc0:
+            case 0xc2:
+            case 0xc3:
+                break; //  nil, false, true
+            case 0xc1:
+                return LW_MSG_WRONG_TYPE; //  Reserved: never valid
+            case 0xc4:
+            case 0xd9:
+                width = 1;
+                break;
+            case 0xc5:
+            case 0xda:
+                width = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                width = 4;
+                break;
+            case 0xc7:
+                width = 1;
+                ext_type = 1;
+                break;
+            case 0xc8:
+                width = 2;
+                ext_type = 1;
+                break;
+            case 0xc9:
+                width = 4;
+                ext_type = 1;
+                break;
+            case 0xca:
+                fixed = 4;
+                break; //  float32
+            case 0xcb:
+                fixed = 8;
+                break; //  float64
+            case 0xcc:
+            case 0xd0:
+                fixed = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                fixed = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                fixed = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                fixed = 8;
+                break;
+            case 0xd4:
+                fixed = 2;
+                break; //  fixext 1 (+ type)
+            case 0xd5:
+                fixed = 3;
+                break;
+            case 0xd6:
+                fixed = 5;
+                break;
+            case 0xd7:
+                fixed = 9;
+                break;
+            case 0xd8:
+                fixed = 17;
+                break;
+            case 0xdc:
+            case 0xdd:
+            case 0xde:
+            case 0xdf: {
+                int count_width = (format & 1) ? 4 : 2;
+                if (left < (size_t)count_width)
+                    return LW_MSG_TRUNCATED;
+                count = s_be (data + pos, count_width);
+                pos += (size_t)count_width;
+                left -= (size_t)count_width;
+                container = true;
+                is_map = format >= 0xde;
+                break;
+            }
+            default:
+                return LW_MSG_WRONG_TYPE; //  Not reached: all covered
             }
         }
         if (width) {
-            if (left < (size_t) width)
+            if (left < (size_t)width)
                 return LW_MSG_TRUNCATED;
-            fixed = (size_t) s_be (data + pos, width) + ext_type;
-            pos += (size_t) width;
-            left -= (size_t) width;
+            fixed = (size_t)s_be (data + pos, width) + ext_type;
+            pos += (size_t)width;
+            left -= (size_t)width;
         }
         if (container) {
-            uint64_t elements = is_map? count * 2: count;
+            uint64_t elements = is_map ? count * 2 : count;
             if (elements > left)
                 return LW_MSG_BAD_LENGTH;
             if (count > CONTAINER_MAX)
@@ -265,7 +308,7 @@ lw_msg_prescan (const uint8_t *data, size_t size)
             pos += fixed;
         }
     }
-    return pos == size? LW_MSG_OK: LW_MSG_TRAILING;
+    return pos == size ? LW_MSG_OK : LW_MSG_TRAILING;
 }
 
 //  --------------------------------------------------------------------------
@@ -285,15 +328,14 @@ s_peek_uint (const uint8_t *data, size_t size, size_t *pos, uint64_t *out)
     }
     if (format >= 0xcc && format <= 0xcf)
         width = 1 << (format - 0xcc);
-    else
-    if (format >= 0xd0 && format <= 0xd3)
+    else if (format >= 0xd0 && format <= 0xd3)
         width = 1 << (format - 0xd0);
     else
         return LW_MSG_WRONG_TYPE;
-    if (size - *pos < (size_t) width)
+    if (size - *pos < (size_t)width)
         return LW_MSG_TRUNCATED;
     uint64_t value = s_be (data + *pos, width);
-    *pos += (size_t) width;
+    *pos += (size_t)width;
     //  A signed format holding a negative number is not a version or type
     if (format >= 0xd0 && (value >> (8 * width - 1)) & 1)
         return LW_MSG_WRONG_TYPE;
@@ -318,12 +360,11 @@ lw_msg_type (const uint8_t *data, size_t size)
     uint8_t format = data[0];
     if (format >= 0x90 && format <= 0x9f)
         count = format & 0x0f;
-    else
-    if (format == 0xdc || format == 0xdd) {
-        size_t width = format == 0xdc? 2: 4;
+    else if (format == 0xdc || format == 0xdd) {
+        size_t width = format == 0xdc ? 2 : 4;
         if (size - pos < width)
             return LW_MSG_TRUNCATED;
-        count = s_be (data + pos, (int) width);
+        count = s_be (data + pos, (int)width);
         pos += width;
     }
     else
@@ -341,7 +382,7 @@ lw_msg_type (const uint8_t *data, size_t size)
         return rc;
     if (type < LW_MSG_READINGS || type > LW_MSG_REPLY)
         return LW_MSG_BAD_TYPE;
-    return (int) type;
+    return (int)type;
 }
 
 //  --------------------------------------------------------------------------
@@ -361,7 +402,7 @@ lw_msg_envelope (zmsg_t *msg, uint16_t *partition)
         return LW_MSG_ENVELOPE;
     if (zframe_size (body) > LW_MAX_FRAME_SIZE)
         return LW_MSG_TOO_BIG;
-    *partition = (uint16_t) s_be (zframe_data (head), 2);
+    *partition = (uint16_t)s_be (zframe_data (head), 2);
     return 0;
 }
 
@@ -372,21 +413,20 @@ lw_msg_envelope (zmsg_t *msg, uint16_t *partition)
 //  message atomically, so the body send does not fail for a full queue.
 
 int
-lw_msg_send (void *socket, uint16_t partition, zframe_t **body_p,
-             bool dontwait)
+lw_msg_send (void *socket, uint16_t partition, zframe_t **body_p, bool dontwait)
 {
     assert (socket);
     assert (body_p && *body_p);
-    uint8_t prefix[2] = { (uint8_t) (partition >> 8), (uint8_t) partition };
+    uint8_t prefix[2] = {(uint8_t)(partition >> 8), (uint8_t)partition};
     zframe_t *head = zframe_new (prefix, sizeof (prefix));
     if (!head) {
         errno = ENOMEM;
         return -1;
     }
-    int wait_flag = dontwait? ZFRAME_DONTWAIT: 0;
+    int wait_flag = dontwait ? ZFRAME_DONTWAIT : 0;
     if (zframe_send (&head, socket, ZFRAME_MORE | wait_flag)) {
         int saved = errno;
-        zframe_destroy (&head);         //  zframe_send keeps it on failure
+        zframe_destroy (&head); //  zframe_send keeps it on failure
         errno = saved;
         return -1;
     }
@@ -412,8 +452,8 @@ s_get_uint (const msgpack_object *obj, uint64_t max, uint64_t *out)
         *out = obj->via.u64;
         return 0;
     }
-    return obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER? LW_MSG_BAD_RANGE
-                                                       : LW_MSG_WRONG_TYPE;
+    return obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER ? LW_MSG_BAD_RANGE
+                                                        : LW_MSG_WRONG_TYPE;
 }
 
 static int
@@ -428,7 +468,7 @@ s_get_u32 (const msgpack_object *obj, uint32_t max, uint32_t *out)
     uint64_t value;
     int rc = s_get_uint (obj, max, &value);
     if (rc == 0)
-        *out = (uint32_t) value;
+        *out = (uint32_t)value;
     return rc;
 }
 
@@ -440,18 +480,17 @@ s_get_u8 (const msgpack_object *obj, uint8_t min, uint8_t max, uint8_t *out)
     if (rc == 0 && value < min)
         rc = LW_MSG_BAD_RANGE;
     if (rc == 0)
-        *out = (uint8_t) value;
+        *out = (uint8_t)value;
     return rc;
 }
 
 static int
-s_get_int (const msgpack_object *obj, int64_t min, int64_t max,
-           int64_t *out)
+s_get_int (const msgpack_object *obj, int64_t min, int64_t max, int64_t *out)
 {
     if (obj->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-        if (max < 0 || obj->via.u64 > (uint64_t) max)
+        if (max < 0 || obj->via.u64 > (uint64_t)max)
             return LW_MSG_BAD_RANGE;
-        *out = (int64_t) obj->via.u64;
+        *out = (int64_t)obj->via.u64;
         return 0;
     }
     if (obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
@@ -474,18 +513,18 @@ static int
 s_get_number (const msgpack_object *obj, double *out)
 {
     switch (obj->type) {
-        case MSGPACK_OBJECT_FLOAT64:
-        case MSGPACK_OBJECT_FLOAT32:
-            *out = obj->via.f64;
-            return 0;
-        case MSGPACK_OBJECT_POSITIVE_INTEGER:
-            *out = (double) obj->via.u64;
-            return 0;
-        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-            *out = (double) obj->via.i64;
-            return 0;
-        default:
-            return LW_MSG_WRONG_TYPE;
+    case MSGPACK_OBJECT_FLOAT64:
+    case MSGPACK_OBJECT_FLOAT32:
+        *out = obj->via.f64;
+        return 0;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        *out = (double)obj->via.u64;
+        return 0;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        *out = (double)obj->via.i64;
+        return 0;
+    default:
+        return LW_MSG_WRONG_TYPE;
     }
 }
 
@@ -527,7 +566,7 @@ s_get_key (const msgpack_object *obj, char *dest, bool allow_empty)
     if (!lw_key_valid (obj->via.str.ptr, size))
         return LW_MSG_BAD_KEY;
     memcpy (dest, obj->via.str.ptr, size);
-    dest[size] = 0;                     //  msgpack strings are not terminated
+    dest[size] = 0; //  msgpack strings are not terminated
     return 0;
 }
 
@@ -544,7 +583,7 @@ s_get_name (const msgpack_object *obj, char *dest, size_t dest_size,
         return LW_MSG_BAD_RANGE;
     if (size > 0 && !lw_key_valid (obj->via.str.ptr, size))
         return LW_MSG_BAD_RANGE;
-    if (size > 0)                       //  msgpack-c gives "" a NULL ptr
+    if (size > 0) //  msgpack-c gives "" a NULL ptr
         memcpy (dest, obj->via.str.ptr, size);
     dest[size] = 0;
     return 0;
@@ -591,7 +630,7 @@ s_check_header (const msgpack_object *root, uint32_t fields)
         return LW_MSG_BAD_TYPE;
     if (fields && root->via.array.size != fields)
         return LW_MSG_WRONG_TYPE;
-    return (int) type;
+    return (int)type;
 }
 
 //  --------------------------------------------------------------------------
@@ -607,19 +646,17 @@ s_unpack (const uint8_t *data, size_t size, msgpack_unpacked *unpacked)
         return rc;
     msgpack_unpacked_init (unpacked);
     size_t offset = 0;
-    msgpack_unpack_return ret = msgpack_unpack_next (
-        unpacked, (const char *) data, size, &offset);
+    msgpack_unpack_return ret =
+        msgpack_unpack_next (unpacked, (const char *)data, size, &offset);
     if (ret == MSGPACK_UNPACK_SUCCESS && offset == size)
         return 0;
     //  The pre-scan should have caught anything but an allocation failure;
     //  map the rest anyway rather than trust it
     if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
         rc = LW_MSG_NOMEM;
-    else
-    if (ret == MSGPACK_UNPACK_CONTINUE)
+    else if (ret == MSGPACK_UNPACK_CONTINUE)
         rc = LW_MSG_TRUNCATED;
-    else
-    if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
+    else if (ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_EXTRA_BYTES)
         rc = LW_MSG_TRAILING;
     else
         rc = LW_MSG_WRONG_TYPE;
@@ -644,11 +681,9 @@ s_decode (const uint8_t *data, size_t size, int type, uint32_t fields,
     rc = s_check_header (&unpacked.data, 0);
     if (rc > 0 && rc != type)
         rc = LW_MSG_BAD_TYPE;
-    else
-    if (rc > 0 && unpacked.data.via.array.size != fields)
+    else if (rc > 0 && unpacked.data.via.array.size != fields)
         rc = LW_MSG_WRONG_TYPE;
-    else
-    if (rc > 0)
+    else if (rc > 0)
         rc = walk (unpacked.data.via.array.ptr, out);
     msgpack_unpacked_destroy (&unpacked);
     return rc;
@@ -660,20 +695,20 @@ s_decode (const uint8_t *data, size_t size, int type, uint32_t fields,
 static int
 s_pack_str (msgpack_packer *packer, const char *text, size_t size)
 {
-    return msgpack_pack_str (packer, size)
-         | msgpack_pack_str_body (packer, text, size);
+    return msgpack_pack_str (packer, size) |
+           msgpack_pack_str_body (packer, text, size);
 }
 
 //  A string field of a fixed-size struct member: never reads past it
-#define PACK_FIELD(packer, member) \
+#define PACK_FIELD(packer, member)                                             \
     s_pack_str ((packer), (member), strnlen ((member), sizeof (member) - 1))
 
 static int
 s_pack_header (msgpack_packer *packer, size_t fields, lw_msg_type_t type)
 {
-    return msgpack_pack_array (packer, fields)
-         | msgpack_pack_uint8 (packer, LW_MSG_VERSION)
-         | msgpack_pack_uint8 (packer, (uint8_t) type);
+    return msgpack_pack_array (packer, fields) |
+           msgpack_pack_uint8 (packer, LW_MSG_VERSION) |
+           msgpack_pack_uint8 (packer, (uint8_t)type);
 }
 
 //  Turns a filled buffer into a frame (NULL on a pack error or when the
@@ -699,21 +734,21 @@ lw_msg_gap_encode (const lw_gap_t *gap)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_GAP, LW_MSG_GAP)
-           | PACK_FIELD (&packer, gap->sensor)
-           | msgpack_pack_int64 (&packer, gap->last_time)
-           | msgpack_pack_int64 (&packer, gap->time);
+    int rc = s_pack_header (&packer, FIELDS_GAP, LW_MSG_GAP) |
+             PACK_FIELD (&packer, gap->sensor) |
+             msgpack_pack_int64 (&packer, gap->last_time) |
+             msgpack_pack_int64 (&packer, gap->time);
     return s_frame (&buffer, rc);
 }
 
 static int
 s_walk_gap (const msgpack_object *field, void *arg)
 {
-    lw_gap_t *gap = (lw_gap_t *) arg;
+    lw_gap_t *gap = (lw_gap_t *)arg;
     int rc;
-    if ((rc = s_get_key (&field[2], gap->sensor, false))
-    ||  (rc = s_get_i64 (&field[3], &gap->last_time))
-    ||  (rc = s_get_i64 (&field[4], &gap->time)))
+    if ((rc = s_get_key (&field[2], gap->sensor, false)) ||
+        (rc = s_get_i64 (&field[3], &gap->last_time)) ||
+        (rc = s_get_i64 (&field[4], &gap->time)))
         return rc;
     return 0;
 }
@@ -739,20 +774,20 @@ lw_msg_alert_encode (const lw_alert_t *alert)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_ALERT, LW_MSG_ALERT)
-           | msgpack_pack_uint64 (&packer, alert->id)
-           | msgpack_pack_uint64 (&packer, alert->scorer)
-           | msgpack_pack_uint64 (&packer, alert->local_seq)
-           | msgpack_pack_uint8 (&packer, alert->state)
-           | PACK_FIELD (&packer, alert->sensor)
-           | msgpack_pack_int64 (&packer, alert->opened)
-           | msgpack_pack_int64 (&packer, alert->closed)
-           | msgpack_pack_int64 (&packer, alert->updated)
-           | msgpack_pack_double (&packer, alert->score)
-           | msgpack_pack_double (&packer, alert->value)
-           | msgpack_pack_double (&packer, alert->expected_low)
-           | msgpack_pack_double (&packer, alert->expected_high)
-           | msgpack_pack_array (&packer, alert->ndetectors);
+    int rc = s_pack_header (&packer, FIELDS_ALERT, LW_MSG_ALERT) |
+             msgpack_pack_uint64 (&packer, alert->id) |
+             msgpack_pack_uint64 (&packer, alert->scorer) |
+             msgpack_pack_uint64 (&packer, alert->local_seq) |
+             msgpack_pack_uint8 (&packer, alert->state) |
+             PACK_FIELD (&packer, alert->sensor) |
+             msgpack_pack_int64 (&packer, alert->opened) |
+             msgpack_pack_int64 (&packer, alert->closed) |
+             msgpack_pack_int64 (&packer, alert->updated) |
+             msgpack_pack_double (&packer, alert->score) |
+             msgpack_pack_double (&packer, alert->value) |
+             msgpack_pack_double (&packer, alert->expected_low) |
+             msgpack_pack_double (&packer, alert->expected_high) |
+             msgpack_pack_array (&packer, alert->ndetectors);
     for (uint32_t index = 0; index < alert->ndetectors; index++)
         rc |= PACK_FIELD (&packer, alert->detectors[index]);
     rc |= msgpack_pack_uint8 (&packer, alert->label);
@@ -762,25 +797,25 @@ lw_msg_alert_encode (const lw_alert_t *alert)
 static int
 s_walk_alert (const msgpack_object *field, void *arg)
 {
-    lw_alert_t *alert = (lw_alert_t *) arg;
+    lw_alert_t *alert = (lw_alert_t *)arg;
     const msgpack_object *detectors;
     int rc;
-    if ((rc = s_get_u64 (&field[2], &alert->id))
-    ||  (rc = s_get_u64 (&field[3], &alert->scorer))
-    ||  (rc = s_get_u64 (&field[4], &alert->local_seq))
-    ||  (rc = s_get_u8 (&field[5], LW_ALERT_OPEN, LW_ALERT_CLOSE,
-                        &alert->state))
-    ||  (rc = s_get_key (&field[6], alert->sensor, false))
-    ||  (rc = s_get_i64 (&field[7], &alert->opened))
-    ||  (rc = s_get_i64 (&field[8], &alert->closed))
-    ||  (rc = s_get_i64 (&field[9], &alert->updated))
-    ||  (rc = s_get_number (&field[10], &alert->score))
-    ||  (rc = s_get_number (&field[11], &alert->value))
-    ||  (rc = s_get_number (&field[12], &alert->expected_low))
-    ||  (rc = s_get_number (&field[13], &alert->expected_high))
-    ||  (rc = s_get_array (&field[14], LW_DETECTORS_MAX, &detectors,
-                           &alert->ndetectors))
-    ||  (rc = s_get_u8 (&field[15], LW_LABEL_NONE, LW_LABEL_NORMAL,
+    if ((rc = s_get_u64 (&field[2], &alert->id)) ||
+        (rc = s_get_u64 (&field[3], &alert->scorer)) ||
+        (rc = s_get_u64 (&field[4], &alert->local_seq)) ||
+        (rc = s_get_u8 (&field[5], LW_ALERT_OPEN, LW_ALERT_CLOSE,
+                        &alert->state)) ||
+        (rc = s_get_key (&field[6], alert->sensor, false)) ||
+        (rc = s_get_i64 (&field[7], &alert->opened)) ||
+        (rc = s_get_i64 (&field[8], &alert->closed)) ||
+        (rc = s_get_i64 (&field[9], &alert->updated)) ||
+        (rc = s_get_number (&field[10], &alert->score)) ||
+        (rc = s_get_number (&field[11], &alert->value)) ||
+        (rc = s_get_number (&field[12], &alert->expected_low)) ||
+        (rc = s_get_number (&field[13], &alert->expected_high)) ||
+        (rc = s_get_array (&field[14], LW_DETECTORS_MAX, &detectors,
+                           &alert->ndetectors)) ||
+        (rc = s_get_u8 (&field[15], LW_LABEL_NONE, LW_LABEL_NORMAL,
                         &alert->label)))
         return rc;
     for (uint32_t index = 0; index < alert->ndetectors; index++)
@@ -795,8 +830,7 @@ lw_msg_alert_decode (const uint8_t *data, size_t size, lw_alert_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_ALERT, FIELDS_ALERT, s_walk_alert,
-                     out);
+    return s_decode (data, size, LW_MSG_ALERT, FIELDS_ALERT, s_walk_alert, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -810,33 +844,33 @@ lw_msg_label_encode (const lw_label_t *label)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_LABEL, LW_MSG_LABEL)
-           | msgpack_pack_uint64 (&packer, label->id)
-           | msgpack_pack_uint64 (&packer, label->alert_id)
-           | PACK_FIELD (&packer, label->sensor)
-           | msgpack_pack_int64 (&packer, label->from)
-           | msgpack_pack_int64 (&packer, label->to)
-           | msgpack_pack_uint8 (&packer, label->label)
-           | PACK_FIELD (&packer, label->note)
-           | msgpack_pack_int64 (&packer, label->at);
+    int rc = s_pack_header (&packer, FIELDS_LABEL, LW_MSG_LABEL) |
+             msgpack_pack_uint64 (&packer, label->id) |
+             msgpack_pack_uint64 (&packer, label->alert_id) |
+             PACK_FIELD (&packer, label->sensor) |
+             msgpack_pack_int64 (&packer, label->from) |
+             msgpack_pack_int64 (&packer, label->to) |
+             msgpack_pack_uint8 (&packer, label->label) |
+             PACK_FIELD (&packer, label->note) |
+             msgpack_pack_int64 (&packer, label->at);
     return s_frame (&buffer, rc);
 }
 
 static int
 s_walk_label (const msgpack_object *field, void *arg)
 {
-    lw_label_t *label = (lw_label_t *) arg;
+    lw_label_t *label = (lw_label_t *)arg;
     int rc;
     //  The sensor may be empty when the label names an alert by id
-    if ((rc = s_get_u64 (&field[2], &label->id))
-    ||  (rc = s_get_u64 (&field[3], &label->alert_id))
-    ||  (rc = s_get_key (&field[4], label->sensor, true))
-    ||  (rc = s_get_i64 (&field[5], &label->from))
-    ||  (rc = s_get_i64 (&field[6], &label->to))
-    ||  (rc = s_get_u8 (&field[7], LW_LABEL_NONE, LW_LABEL_NORMAL,
-                        &label->label))
-    ||  (rc = s_get_text (&field[8], label->note, sizeof (label->note)))
-    ||  (rc = s_get_i64 (&field[9], &label->at)))
+    if ((rc = s_get_u64 (&field[2], &label->id)) ||
+        (rc = s_get_u64 (&field[3], &label->alert_id)) ||
+        (rc = s_get_key (&field[4], label->sensor, true)) ||
+        (rc = s_get_i64 (&field[5], &label->from)) ||
+        (rc = s_get_i64 (&field[6], &label->to)) ||
+        (rc = s_get_u8 (&field[7], LW_LABEL_NONE, LW_LABEL_NORMAL,
+                        &label->label)) ||
+        (rc = s_get_text (&field[8], label->note, sizeof (label->note))) ||
+        (rc = s_get_i64 (&field[9], &label->at)))
         return rc;
     return 0;
 }
@@ -846,8 +880,7 @@ lw_msg_label_decode (const uint8_t *data, size_t size, lw_label_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_LABEL, FIELDS_LABEL, s_walk_label,
-                     out);
+    return s_decode (data, size, LW_MSG_LABEL, FIELDS_LABEL, s_walk_label, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -863,59 +896,59 @@ lw_msg_ctrl_encode (const lw_ctrl_t *ctrl)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_CTRL, LW_MSG_CONTROL)
-           | msgpack_pack_uint8 (&packer, ctrl->kind)
-           | PACK_FIELD (&packer, ctrl->group)
-           | PACK_FIELD (&packer, ctrl->name)
-           | msgpack_pack_int64 (&packer, ctrl->pid)
-           | msgpack_pack_uint64 (&packer, ctrl->epoch)
-           | (ctrl->alive? msgpack_pack_true (&packer)
-                         : msgpack_pack_false (&packer))
-           | msgpack_pack_array (&packer, ctrl->npartitions);
+    int rc = s_pack_header (&packer, FIELDS_CTRL, LW_MSG_CONTROL) |
+             msgpack_pack_uint8 (&packer, ctrl->kind) |
+             PACK_FIELD (&packer, ctrl->group) |
+             PACK_FIELD (&packer, ctrl->name) |
+             msgpack_pack_int64 (&packer, ctrl->pid) |
+             msgpack_pack_uint64 (&packer, ctrl->epoch) |
+             (ctrl->alive ? msgpack_pack_true (&packer)
+                          : msgpack_pack_false (&packer)) |
+             msgpack_pack_array (&packer, ctrl->npartitions);
     for (uint32_t index = 0; index < ctrl->npartitions; index++)
         rc |= msgpack_pack_uint16 (&packer, ctrl->partitions[index]);
     rc |= msgpack_pack_array (&packer, ctrl->nstats);
     for (uint32_t index = 0; index < ctrl->nstats; index++)
-        rc |= msgpack_pack_array (&packer, FIELDS_STAT)
-            | PACK_FIELD (&packer, ctrl->stats[index].name)
-            | msgpack_pack_uint64 (&packer, ctrl->stats[index].value);
+        rc |= msgpack_pack_array (&packer, FIELDS_STAT) |
+              PACK_FIELD (&packer, ctrl->stats[index].name) |
+              msgpack_pack_uint64 (&packer, ctrl->stats[index].value);
     return s_frame (&buffer, rc);
 }
 
 static int
 s_walk_ctrl (const msgpack_object *field, void *arg)
 {
-    lw_ctrl_t *ctrl = (lw_ctrl_t *) arg;
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)arg;
     const msgpack_object *partitions, *stats;
     int rc;
-    if ((rc = s_get_u8 (&field[2], LW_CTRL_HELLO, LW_CTRL_READY,
-                        &ctrl->kind))
-    ||  (rc = s_get_name (&field[3], ctrl->group, sizeof (ctrl->group),
-                          true))
-    ||  (rc = s_get_name (&field[4], ctrl->name, sizeof (ctrl->name), true))
-    ||  (rc = s_get_i64 (&field[5], &ctrl->pid))
-    ||  (rc = s_get_u64 (&field[6], &ctrl->epoch))
-    ||  (rc = s_get_bool (&field[7], &ctrl->alive))
-    ||  (rc = s_get_array (&field[8], LW_PARTITIONS_MAX, &partitions,
-                           &ctrl->npartitions))
-    ||  (rc = s_get_array (&field[9], LW_STATS_MAX, &stats, &ctrl->nstats)))
+    if ((rc =
+             s_get_u8 (&field[2], LW_CTRL_HELLO, LW_CTRL_READY, &ctrl->kind)) ||
+        (rc =
+             s_get_name (&field[3], ctrl->group, sizeof (ctrl->group), true)) ||
+        (rc = s_get_name (&field[4], ctrl->name, sizeof (ctrl->name), true)) ||
+        (rc = s_get_i64 (&field[5], &ctrl->pid)) ||
+        (rc = s_get_u64 (&field[6], &ctrl->epoch)) ||
+        (rc = s_get_bool (&field[7], &ctrl->alive)) ||
+        (rc = s_get_array (&field[8], LW_PARTITIONS_MAX, &partitions,
+                           &ctrl->npartitions)) ||
+        (rc = s_get_array (&field[9], LW_STATS_MAX, &stats, &ctrl->nstats)))
         return rc;
     for (uint32_t index = 0; index < ctrl->npartitions; index++) {
         uint64_t partition;
         if ((rc = s_get_uint (&partitions[index], LW_PARTITIONS_MAX - 1,
                               &partition)))
             return rc;
-        ctrl->partitions[index] = (uint16_t) partition;
+        ctrl->partitions[index] = (uint16_t)partition;
     }
     for (uint32_t index = 0; index < ctrl->nstats; index++) {
         const msgpack_object *pair = &stats[index];
         lw_stat_t *stat = &ctrl->stats[index];
-        if (pair->type != MSGPACK_OBJECT_ARRAY
-        ||  pair->via.array.size != FIELDS_STAT)
+        if (pair->type != MSGPACK_OBJECT_ARRAY ||
+            pair->via.array.size != FIELDS_STAT)
             return LW_MSG_WRONG_TYPE;
         if ((rc = s_get_name (&pair->via.array.ptr[0], stat->name,
-                              sizeof (stat->name), false))
-        ||  (rc = s_get_u64 (&pair->via.array.ptr[1], &stat->value)))
+                              sizeof (stat->name), false)) ||
+            (rc = s_get_u64 (&pair->via.array.ptr[1], &stat->value)))
             return rc;
     }
     return 0;
@@ -933,8 +966,8 @@ lw_msg_ctrl_decode (const uint8_t *data, size_t size, lw_ctrl_t *out)
     out->epoch = 0;
     out->alive = false;
     out->npartitions = out->nstats = 0;
-    int rc = s_decode (data, size, LW_MSG_CONTROL, FIELDS_CTRL, s_walk_ctrl,
-                       out);
+    int rc =
+        s_decode (data, size, LW_MSG_CONTROL, FIELDS_CTRL, s_walk_ctrl, out);
     if (rc)
         out->npartitions = out->nstats = 0;
     return rc;
@@ -966,8 +999,7 @@ lw_ctrl_stat (const lw_ctrl_t *ctrl, const char *name)
 {
     assert (ctrl);
     assert (name);
-    uint32_t count = ctrl->nstats <= LW_STATS_MAX? ctrl->nstats
-                                                  : LW_STATS_MAX;
+    uint32_t count = ctrl->nstats <= LW_STATS_MAX ? ctrl->nstats : LW_STATS_MAX;
     for (uint32_t index = 0; index < count; index++)
         if (streq (ctrl->stats[index].name, name))
             return ctrl->stats[index].value;
@@ -985,36 +1017,35 @@ lw_msg_request_encode (const lw_request_t *request)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_REQUEST, LW_MSG_REQUEST)
-           | msgpack_pack_uint8 (&packer, request->op)
-           | msgpack_pack_uint64 (&packer, request->alert_id)
-           | PACK_FIELD (&packer, request->sensor)
-           | msgpack_pack_int64 (&packer, request->from)
-           | msgpack_pack_int64 (&packer, request->to)
-           | (request->open_only? msgpack_pack_true (&packer)
-                                : msgpack_pack_false (&packer))
-           | msgpack_pack_uint32 (&packer, request->limit)
-           | msgpack_pack_uint8 (&packer, request->label)
-           | PACK_FIELD (&packer, request->note);
+    int rc = s_pack_header (&packer, FIELDS_REQUEST, LW_MSG_REQUEST) |
+             msgpack_pack_uint8 (&packer, request->op) |
+             msgpack_pack_uint64 (&packer, request->alert_id) |
+             PACK_FIELD (&packer, request->sensor) |
+             msgpack_pack_int64 (&packer, request->from) |
+             msgpack_pack_int64 (&packer, request->to) |
+             (request->open_only ? msgpack_pack_true (&packer)
+                                 : msgpack_pack_false (&packer)) |
+             msgpack_pack_uint32 (&packer, request->limit) |
+             msgpack_pack_uint8 (&packer, request->label) |
+             PACK_FIELD (&packer, request->note);
     return s_frame (&buffer, rc);
 }
 
 static int
 s_walk_request (const msgpack_object *field, void *arg)
 {
-    lw_request_t *request = (lw_request_t *) arg;
+    lw_request_t *request = (lw_request_t *)arg;
     int rc;
-    if ((rc = s_get_u8 (&field[2], LW_OP_PING, LW_OP_STATS, &request->op))
-    ||  (rc = s_get_u64 (&field[3], &request->alert_id))
-    ||  (rc = s_get_key (&field[4], request->sensor, true))
-    ||  (rc = s_get_i64 (&field[5], &request->from))
-    ||  (rc = s_get_i64 (&field[6], &request->to))
-    ||  (rc = s_get_bool (&field[7], &request->open_only))
-    ||  (rc = s_get_u32 (&field[8], UINT32_MAX, &request->limit))
-    ||  (rc = s_get_u8 (&field[9], LW_LABEL_NONE, LW_LABEL_NORMAL,
-                        &request->label))
-    ||  (rc = s_get_text (&field[10], request->note,
-                          sizeof (request->note))))
+    if ((rc = s_get_u8 (&field[2], LW_OP_PING, LW_OP_STATS, &request->op)) ||
+        (rc = s_get_u64 (&field[3], &request->alert_id)) ||
+        (rc = s_get_key (&field[4], request->sensor, true)) ||
+        (rc = s_get_i64 (&field[5], &request->from)) ||
+        (rc = s_get_i64 (&field[6], &request->to)) ||
+        (rc = s_get_bool (&field[7], &request->open_only)) ||
+        (rc = s_get_u32 (&field[8], UINT32_MAX, &request->limit)) ||
+        (rc = s_get_u8 (&field[9], LW_LABEL_NONE, LW_LABEL_NORMAL,
+                        &request->label)) ||
+        (rc = s_get_text (&field[10], request->note, sizeof (request->note))))
         return rc;
     return 0;
 }
@@ -1024,8 +1055,8 @@ lw_msg_request_decode (const uint8_t *data, size_t size, lw_request_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_REQUEST, FIELDS_REQUEST,
-                     s_walk_request, out);
+    return s_decode (data, size, LW_MSG_REQUEST, FIELDS_REQUEST, s_walk_request,
+                     out);
 }
 
 //  --------------------------------------------------------------------------
@@ -1039,30 +1070,30 @@ lw_msg_reply_encode (const lw_reply_t *reply)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_REPLY, LW_MSG_REPLY)
-           | msgpack_pack_int32 (&packer, reply->status)
-           | PACK_FIELD (&packer, reply->text)
-           | msgpack_pack_uint32 (&packer, reply->count);
+    int rc = s_pack_header (&packer, FIELDS_REPLY, LW_MSG_REPLY) |
+             msgpack_pack_int32 (&packer, reply->status) |
+             PACK_FIELD (&packer, reply->text) |
+             msgpack_pack_uint32 (&packer, reply->count);
     return s_frame (&buffer, rc);
 }
 
 static int
 s_walk_reply (const msgpack_object *field, void *arg)
 {
-    lw_reply_t *reply = (lw_reply_t *) arg;
+    lw_reply_t *reply = (lw_reply_t *)arg;
     int64_t status;
     uint64_t count;
     int rc;
-    if ((rc = s_get_int (&field[2], INT32_MIN, INT32_MAX, &status))
-    ||  (rc = s_get_text (&field[3], reply->text, sizeof (reply->text))))
+    if ((rc = s_get_int (&field[2], INT32_MIN, INT32_MAX, &status)) ||
+        (rc = s_get_text (&field[3], reply->text, sizeof (reply->text))))
         return rc;
     rc = s_get_uint (&field[4], UINT32_MAX, &count);
     if (rc)
         return rc;
     if (count > LW_REPLY_MAX)
         return LW_MSG_TOO_MANY;
-    reply->status = (int32_t) status;
-    reply->count = (uint32_t) count;
+    reply->status = (int32_t)status;
+    reply->count = (uint32_t)count;
     return 0;
 }
 
@@ -1071,8 +1102,7 @@ lw_msg_reply_decode (const uint8_t *data, size_t size, lw_reply_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_REPLY, FIELDS_REPLY, s_walk_reply,
-                     out);
+    return s_decode (data, size, LW_MSG_REPLY, FIELDS_REPLY, s_walk_reply, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -1085,15 +1115,14 @@ lw_msg_reply_decode (const uint8_t *data, size_t size, lw_reply_t *out)
 lw_batch_t *
 lw_batch_new (lw_msg_type_t kind)
 {
-    assert (kind == LW_MSG_READINGS || kind == LW_MSG_FEATURES
-            || kind == LW_MSG_SCORES);
-    lw_batch_t *self = (lw_batch_t *) zmalloc (sizeof (lw_batch_t));
+    assert (kind == LW_MSG_READINGS || kind == LW_MSG_FEATURES ||
+            kind == LW_MSG_SCORES);
+    lw_batch_t *self = (lw_batch_t *)zmalloc (sizeof (lw_batch_t));
     if (self) {
         self->kind = kind;
         msgpack_sbuffer_init (&self->buffer);
-        self->items = (lw_item_t *) malloc (LW_BATCH_MAX
-                                            * sizeof (lw_item_t));
-        self->arena = (char *) malloc ((size_t) LW_BATCH_MAX * ARENA_SLOT);
+        self->items = (lw_item_t *)malloc (LW_BATCH_MAX * sizeof (lw_item_t));
+        self->arena = (char *)malloc ((size_t)LW_BATCH_MAX * ARENA_SLOT);
         if (!self->items || !self->arena)
             lw_batch_destroy (&self);
     }
@@ -1262,42 +1291,41 @@ lw_batch_encode (lw_batch_t *self)
     msgpack_sbuffer_clear (&self->buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &self->buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_BATCH, self->kind)
-           | msgpack_pack_uint64 (&packer, self->publisher)
-           | msgpack_pack_uint16 (&packer, self->partition)
-           | msgpack_pack_uint64 (&packer, self->sequence)
-           | msgpack_pack_int64 (&packer, self->ingest_time)
-           | msgpack_pack_array (&packer, self->count);
+    int rc = s_pack_header (&packer, FIELDS_BATCH, self->kind) |
+             msgpack_pack_uint64 (&packer, self->publisher) |
+             msgpack_pack_uint16 (&packer, self->partition) |
+             msgpack_pack_uint64 (&packer, self->sequence) |
+             msgpack_pack_int64 (&packer, self->ingest_time) |
+             msgpack_pack_array (&packer, self->count);
     for (size_t index = 0; index < self->count && rc == 0; index++) {
         const lw_item_t *item = &self->items[index];
-        size_t fields = self->kind == LW_MSG_READINGS? FIELDS_READING
-                      : self->kind == LW_MSG_FEATURES? FIELDS_VECTOR
-                      : FIELDS_SCORE;
+        size_t fields = self->kind == LW_MSG_READINGS   ? FIELDS_READING
+                        : self->kind == LW_MSG_FEATURES ? FIELDS_VECTOR
+                                                        : FIELDS_SCORE;
         //  Items come from lw_batch_add, but the struct is public: never
         //  put a key on the wire that every receiver would reject
-        size_t key_size = item->sensor? strnlen (item->sensor,
-                                                 LW_KEY_MAX + 1): 0;
-        if (key_size == 0 || key_size > LW_KEY_MAX
-        ||  item->nfeatures > LW_FEATURES_MAX)
+        size_t key_size =
+            item->sensor ? strnlen (item->sensor, LW_KEY_MAX + 1) : 0;
+        if (key_size == 0 || key_size > LW_KEY_MAX ||
+            item->nfeatures > LW_FEATURES_MAX)
             return NULL;
-        rc |= msgpack_pack_array (&packer, fields)
-            | s_pack_str (&packer, item->sensor, key_size)
-            | msgpack_pack_int64 (&packer, item->time)
-            | msgpack_pack_double (&packer, item->value);
+        rc |= msgpack_pack_array (&packer, fields) |
+              s_pack_str (&packer, item->sensor, key_size) |
+              msgpack_pack_int64 (&packer, item->time) |
+              msgpack_pack_double (&packer, item->value);
         if (self->kind == LW_MSG_READINGS)
             rc |= msgpack_pack_uint32 (&packer, item->quality);
-        else
-        if (self->kind == LW_MSG_FEATURES) {
-            rc |= msgpack_pack_uint32 (&packer, item->quality)
-                | msgpack_pack_array (&packer, item->nfeatures);
+        else if (self->kind == LW_MSG_FEATURES) {
+            rc |= msgpack_pack_uint32 (&packer, item->quality) |
+                  msgpack_pack_array (&packer, item->nfeatures);
             for (uint32_t feature = 0; feature < item->nfeatures; feature++)
                 rc |= msgpack_pack_double (&packer, item->features[feature]);
         }
         else
-            rc |= msgpack_pack_double (&packer, item->score)
-                | msgpack_pack_double (&packer, item->expected_low)
-                | msgpack_pack_double (&packer, item->expected_high)
-                | msgpack_pack_uint32 (&packer, item->flags);
+            rc |= msgpack_pack_double (&packer, item->score) |
+                  msgpack_pack_double (&packer, item->expected_low) |
+                  msgpack_pack_double (&packer, item->expected_high) |
+                  msgpack_pack_uint32 (&packer, item->flags);
     }
     if (rc || self->buffer.size > LW_MAX_FRAME_SIZE)
         return NULL;
@@ -1308,12 +1336,12 @@ lw_batch_encode (lw_batch_t *self)
 //  Reads one item of a batch of `kind` into item (already zeroed)
 
 static int
-s_walk_item (lw_batch_t *self, lw_msg_type_t kind,
-             const msgpack_object *obj, lw_item_t *item)
+s_walk_item (lw_batch_t *self, lw_msg_type_t kind, const msgpack_object *obj,
+             lw_item_t *item)
 {
-    uint32_t fields = kind == LW_MSG_READINGS? FIELDS_READING
-                    : kind == LW_MSG_FEATURES? FIELDS_VECTOR
-                    : FIELDS_SCORE;
+    uint32_t fields = kind == LW_MSG_READINGS   ? FIELDS_READING
+                      : kind == LW_MSG_FEATURES ? FIELDS_VECTOR
+                                                : FIELDS_SCORE;
     if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size != fields)
         return LW_MSG_WRONG_TYPE;
     const msgpack_object *field = obj->via.array.ptr;
@@ -1321,30 +1349,29 @@ s_walk_item (lw_batch_t *self, lw_msg_type_t kind,
         return LW_MSG_WRONG_TYPE;
     if (!lw_key_valid (field[0].via.str.ptr, field[0].via.str.size))
         return LW_MSG_BAD_KEY;
-    item->sensor = s_arena_copy (self, field[0].via.str.ptr,
-                                 field[0].via.str.size);
+    item->sensor =
+        s_arena_copy (self, field[0].via.str.ptr, field[0].via.str.size);
     int rc;
-    if ((rc = s_get_i64 (&field[1], &item->time))
-    ||  (rc = s_get_number (&field[2], &item->value)))
+    if ((rc = s_get_i64 (&field[1], &item->time)) ||
+        (rc = s_get_number (&field[2], &item->value)))
         return rc;
     if (kind == LW_MSG_READINGS)
         return s_get_u32 (&field[3], UINT32_MAX, &item->quality);
     if (kind == LW_MSG_FEATURES) {
         const msgpack_object *features;
-        if ((rc = s_get_u32 (&field[3], UINT32_MAX, &item->quality))
-        ||  (rc = s_get_array (&field[4], LW_FEATURES_MAX, &features,
+        if ((rc = s_get_u32 (&field[3], UINT32_MAX, &item->quality)) ||
+            (rc = s_get_array (&field[4], LW_FEATURES_MAX, &features,
                                &item->nfeatures)))
             return rc;
         for (uint32_t index = 0; index < item->nfeatures; index++)
-            if ((rc = s_get_number (&features[index],
-                                    &item->features[index])))
+            if ((rc = s_get_number (&features[index], &item->features[index])))
                 return rc;
         return 0;
     }
-    if ((rc = s_get_number (&field[3], &item->score))
-    ||  (rc = s_get_number (&field[4], &item->expected_low))
-    ||  (rc = s_get_number (&field[5], &item->expected_high))
-    ||  (rc = s_get_u32 (&field[6], UINT32_MAX, &item->flags)))
+    if ((rc = s_get_number (&field[3], &item->score)) ||
+        (rc = s_get_number (&field[4], &item->expected_low)) ||
+        (rc = s_get_number (&field[5], &item->expected_high)) ||
+        (rc = s_get_u32 (&field[6], UINT32_MAX, &item->flags)))
         return rc;
     return 0;
 }
@@ -1373,8 +1400,8 @@ lw_batch_decode (lw_batch_t *self, const uint8_t *data, size_t size)
         rc = type;
         goto cleanup;
     }
-    if (type != LW_MSG_READINGS && type != LW_MSG_FEATURES
-    &&  type != LW_MSG_SCORES) {
+    if (type != LW_MSG_READINGS && type != LW_MSG_FEATURES &&
+        type != LW_MSG_SCORES) {
         rc = LW_MSG_BAD_TYPE;
         goto cleanup;
     }
@@ -1383,22 +1410,21 @@ lw_batch_decode (lw_batch_t *self, const uint8_t *data, size_t size)
         goto cleanup;
     }
     field = unpacked.data.via.array.ptr;
-    if ((rc = s_get_u64 (&field[2], &publisher))
-    ||  (rc = s_get_uint (&field[3], UINT16_MAX, &partition))
-    ||  (rc = s_get_u64 (&field[4], &sequence))
-    ||  (rc = s_get_i64 (&field[5], &ingest_time))
-    ||  (rc = s_get_array (&field[6], LW_BATCH_MAX, &items, &count)))
+    if ((rc = s_get_u64 (&field[2], &publisher)) ||
+        (rc = s_get_uint (&field[3], UINT16_MAX, &partition)) ||
+        (rc = s_get_u64 (&field[4], &sequence)) ||
+        (rc = s_get_i64 (&field[5], &ingest_time)) ||
+        (rc = s_get_array (&field[6], LW_BATCH_MAX, &items, &count)))
         goto cleanup;
     for (uint32_t index = 0; index < count; index++) {
         lw_item_t *item = &self->items[index];
         memset (item, 0, sizeof (*item));
-        if ((rc = s_walk_item (self, (lw_msg_type_t) type, &items[index],
-                               item)))
+        if ((rc = s_walk_item (self, (lw_msg_type_t)type, &items[index], item)))
             goto cleanup;
     }
-    self->kind = (lw_msg_type_t) type;
+    self->kind = (lw_msg_type_t)type;
     self->publisher = publisher;
-    self->partition = (uint16_t) partition;
+    self->partition = (uint16_t)partition;
     self->sequence = sequence;
     self->ingest_time = ingest_time;
     self->count = count;

@@ -30,15 +30,15 @@
 static int
 s_pack_str (msgpack_packer *packer, const char *text, size_t size)
 {
-    return msgpack_pack_str (packer, size)
-         | msgpack_pack_str_body (packer, text, size);
+    return msgpack_pack_str (packer, size) |
+           msgpack_pack_str_body (packer, text, size);
 }
 
 //  --------------------------------------------------------------------------
 //  A raw msgpack writer for hostile frames
 typedef struct {
-    msgpack_sbuffer buffer;     //  Bytes written so far
-    msgpack_packer packer;      //  Packs into buffer
+    msgpack_sbuffer buffer; //  Bytes written so far
+    msgpack_packer packer;  //  Packs into buffer
 } raw_t;
 
 //  --------------------------------------------------------------------------
@@ -58,14 +58,12 @@ static int
 s_raw_batch (raw_t *raw, int version, int type, size_t items)
 {
     msgpack_packer *packer = &raw->packer;
-    return msgpack_pack_array (packer, FIELDS_BATCH)
-         | msgpack_pack_int (packer, version)
-         | msgpack_pack_int (packer, type)
-         | msgpack_pack_uint64 (packer, 42)
-         | msgpack_pack_uint16 (packer, 3)
-         | msgpack_pack_uint64 (packer, 1)
-         | msgpack_pack_int64 (packer, 1000)
-         | msgpack_pack_array (packer, items);
+    return msgpack_pack_array (packer, FIELDS_BATCH) |
+           msgpack_pack_int (packer, version) |
+           msgpack_pack_int (packer, type) | msgpack_pack_uint64 (packer, 42) |
+           msgpack_pack_uint16 (packer, 3) | msgpack_pack_uint64 (packer, 1) |
+           msgpack_pack_int64 (packer, 1000) |
+           msgpack_pack_array (packer, items);
 }
 
 //  --------------------------------------------------------------------------
@@ -75,11 +73,9 @@ static int
 s_raw_reading (raw_t *raw, const char *key, size_t key_size)
 {
     msgpack_packer *packer = &raw->packer;
-    return msgpack_pack_array (packer, FIELDS_READING)
-         | s_pack_str (packer, key, key_size)
-         | msgpack_pack_int64 (packer, 5)
-         | msgpack_pack_double (packer, 1.5)
-         | msgpack_pack_uint32 (packer, 0);
+    return msgpack_pack_array (packer, FIELDS_READING) |
+           s_pack_str (packer, key, key_size) | msgpack_pack_int64 (packer, 5) |
+           msgpack_pack_double (packer, 1.5) | msgpack_pack_uint32 (packer, 0);
 }
 
 //  --------------------------------------------------------------------------
@@ -88,7 +84,7 @@ s_raw_reading (raw_t *raw, const char *key, size_t key_size)
 static int
 s_raw_decode (raw_t *raw, lw_batch_t *batch)
 {
-    int rc = lw_batch_decode (batch, (const uint8_t *) raw->buffer.data,
+    int rc = lw_batch_decode (batch, (const uint8_t *)raw->buffer.data,
                               raw->buffer.size);
     msgpack_sbuffer_destroy (&raw->buffer);
     return rc;
@@ -102,8 +98,8 @@ s_decode_key (lw_batch_t *batch, const char *key, size_t key_size)
 {
     raw_t raw;
     s_raw_init (&raw);
-    int rc = s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-           | s_raw_reading (&raw, key, key_size);
+    int rc = s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             s_raw_reading (&raw, key, key_size);
     assert (rc == 0);
     return s_raw_decode (&raw, batch);
 }
@@ -119,7 +115,7 @@ s_test_keys (lw_batch_t *batch)
     long_key[LW_KEY_MAX + 1] = 0;
     assert (lw_key_valid ("line1/press3/temp", 17));
     assert (lw_key_valid ("halle/presse/température", 25));
-    assert (lw_key_valid ("\xf0\x9f\x94\xa5/x", 6));         //  U+1F525
+    assert (lw_key_valid ("\xf0\x9f\x94\xa5/x", 6)); //  U+1F525
     assert (lw_key_valid (long_key, LW_KEY_MAX));
     assert (!lw_key_valid (long_key, LW_KEY_MAX + 1));
     assert (!lw_key_valid ("", 0));
@@ -128,14 +124,14 @@ s_test_keys (lw_batch_t *batch)
     assert (!lw_key_valid ("a\nb", 3));
     assert (!lw_key_valid ("a\x7f", 2));
     assert (!lw_key_valid ("a\0b", 3));
-    assert (!lw_key_valid ("a\xc2\x85", 3));                 //  C1 NEL
-    assert (!lw_key_valid ("\xc0\xaf", 2));                  //  Overlong
-    assert (!lw_key_valid ("\xe0\x80\xaf", 3));              //  Overlong
-    assert (!lw_key_valid ("\xed\xa0\x80", 3));              //  Surrogate
-    assert (!lw_key_valid ("\xf4\x90\x80\x80", 4));          //  > U+10FFFF
+    assert (!lw_key_valid ("a\xc2\x85", 3));        //  C1 NEL
+    assert (!lw_key_valid ("\xc0\xaf", 2));         //  Overlong
+    assert (!lw_key_valid ("\xe0\x80\xaf", 3));     //  Overlong
+    assert (!lw_key_valid ("\xed\xa0\x80", 3));     //  Surrogate
+    assert (!lw_key_valid ("\xf4\x90\x80\x80", 4)); //  > U+10FFFF
     assert (!lw_key_valid ("\xff", 1));
     assert (!lw_key_valid ("\x80", 1));
-    assert (!lw_key_valid ("ab\xc3", 3));                    //  Cut short
+    assert (!lw_key_valid ("ab\xc3", 3)); //  Cut short
     assert (!lw_key_valid ("\xe2\x82", 2));
 
     //  Each bad key is rejected by the decoder as BAD_KEY
@@ -171,14 +167,14 @@ s_fill_batch (lw_batch_t *batch, size_t count)
         snprintf (key, sizeof (key), "line1/press%zu/temp", index % 13);
         lw_item_t *item = lw_batch_add (batch, key);
         assert (item);
-        item->time = 1709210096000000000LL + (int64_t) index;
-        item->value = (double) index * 0.5 - 100;
-        item->quality = (uint32_t) index % 4;
-        item->score = 1.0 / (double) (index + 1);
+        item->time = 1709210096000000000LL + (int64_t)index;
+        item->value = (double)index * 0.5 - 100;
+        item->quality = (uint32_t)index % 4;
+        item->score = 1.0 / (double)(index + 1);
         item->expected_low = -1e300;
         item->expected_high = 1e300;
         item->flags = LW_SCORE_WARMUP;
-        item->nfeatures = (uint32_t) (index % (LW_FEATURES_MAX + 1));
+        item->nfeatures = (uint32_t)(index % (LW_FEATURES_MAX + 1));
         for (uint32_t feature = 0; feature < item->nfeatures; feature++)
             item->features[feature] = feature * 1.25;
     }
@@ -201,12 +197,12 @@ s_check_batch (lw_batch_t *batch, lw_msg_type_t kind, size_t count)
         char key[64];
         snprintf (key, sizeof (key), "line1/press%zu/temp", index % 13);
         assert (streq (item->sensor, key));
-        assert (item->time == 1709210096000000000LL + (int64_t) index);
-        assert (item->value == (double) index * 0.5 - 100);
+        assert (item->time == 1709210096000000000LL + (int64_t)index);
+        assert (item->value == (double)index * 0.5 - 100);
         if (kind == LW_MSG_READINGS || kind == LW_MSG_FEATURES)
-            assert (item->quality == (uint32_t) index % 4);
+            assert (item->quality == (uint32_t)index % 4);
         if (kind == LW_MSG_SCORES) {
-            assert (item->score == 1.0 / (double) (index + 1));
+            assert (item->score == 1.0 / (double)(index + 1));
             assert (item->expected_low == -1e300);
             assert (item->expected_high == 1e300);
             assert (item->flags == LW_SCORE_WARMUP);
@@ -230,26 +226,24 @@ s_check_batch (lw_batch_t *batch, lw_msg_type_t kind, size_t count)
 static void
 s_test_batches (lw_batch_t *batch, lw_batch_t *copy, bool verbose)
 {
-    lw_msg_type_t kinds[] = { LW_MSG_READINGS, LW_MSG_FEATURES,
-                              LW_MSG_SCORES };
+    lw_msg_type_t kinds[] = {LW_MSG_READINGS, LW_MSG_FEATURES, LW_MSG_SCORES};
     for (size_t kind_nbr = 0; kind_nbr < 3; kind_nbr++) {
         lw_batch_t *source = lw_batch_new (kinds[kind_nbr]);
         assert (source);
-        size_t sizes[] = { 0, 1, 100, LW_BATCH_MAX };
+        size_t sizes[] = {0, 1, 100, LW_BATCH_MAX};
         for (size_t size_nbr = 0; size_nbr < 4; size_nbr++) {
             s_fill_batch (source, sizes[size_nbr]);
             zframe_t *frame = lw_batch_encode (source);
             assert (frame);
-            assert (lw_msg_type (zframe_data (frame), zframe_size (frame))
-                    == (int) kinds[kind_nbr]);
+            assert (lw_msg_type (zframe_data (frame), zframe_size (frame)) ==
+                    (int)kinds[kind_nbr]);
             assert (lw_batch_decode (copy, zframe_data (frame),
                                      zframe_size (frame)) == 0);
             s_check_batch (copy, kinds[kind_nbr], sizes[size_nbr]);
             //  Wrong decoder for a batch
             lw_gap_t gap;
-            assert (lw_msg_gap_decode (zframe_data (frame),
-                                       zframe_size (frame), &gap)
-                    == LW_MSG_BAD_TYPE);
+            assert (lw_msg_gap_decode (zframe_data (frame), zframe_size (frame),
+                                       &gap) == LW_MSG_BAD_TYPE);
             zframe_destroy (&frame);
         }
         //  A full batch refuses more items
@@ -287,8 +281,8 @@ s_test_batches (lw_batch_t *batch, lw_batch_t *copy, bool verbose)
     item->time = INT64_MIN;
     zframe_t *frame = lw_batch_encode (batch);
     assert (frame);
-    assert (lw_batch_decode (copy, zframe_data (frame), zframe_size (frame))
-            == 0);
+    assert (lw_batch_decode (copy, zframe_data (frame), zframe_size (frame)) ==
+            0);
     assert (isnan (lw_batch_item (copy, 0)->value));
     assert (isinf (lw_batch_item (copy, 1)->value));
     assert (lw_batch_item (copy, 1)->time == INT64_MIN);
@@ -297,15 +291,15 @@ s_test_batches (lw_batch_t *batch, lw_batch_t *copy, bool verbose)
     s_raw_init (&raw);
     int rc = s_raw_batch (&raw, 1, LW_MSG_READINGS, 3);
     msgpack_packer *packer = &raw.packer;
-    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/i", 3)
-        | msgpack_pack_int64 (packer, -5) | msgpack_pack_int64 (packer, -7)
-        | msgpack_pack_uint8 (packer, 1);
-    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/u", 3)
-        | msgpack_pack_int8 (packer, 5) | msgpack_pack_uint64 (packer, 9)
-        | msgpack_pack_uint8 (packer, 0);
-    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/f", 3)
-        | msgpack_pack_int64 (packer, 0) | msgpack_pack_float (packer, 0.5f)
-        | msgpack_pack_uint8 (packer, 0);
+    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/i", 3) |
+          msgpack_pack_int64 (packer, -5) | msgpack_pack_int64 (packer, -7) |
+          msgpack_pack_uint8 (packer, 1);
+    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/u", 3) |
+          msgpack_pack_int8 (packer, 5) | msgpack_pack_uint64 (packer, 9) |
+          msgpack_pack_uint8 (packer, 0);
+    rc |= msgpack_pack_array (packer, 4) | s_pack_str (packer, "m/f", 3) |
+          msgpack_pack_int64 (packer, 0) | msgpack_pack_float (packer, 0.5f) |
+          msgpack_pack_uint8 (packer, 0);
     assert (rc == 0);
     assert (s_raw_decode (&raw, copy) == 0);
     assert (lw_batch_item (copy, 0)->value == -7);
@@ -339,9 +333,9 @@ s_test_batches (lw_batch_t *batch, lw_batch_t *copy, bool verbose)
     s_check_batch (copy, LW_MSG_READINGS, 512);
     if (verbose)
         printf ("   512-reading batch (%zu bytes): encode %.0f ns/reading, "
-                "decode %.0f ns/reading\n", frame_size,
-                (double) encode_ns / rounds / 512,
-                (double) decode_ns / rounds / 512);
+                "decode %.0f ns/reading\n",
+                frame_size, (double)encode_ns / rounds / 512,
+                (double)decode_ns / rounds / 512);
     lw_batch_destroy (&readings);
 }
 
@@ -352,12 +346,12 @@ static void
 s_test_singles (void)
 {
     //  Gap
-    lw_gap_t gap = { .last_time = -3, .time = INT64_MAX };
+    lw_gap_t gap = {.last_time = -3, .time = INT64_MAX};
     strcpy (gap.sensor, "line1/press3/temp");
     zframe_t *frame = lw_msg_gap_encode (&gap);
     assert (frame);
-    assert (lw_msg_type (zframe_data (frame), zframe_size (frame))
-            == LW_MSG_GAP);
+    assert (lw_msg_type (zframe_data (frame), zframe_size (frame)) ==
+            LW_MSG_GAP);
     lw_gap_t gap_copy;
     assert (lw_msg_gap_decode (zframe_data (frame), zframe_size (frame),
                                &gap_copy) == 0);
@@ -368,12 +362,19 @@ s_test_singles (void)
     zframe_destroy (&frame);
 
     //  Alert
-    lw_alert_t alert = {
-        .id = 8812, .scorer = UINT64_MAX, .local_seq = 7,
-        .state = LW_ALERT_UPDATE, .opened = 100, .closed = 0,
-        .updated = 200, .score = 0.97, .value = 81.5, .expected_low = 60,
-        .expected_high = 75, .ndetectors = 2, .label = LW_LABEL_NORMAL
-    };
+    lw_alert_t alert = {.id = 8812,
+                        .scorer = UINT64_MAX,
+                        .local_seq = 7,
+                        .state = LW_ALERT_UPDATE,
+                        .opened = 100,
+                        .closed = 0,
+                        .updated = 200,
+                        .score = 0.97,
+                        .value = 81.5,
+                        .expected_low = 60,
+                        .expected_high = 75,
+                        .ndetectors = 2,
+                        .label = LW_LABEL_NORMAL};
     strcpy (alert.sensor, "line1/press3/temp");
     strcpy (alert.detectors[0], "zscore");
     strcpy (alert.detectors[1], "forest");
@@ -387,17 +388,19 @@ s_test_singles (void)
     alert.ndetectors = LW_DETECTORS_MAX + 1;
     assert (lw_msg_alert_encode (&alert) == NULL);
     alert.ndetectors = 0;
-    alert.state = 9;                    //  Encodes, but is out of range
+    alert.state = 9; //  Encodes, but is out of range
     frame = lw_msg_alert_encode (&alert);
     assert (lw_msg_alert_decode (zframe_data (frame), zframe_size (frame),
                                  &alert_copy) == LW_MSG_BAD_RANGE);
     zframe_destroy (&frame);
 
     //  Label
-    lw_label_t label = {
-        .id = 1, .alert_id = 0, .from = 10, .to = 20,
-        .label = LW_LABEL_ANOMALY, .at = 30
-    };
+    lw_label_t label = {.id = 1,
+                        .alert_id = 0,
+                        .from = 10,
+                        .to = 20,
+                        .label = LW_LABEL_ANOMALY,
+                        .at = 30};
     strcpy (label.sensor, "line1/press3/temp");
     strcpy (label.note, "planned warm-up\nsecond line");
     frame = lw_msg_label_encode (&label);
@@ -409,8 +412,8 @@ s_test_singles (void)
     zframe_destroy (&frame);
 
     //  Control, with full partition and stats arrays
-    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
-    lw_ctrl_t *ctrl_copy = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
+    lw_ctrl_t *ctrl_copy = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     assert (ctrl && ctrl_copy);
     ctrl->kind = LW_CTRL_HEARTBEAT;
     strcpy (ctrl->group, "scorer");
@@ -420,14 +423,14 @@ s_test_singles (void)
     ctrl->alive = true;
     ctrl->npartitions = LW_PARTITIONS_MAX;
     for (uint32_t index = 0; index < LW_PARTITIONS_MAX; index++)
-        ctrl->partitions[index] = (uint16_t) (LW_PARTITIONS_MAX - 1 - index);
+        ctrl->partitions[index] = (uint16_t)(LW_PARTITIONS_MAX - 1 - index);
     for (uint32_t index = 0; index < LW_STATS_MAX; index++) {
         char name[LW_STAT_NAME_MAX + 1];
         snprintf (name, sizeof (name), "counter_%u", index);
-        assert (lw_ctrl_stat_add (ctrl, name, (uint64_t) index << 40));
+        assert (lw_ctrl_stat_add (ctrl, name, (uint64_t)index << 40));
     }
     assert (!lw_ctrl_stat_add (ctrl, "one_too_many", 1));
-    assert (lw_ctrl_stat (ctrl, "counter_159") == (uint64_t) 159 << 40);
+    assert (lw_ctrl_stat (ctrl, "counter_159") == (uint64_t)159 << 40);
     assert (lw_ctrl_stat (ctrl, "missing") == 0);
     frame = lw_msg_ctrl_encode (ctrl);
     assert (frame);
@@ -465,7 +468,7 @@ s_test_singles (void)
     assert (lw_msg_ctrl_encode (ctrl) == NULL);
     ctrl->nstats = 0;
     ctrl->npartitions = 1;
-    ctrl->partitions[0] = LW_PARTITIONS_MAX;    //  Not a partition
+    ctrl->partitions[0] = LW_PARTITIONS_MAX; //  Not a partition
     frame = lw_msg_ctrl_encode (ctrl);
     assert (lw_msg_ctrl_decode (zframe_data (frame), zframe_size (frame),
                                 ctrl_copy) == LW_MSG_BAD_RANGE);
@@ -473,10 +476,13 @@ s_test_singles (void)
     zframe_destroy (&frame);
 
     //  Request
-    lw_request_t request = {
-        .op = LW_OP_LABEL, .alert_id = 8812, .from = -1, .to = 1,
-        .open_only = true, .limit = UINT32_MAX, .label = LW_LABEL_NORMAL
-    };
+    lw_request_t request = {.op = LW_OP_LABEL,
+                            .alert_id = 8812,
+                            .from = -1,
+                            .to = 1,
+                            .open_only = true,
+                            .limit = UINT32_MAX,
+                            .label = LW_LABEL_NORMAL};
     strcpy (request.note, "planned warm-up");
     frame = lw_msg_request_encode (&request);
     assert (frame);
@@ -492,7 +498,7 @@ s_test_singles (void)
     zframe_destroy (&frame);
 
     //  Reply
-    lw_reply_t reply = { .status = -2, .count = LW_REPLY_MAX };
+    lw_reply_t reply = {.status = -2, .count = LW_REPLY_MAX};
     strcpy (reply.text, "no such alert");
     frame = lw_msg_reply_encode (&reply);
     assert (frame);
@@ -542,7 +548,7 @@ s_test_hostile (lw_batch_t *batch)
     assert (lw_batch_publisher (batch) == 0xfedcba9876543210ULL);
 
     //  Trailing bytes
-    uint8_t *longer = (uint8_t *) malloc (good_size + 1);
+    uint8_t *longer = (uint8_t *)malloc (good_size + 1);
     assert (longer);
     memcpy (longer, good, good_size);
     longer[good_size] = 0xc0;
@@ -554,71 +560,72 @@ s_test_hostile (lw_batch_t *batch)
 
     //  Declared lengths beyond the frame: the 128 GiB allocation attack,
     //  and a map, str, bin and ext that claim more than there is
-    uint8_t huge_array[] = { 0xdd, 0xff, 0xff, 0xff, 0xff };
-    assert (lw_batch_decode (batch, huge_array, sizeof (huge_array))
-            == LW_MSG_BAD_LENGTH);
-    assert (lw_msg_gap_decode (huge_array, sizeof (huge_array), &gap)
-            == LW_MSG_BAD_LENGTH);
-    uint8_t huge_map[] = { 0xdf, 0x80, 0x00, 0x00, 0x00, 0xc0, 0xc0 };
+    uint8_t huge_array[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+    assert (lw_batch_decode (batch, huge_array, sizeof (huge_array)) ==
+            LW_MSG_BAD_LENGTH);
+    assert (lw_msg_gap_decode (huge_array, sizeof (huge_array), &gap) ==
+            LW_MSG_BAD_LENGTH);
+    uint8_t huge_map[] = {0xdf, 0x80, 0x00, 0x00, 0x00, 0xc0, 0xc0};
     assert (lw_msg_prescan (huge_map, sizeof (huge_map)) == LW_MSG_BAD_LENGTH);
-    uint8_t two_maps[] = { 0x81, 0xc0 };        //  Map of 1 needs 2 objects
+    uint8_t two_maps[] = {0x81, 0xc0}; //  Map of 1 needs 2 objects
     assert (lw_msg_prescan (two_maps, sizeof (two_maps)) == LW_MSG_BAD_LENGTH);
-    uint8_t array16[] = { 0xdc, 0x00, 0x03, 0xc0, 0xc0 };
+    uint8_t array16[] = {0xdc, 0x00, 0x03, 0xc0, 0xc0};
     assert (lw_msg_prescan (array16, sizeof (array16)) == LW_MSG_BAD_LENGTH);
-    uint8_t huge_str[] = { 0xdb, 0xff, 0xff, 0xff, 0xff, 'a' };
+    uint8_t huge_str[] = {0xdb, 0xff, 0xff, 0xff, 0xff, 'a'};
     assert (lw_msg_prescan (huge_str, sizeof (huge_str)) == LW_MSG_TRUNCATED);
-    uint8_t huge_bin[] = { 0xc6, 0x7f, 0xff, 0xff, 0xff };
+    uint8_t huge_bin[] = {0xc6, 0x7f, 0xff, 0xff, 0xff};
     assert (lw_msg_prescan (huge_bin, sizeof (huge_bin)) == LW_MSG_TRUNCATED);
-    uint8_t huge_ext[] = { 0xc9, 0x00, 0x00, 0x00, 0x01, 0x05 };
+    uint8_t huge_ext[] = {0xc9, 0x00, 0x00, 0x00, 0x01, 0x05};
     assert (lw_msg_prescan (huge_ext, sizeof (huge_ext)) == LW_MSG_TRUNCATED);
-    uint8_t cut_header[] = { 0xdd, 0x00, 0x00 };
-    assert (lw_msg_prescan (cut_header, sizeof (cut_header))
-            == LW_MSG_TRUNCATED);
+    uint8_t cut_header[] = {0xdd, 0x00, 0x00};
+    assert (lw_msg_prescan (cut_header, sizeof (cut_header)) ==
+            LW_MSG_TRUNCATED);
 
     //  Every other format byte is walked correctly: one array holding
     //  each kind of object, then a reserved byte
     uint8_t every[] = {
-        0xdc, 0x00, 0x22,                           //  array16 of 34
-        0x05, 0xe0, 0xc0, 0xc2, 0xc3,               //  fixints, nil, bools
-        0xa1, 'x', 0xd9, 0x01, 'y', 0xda, 0x00, 0x00, 0xdb, 0, 0, 0, 0,
-        0xc4, 0x01, 0x00, 0xc5, 0x00, 0x00, 0xc6, 0, 0, 0, 0,
-        0xc7, 0x01, 0x01, 0x00, 0xc8, 0x00, 0x00, 0x01, 0xc9, 0, 0, 0, 0, 1,
-        0xca, 0, 0, 0, 0, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0,
-        0xcc, 1, 0xcd, 0, 1, 0xce, 0, 0, 0, 1, 0xcf, 0, 0, 0, 0, 0, 0, 0, 1,
-        0xd0, 0xff, 0xd1, 0, 1, 0xd2, 0, 0, 0, 1, 0xd3, 0, 0, 0, 0, 0, 0, 0, 1,
-        0xd4, 1, 0, 0xd5, 1, 0, 0, 0xd6, 1, 0, 0, 0, 0,
-        0xd7, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-        0xd8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0x80, 0xde, 0x00, 0x00, 0xdf, 0, 0, 0, 0, 0x90
-    };
+        0xdc, 0x00, 0x22,             //  array16 of 34
+        0x05, 0xe0, 0xc0, 0xc2, 0xc3, //  fixints, nil, bools
+        0xa1, 'x',  0xd9, 0x01, 'y',  0xda, 0x00, 0x00, 0xdb, 0,    0, 0,
+        0,    0xc4, 0x01, 0x00, 0xc5, 0x00, 0x00, 0xc6, 0,    0,    0, 0,
+        0xc7, 0x01, 0x01, 0x00, 0xc8, 0x00, 0x00, 0x01, 0xc9, 0,    0, 0,
+        0,    1,    0xca, 0,    0,    0,    0,    0xcb, 0,    0,    0, 0,
+        0,    0,    0,    0,    0xcc, 1,    0xcd, 0,    1,    0xce, 0, 0,
+        0,    1,    0xcf, 0,    0,    0,    0,    0,    0,    0,    1, 0xd0,
+        0xff, 0xd1, 0,    1,    0xd2, 0,    0,    0,    1,    0xd3, 0, 0,
+        0,    0,    0,    0,    0,    1,    0xd4, 1,    0,    0xd5, 1, 0,
+        0,    0xd6, 1,    0,    0,    0,    0,    0xd7, 1,    0,    0, 0,
+        0,    0,    0,    0,    0,    0xd8, 1,    0,    0,    0,    0, 0,
+        0,    0,    0,    0,    0,    0,    0,    0,    0,    0,    0, 0x80,
+        0xde, 0x00, 0x00, 0xdf, 0,    0,    0,    0,    0x90};
     assert (lw_msg_prescan (every, sizeof (every)) == 0);
     //  The same must unpack (msgpack-c agrees with the scan) and be
     //  rejected by the walk (its "version" is 5)
-    assert (lw_batch_decode (batch, every, sizeof (every))
-            == LW_MSG_BAD_VERSION);
-    uint8_t reserved[] = { 0x92, 0x01, 0xc1 };
+    assert (lw_batch_decode (batch, every, sizeof (every)) ==
+            LW_MSG_BAD_VERSION);
+    uint8_t reserved[] = {0x92, 0x01, 0xc1};
     assert (lw_msg_prescan (reserved, sizeof (reserved)) == LW_MSG_WRONG_TYPE);
-    assert (lw_batch_decode (batch, reserved, sizeof (reserved))
-            == LW_MSG_WRONG_TYPE);
+    assert (lw_batch_decode (batch, reserved, sizeof (reserved)) ==
+            LW_MSG_WRONG_TYPE);
 
     //  Nesting: 32 levels pass the scan, 33 do not
     uint8_t nested[LW_MSG_MAX_DEPTH + 1];
     memset (nested, 0x91, sizeof (nested));
     nested[LW_MSG_MAX_DEPTH - 1] = 0x90;
     assert (lw_msg_prescan (nested, LW_MSG_MAX_DEPTH) == 0);
-    assert (lw_batch_decode (batch, nested, LW_MSG_MAX_DEPTH)
-            == LW_MSG_WRONG_TYPE);
+    assert (lw_batch_decode (batch, nested, LW_MSG_MAX_DEPTH) ==
+            LW_MSG_WRONG_TYPE);
     nested[LW_MSG_MAX_DEPTH - 1] = 0x91;
     nested[LW_MSG_MAX_DEPTH] = 0x90;
     assert (lw_msg_prescan (nested, sizeof (nested)) == LW_MSG_TOO_DEEP);
-    assert (lw_batch_decode (batch, nested, sizeof (nested))
-            == LW_MSG_TOO_DEEP);
-    assert (lw_msg_gap_decode (nested, sizeof (nested), &gap)
-            == LW_MSG_TOO_DEEP);
+    assert (lw_batch_decode (batch, nested, sizeof (nested)) ==
+            LW_MSG_TOO_DEEP);
+    assert (lw_msg_gap_decode (nested, sizeof (nested), &gap) ==
+            LW_MSG_TOO_DEEP);
 
     //  Oversized frame
-    size_t big_size = (size_t) LW_MAX_FRAME_SIZE + 1;
-    uint8_t *big = (uint8_t *) calloc (1, big_size);
+    size_t big_size = (size_t)LW_MAX_FRAME_SIZE + 1;
+    uint8_t *big = (uint8_t *)calloc (1, big_size);
     assert (big);
     assert (lw_batch_decode (batch, big, big_size) == LW_MSG_TOO_BIG);
     assert (lw_msg_gap_decode (big, big_size, &gap) == LW_MSG_TOO_BIG);
@@ -629,8 +636,8 @@ s_test_hostile (lw_batch_t *batch)
     raw_t raw;
     s_raw_init (&raw);
     assert (s_raw_batch (&raw, 2, LW_MSG_READINGS, 0) == 0);
-    assert (lw_msg_type ((const uint8_t *) raw.buffer.data, raw.buffer.size)
-            == LW_MSG_BAD_VERSION);
+    assert (lw_msg_type ((const uint8_t *)raw.buffer.data, raw.buffer.size) ==
+            LW_MSG_BAD_VERSION);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_VERSION);
     s_raw_init (&raw);
     assert (s_raw_batch (&raw, 0, LW_MSG_READINGS, 0) == 0);
@@ -640,97 +647,97 @@ s_test_hostile (lw_batch_t *batch)
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
     s_raw_init (&raw);
     assert (s_raw_batch (&raw, 1, 99, 0) == 0);
-    assert (lw_msg_type ((const uint8_t *) raw.buffer.data, raw.buffer.size)
-            == LW_MSG_BAD_TYPE);
+    assert (lw_msg_type ((const uint8_t *)raw.buffer.data, raw.buffer.size) ==
+            LW_MSG_BAD_TYPE);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_TYPE);
     s_raw_init (&raw);
     assert (s_raw_batch (&raw, 1, LW_MSG_ALERT, 0) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_TYPE);
-    uint8_t short_array[] = { 0x91, 0x01 };
-    assert (lw_msg_type (short_array, sizeof (short_array))
-            == LW_MSG_WRONG_TYPE);
-    assert (lw_batch_decode (batch, short_array, sizeof (short_array))
-            == LW_MSG_WRONG_TYPE);
-    uint8_t not_array[] = { 0x81, 0x01, 0x01 };
+    uint8_t short_array[] = {0x91, 0x01};
+    assert (lw_msg_type (short_array, sizeof (short_array)) ==
+            LW_MSG_WRONG_TYPE);
+    assert (lw_batch_decode (batch, short_array, sizeof (short_array)) ==
+            LW_MSG_WRONG_TYPE);
+    uint8_t not_array[] = {0x81, 0x01, 0x01};
     assert (lw_msg_type (not_array, sizeof (not_array)) == LW_MSG_WRONG_TYPE);
-    assert (lw_batch_decode (batch, not_array, sizeof (not_array))
-            == LW_MSG_WRONG_TYPE);
-    uint8_t wide_header[] = { 0xdc, 0x00, 0x02, 0xd0, 0x01, 0xcf,
-                              0, 0, 0, 0, 0, 0, 0, 0x06 };
+    assert (lw_batch_decode (batch, not_array, sizeof (not_array)) ==
+            LW_MSG_WRONG_TYPE);
+    uint8_t wide_header[] = {0xdc, 0x00, 0x02, 0xd0, 0x01, 0xcf, 0,
+                             0,    0,    0,    0,    0,    0,    0x06};
     assert (lw_msg_type (wide_header, sizeof (wide_header)) == LW_MSG_LABEL);
     assert (lw_msg_type (wide_header, 4) == LW_MSG_TRUNCATED);
     assert (lw_msg_type (wide_header, 0) == LW_MSG_TRUNCATED);
 
     //  Wrong types and arities
-    s_raw_init (&raw);                  //  Extra header field
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 0)
-             | msgpack_pack_nil (&raw.packer)) == 0);
-    raw.buffer.data[0] = (char) (0x90 | (FIELDS_BATCH + 1));
+    s_raw_init (&raw); //  Extra header field
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 0) |
+             msgpack_pack_nil (&raw.packer)) == 0);
+    raw.buffer.data[0] = (char)(0x90 | (FIELDS_BATCH + 1));
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
-    s_raw_init (&raw);                  //  Sensor is an integer
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 4)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)) == 0);
+    s_raw_init (&raw); //  Sensor is an integer
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 4) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
-    s_raw_init (&raw);                  //  Value is a string
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 4)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)
-             | s_pack_str (&raw.packer, "1.5", 3)
-             | msgpack_pack_int (&raw.packer, 1)) == 0);
+    s_raw_init (&raw); //  Value is a string
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 4) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             s_pack_str (&raw.packer, "1.5", 3) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
-    s_raw_init (&raw);                  //  Reading with 5 fields
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 5)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)) == 0);
+    s_raw_init (&raw); //  Reading with 5 fields
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 5) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
-    s_raw_init (&raw);                  //  Items is a map
+    s_raw_init (&raw); //  Items is a map
     assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 0)) == 0);
-    raw.buffer.data[raw.buffer.size - 1] = (char) 0x80;
+    raw.buffer.data[raw.buffer.size - 1] = (char)0x80;
     assert (s_raw_decode (&raw, batch) == LW_MSG_WRONG_TYPE);
 
     //  Ranges
-    s_raw_init (&raw);                  //  Time beyond int64
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 4)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_uint64 (&raw.packer, (uint64_t) INT64_MAX + 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)) == 0);
+    s_raw_init (&raw); //  Time beyond int64
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 4) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_uint64 (&raw.packer, (uint64_t)INT64_MAX + 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_RANGE);
-    s_raw_init (&raw);                  //  Negative quality
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 4)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, -1)) == 0);
+    s_raw_init (&raw); //  Negative quality
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 4) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, -1)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_RANGE);
-    s_raw_init (&raw);                  //  Partition beyond 16 bits
-    assert ((msgpack_pack_array (&raw.packer, FIELDS_BATCH)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, LW_MSG_READINGS)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_uint32 (&raw.packer, 70000)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_array (&raw.packer, 0)) == 0);
+    s_raw_init (&raw); //  Partition beyond 16 bits
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_BATCH) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_READINGS) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_uint32 (&raw.packer, 70000) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_array (&raw.packer, 0)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_RANGE);
-    s_raw_init (&raw);                  //  Quality beyond 32 bits
-    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1)
-             | msgpack_pack_array (&raw.packer, 4)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_uint64 (&raw.packer, 1ULL << 32)) == 0);
+    s_raw_init (&raw); //  Quality beyond 32 bits
+    assert ((s_raw_batch (&raw, 1, LW_MSG_READINGS, 1) |
+             msgpack_pack_array (&raw.packer, 4) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_uint64 (&raw.packer, 1ULL << 32)) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_BAD_RANGE);
 
     //  Too many items, and too many features
@@ -740,13 +747,13 @@ s_test_hostile (lw_batch_t *batch)
         assert (s_raw_reading (&raw, "a/b", 3) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_TOO_MANY);
     s_raw_init (&raw);
-    assert ((s_raw_batch (&raw, 1, LW_MSG_FEATURES, 1)
-             | msgpack_pack_array (&raw.packer, FIELDS_VECTOR)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 0)
-             | msgpack_pack_array (&raw.packer, LW_FEATURES_MAX + 1)) == 0);
+    assert ((s_raw_batch (&raw, 1, LW_MSG_FEATURES, 1) |
+             msgpack_pack_array (&raw.packer, FIELDS_VECTOR) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 0) |
+             msgpack_pack_array (&raw.packer, LW_FEATURES_MAX + 1)) == 0);
     for (size_t index = 0; index < LW_FEATURES_MAX + 1; index++)
         assert (msgpack_pack_double (&raw.packer, 1) == 0);
     assert (s_raw_decode (&raw, batch) == LW_MSG_TOO_MANY);
@@ -757,7 +764,7 @@ s_test_hostile (lw_batch_t *batch)
     assert (msgpack_pack_array (&raw.packer, LW_BATCH_MAX + 1) == 0);
     for (size_t index = 0; index < LW_BATCH_MAX + 1; index++)
         assert (msgpack_pack_nil (&raw.packer) == 0);
-    assert (lw_msg_prescan ((const uint8_t *) raw.buffer.data,
+    assert (lw_msg_prescan ((const uint8_t *)raw.buffer.data,
                             raw.buffer.size) == LW_MSG_TOO_MANY);
     msgpack_sbuffer_destroy (&raw.buffer);
     s_raw_init (&raw);
@@ -767,31 +774,31 @@ s_test_hostile (lw_batch_t *batch)
         for (size_t index = 0; index < LW_BATCH_MAX; index++)
             assert (msgpack_pack_nil (&raw.packer) == 0);
     }
-    assert (lw_msg_prescan ((const uint8_t *) raw.buffer.data,
+    assert (lw_msg_prescan ((const uint8_t *)raw.buffer.data,
                             raw.buffer.size) == LW_MSG_TOO_MANY);
     assert (s_raw_decode (&raw, batch) == LW_MSG_TOO_MANY);
 
     //  Single messages: wrong arity, bad keys, bad text
     s_raw_init (&raw);
-    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP - 1)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, LW_MSG_GAP)
-             | s_pack_str (&raw.packer, "a/b", 3)
-             | msgpack_pack_int (&raw.packer, 1)) == 0);
-    assert (lw_msg_gap_decode ((const uint8_t *) raw.buffer.data,
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP - 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_GAP) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
+    assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
                                raw.buffer.size, &gap) == LW_MSG_WRONG_TYPE);
     msgpack_sbuffer_destroy (&raw.buffer);
     s_raw_init (&raw);
-    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, LW_MSG_GAP)
-             | s_pack_str (&raw.packer, "", 0)
-             | msgpack_pack_int (&raw.packer, 1)
-             | msgpack_pack_int (&raw.packer, 2)) == 0);
-    assert (lw_msg_gap_decode ((const uint8_t *) raw.buffer.data,
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_GAP) |
+             s_pack_str (&raw.packer, "", 0) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 2)) == 0);
+    assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
                                raw.buffer.size, &gap) == LW_MSG_BAD_KEY);
     msgpack_sbuffer_destroy (&raw.buffer);
-    lw_label_t label = { .label = LW_LABEL_NORMAL };
+    lw_label_t label = {.label = LW_LABEL_NORMAL};
     lw_label_t label_copy;
     label.note[0] = 'a';
     zframe_t *label_frame = lw_msg_label_encode (&label);
@@ -802,8 +809,8 @@ s_test_hostile (lw_batch_t *batch)
     for (size_t index = 0; index + 1 < label_size; index++)
         if (bytes[index] == 0xa1 && bytes[index + 1] == 'a')
             bytes[index + 1] = 0;
-    assert (lw_msg_label_decode (bytes, label_size, &label_copy)
-            == LW_MSG_BAD_RANGE);
+    assert (lw_msg_label_decode (bytes, label_size, &label_copy) ==
+            LW_MSG_BAD_RANGE);
     zframe_destroy (&label_frame);
 
     //  Every error has its own name
@@ -827,12 +834,12 @@ s_test_envelope (void)
     //  leave the body with the caller
     char endpoint[64];
     snprintf (endpoint, sizeof (endpoint), "inproc://lw_msg_test-%llx",
-              (unsigned long long) lw_random_id ());
+              (unsigned long long)lw_random_id ());
     zsock_t *push = zsock_new (ZMQ_PUSH);
     assert (push);
     zsock_set_sndhwm (push, 10);
     assert (zsock_bind (push, "%s", endpoint) == 0);
-    lw_gap_t gap = { .last_time = 1, .time = 2 };
+    lw_gap_t gap = {.last_time = 1, .time = 2};
     strcpy (gap.sensor, "m/s");
     zframe_t *body = lw_msg_gap_encode (&gap);
     assert (body);
@@ -881,7 +888,7 @@ s_test_envelope (void)
     //  Oversized body
     bad = zmsg_new ();
     zmsg_addmem (bad, "\xff\xf0", 2);
-    zframe_t *huge = zframe_new (NULL, (size_t) LW_MAX_FRAME_SIZE + 1);
+    zframe_t *huge = zframe_new (NULL, (size_t)LW_MAX_FRAME_SIZE + 1);
     assert (huge);
     zmsg_append (bad, &huge);
     assert (lw_msg_envelope (bad, &partition) == LW_MSG_TOO_BIG);
@@ -908,29 +915,28 @@ s_test_envelope (void)
 static void
 s_test_mutations (lw_batch_t *batch, bool verbose)
 {
-    lw_alert_t alert = { .state = LW_ALERT_OPEN, .ndetectors = 1 };
+    lw_alert_t alert = {.state = LW_ALERT_OPEN, .ndetectors = 1};
     strcpy (alert.sensor, "line1/press3/temp");
     strcpy (alert.detectors[0], "zscore");
-    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     assert (ctrl);
     ctrl->kind = LW_CTRL_ASSIGN;
     ctrl->npartitions = 3;
     lw_ctrl_stat_add (ctrl, "in", 5);
-    lw_request_t request = { .op = LW_OP_ALERTS };
+    lw_request_t request = {.op = LW_OP_ALERTS};
     lw_batch_t *source = lw_batch_new (LW_MSG_FEATURES);
     assert (source);
     s_fill_batch (source, 20);
     zframe_t *frames[] = {
         lw_batch_encode (source), lw_msg_alert_encode (&alert),
-        lw_msg_ctrl_encode (ctrl), lw_msg_request_encode (&request)
-    };
+        lw_msg_ctrl_encode (ctrl), lw_msg_request_encode (&request)};
     size_t nframes = sizeof (frames) / sizeof (frames[0]);
     uint32_t seed = 2166136261u;
     size_t accepted = 0, tried = 0;
     for (size_t frame_nbr = 0; frame_nbr < nframes; frame_nbr++) {
         assert (frames[frame_nbr]);
         size_t size = zframe_size (frames[frame_nbr]);
-        uint8_t *bytes = (uint8_t *) malloc (size + 8);
+        uint8_t *bytes = (uint8_t *)malloc (size + 8);
         assert (bytes);
         for (int round = 0; round < 1500; round++) {
             memcpy (bytes, zframe_data (frames[frame_nbr]), size);
@@ -940,12 +946,11 @@ s_test_mutations (lw_batch_t *batch, bool verbose)
                 seed = seed * 1103515245u + 12345u;
                 size_t where = (seed >> 8) % size;
                 seed = seed * 1103515245u + 12345u;
-                uint8_t what = (uint8_t) (seed >> 16);
+                uint8_t what = (uint8_t)(seed >> 16);
                 if (round % 7 == 0)
-                    mutated_size = where + 1;           //  Cut it short
-                else
-                if (round % 11 == 0 && mutated_size < size + 8)
-                    bytes[mutated_size++] = what;       //  Append a byte
+                    mutated_size = where + 1; //  Cut it short
+                else if (round % 11 == 0 && mutated_size < size + 8)
+                    bytes[mutated_size++] = what; //  Append a byte
                 else
                     bytes[where] = what;
             }
@@ -955,9 +960,9 @@ s_test_mutations (lw_batch_t *batch, bool verbose)
                 msgpack_unpacked unpacked;
                 msgpack_unpacked_init (&unpacked);
                 size_t offset = 0;
-                assert (msgpack_unpack_next (&unpacked, (const char *) bytes,
-                                             mutated_size, &offset)
-                        == MSGPACK_UNPACK_SUCCESS);
+                assert (msgpack_unpack_next (&unpacked, (const char *)bytes,
+                                             mutated_size, &offset) ==
+                        MSGPACK_UNPACK_SUCCESS);
                 assert (offset == mutated_size);
                 msgpack_unpacked_destroy (&unpacked);
             }
@@ -975,11 +980,9 @@ s_test_mutations (lw_batch_t *batch, bool verbose)
                 lw_msg_label_decode (bytes, mutated_size, &label),
                 lw_msg_ctrl_decode (bytes, mutated_size, ctrl),
                 lw_msg_request_decode (bytes, mutated_size, &request_copy),
-                lw_msg_reply_decode (bytes, mutated_size, &reply)
-            };
+                lw_msg_reply_decode (bytes, mutated_size, &reply)};
             for (size_t index = 0; index < 7; index++) {
-                assert (results[index] <= 0
-                        && results[index] > -LW_MSG_ERRORS);
+                assert (results[index] <= 0 && results[index] > -LW_MSG_ERRORS);
                 accepted += results[index] == 0;
             }
             //  A decoded batch holds only valid keys

@@ -35,7 +35,7 @@ struct _lw_stats_t {
 lw_stats_t *
 lw_stats_new (void)
 {
-    return (lw_stats_t *) zmalloc (sizeof (lw_stats_t));
+    return (lw_stats_t *)zmalloc (sizeof (lw_stats_t));
 }
 
 //  --------------------------------------------------------------------------
@@ -119,12 +119,12 @@ lw_stats_bucket (int64_t ns)
 {
     if (ns < NS_PER_US)
         return 0;
-    uint64_t us = (uint64_t) ns / NS_PER_US;
-    int bits = 63 - __builtin_clzll (us);       //  floor (log2 (us))
-    int quarter = bits >= 2? (int) ((us >> (bits - 2)) & 3)
-                           : (int) ((us << (2 - bits)) & 3);
+    uint64_t us = (uint64_t)ns / NS_PER_US;
+    int bits = 63 - __builtin_clzll (us); //  floor (log2 (us))
+    int quarter = bits >= 2 ? (int)((us >> (bits - 2)) & 3)
+                            : (int)((us << (2 - bits)) & 3);
     int bucket = 4 * bits + quarter + 1;
-    return bucket > BUCKET_LAST? BUCKET_LAST: bucket;
+    return bucket > BUCKET_LAST ? BUCKET_LAST : bucket;
 }
 
 //  --------------------------------------------------------------------------
@@ -142,7 +142,7 @@ lw_stats_bucket_upper (int bucket)
     int octave = (bucket - 1) / 4;
     int quarter = (bucket - 1) % 4;
     //  Microseconds are whole, so the bound rounds up: ceil ((5+q) 2^o / 4)
-    int64_t scaled = (int64_t) (5 + quarter) << octave;
+    int64_t scaled = (int64_t)(5 + quarter) << octave;
     return (scaled + 3) / 4 * NS_PER_US;
 }
 
@@ -170,11 +170,11 @@ lw_stats_quantile (const uint64_t *buckets, double q)
         total += buckets[bucket];
     if (total == 0)
         return 0;
-    if (!(q > 0))                       //  Also catches NaN
+    if (!(q > 0)) //  Also catches NaN
         q = 0;
     if (q > 1)
         q = 1;
-    uint64_t rank = (uint64_t) ceil (q * (double) total);
+    uint64_t rank = (uint64_t)ceil (q * (double)total);
     if (rank < 1)
         rank = 1;
     if (rank > total)
@@ -184,8 +184,8 @@ lw_stats_quantile (const uint64_t *buckets, double q)
         seen += buckets[bucket];
         if (seen >= rank)
             return bucket == BUCKET_LAST
-                 ? lw_stats_bucket_upper (BUCKET_LAST - 1)
-                 : lw_stats_bucket_upper (bucket);
+                       ? lw_stats_bucket_upper (BUCKET_LAST - 1)
+                       : lw_stats_bucket_upper (bucket);
     }
     return lw_stats_bucket_upper (BUCKET_LAST - 1);
 }
@@ -247,7 +247,7 @@ lw_stats_test (bool verbose)
     assert (lw_stats_bucket (2000) == 5);
     assert (lw_stats_bucket (4000) == 9);
     assert (lw_stats_bucket (5000) == 10);
-    assert (lw_stats_bucket (1000000) == 4 * 9 + 3 + 1);    //  1 ms
+    assert (lw_stats_bucket (1000000) == 4 * 9 + 3 + 1); //  1 ms
     assert (lw_stats_bucket (INT64_MAX) == LW_LATENCY_BUCKETS - 1);
     assert (lw_stats_bucket_upper (0) == 1000);
     assert (lw_stats_bucket_upper (1) == 2000);
@@ -262,19 +262,19 @@ lw_stats_test (bool verbose)
         previous = bucket;
     }
     for (int bucket = 1; bucket < LW_LATENCY_BUCKETS; bucket++)
-        assert (lw_stats_bucket_upper (bucket)
-                >= lw_stats_bucket_upper (bucket - 1));
+        assert (lw_stats_bucket_upper (bucket) >=
+                lw_stats_bucket_upper (bucket - 1));
     //  Four buckets per octave above a few microseconds
     assert (lw_stats_bucket (8000) + 4 == lw_stats_bucket (16000));
 
     //  Histogram and quantiles
-    uint64_t empty[LW_LATENCY_BUCKETS] = { 0 };
+    uint64_t empty[LW_LATENCY_BUCKETS] = {0};
     assert (lw_stats_quantile (empty, 0.5) == 0);
-    lw_stats_latency (stats, 500, 10);              //  bucket 0
-    lw_stats_latency (stats, 1500000, 80);          //  1.5 ms
-    lw_stats_latency (stats, 40000000, 9);          //  40 ms
-    lw_stats_latency (stats, 10LL * LW_NS_PER_SEC, 1);  //  overflow bucket
-    uint64_t buckets[LW_LATENCY_BUCKETS] = { 0 };
+    lw_stats_latency (stats, 500, 10);                 //  bucket 0
+    lw_stats_latency (stats, 1500000, 80);             //  1.5 ms
+    lw_stats_latency (stats, 40000000, 9);             //  40 ms
+    lw_stats_latency (stats, 10LL * LW_NS_PER_SEC, 1); //  overflow bucket
+    uint64_t buckets[LW_LATENCY_BUCKETS] = {0};
     buckets[0] = 10;
     buckets[lw_stats_bucket (1500000)] = 80;
     buckets[lw_stats_bucket (40000000)] = 9;
@@ -291,11 +291,11 @@ lw_stats_test (bool verbose)
     assert (lw_stats_quantile (buckets, -1) == 1000);
     assert (lw_stats_quantile (buckets, NAN) == 1000);
     if (verbose)
-        printf ("   p50=%lld ns p99=%lld ns max>=%lld ns\n",
-                (long long) median, (long long) p99, (long long) max);
+        printf ("   p50=%lld ns p99=%lld ns max>=%lld ns\n", (long long)median,
+                (long long)p99, (long long)max);
 
     //  Fill: counters first, then non-empty buckets
-    lw_ctrl_t *ctrl = (lw_ctrl_t *) zmalloc (sizeof (lw_ctrl_t));
+    lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     assert (ctrl);
     lw_stats_fill (stats, ctrl);
     assert (ctrl->nstats == 3 + 4);
@@ -315,7 +315,7 @@ lw_stats_test (bool verbose)
     assert (many);
     for (int index = 0; index < LW_STATS_MAX; index++) {
         snprintf (name, sizeof (name), "c%d", index);
-        lw_stats_add (many, lw_stats_counter (many, name), (uint64_t) index);
+        lw_stats_add (many, lw_stats_counter (many, name), (uint64_t)index);
     }
     lw_stats_latency (many, 5000, 1);
     memset (ctrl, 0, sizeof (lw_ctrl_t));

@@ -15,8 +15,8 @@
 #include "lw_util.h"
 #include "lw_limits.h"
 
-#include <czmq.h>
 #include <ctype.h>
+#include <czmq.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -45,7 +45,7 @@ uint32_t
 lw_fnv1a32 (const void *data, size_t size)
 {
     assert (data || size == 0);
-    const uint8_t *bytes = (const uint8_t *) data;
+    const uint8_t *bytes = (const uint8_t *)data;
     uint32_t hash = FNV_OFFSET;
     for (size_t index = 0; index < size; index++) {
         hash ^= bytes[index];
@@ -63,7 +63,7 @@ lw_key_machine_len (const char *key)
 {
     assert (key);
     const char *slash = strrchr (key, '/');
-    return slash? (size_t) (slash - key): strlen (key);
+    return slash ? (size_t)(slash - key) : strlen (key);
 }
 
 //  --------------------------------------------------------------------------
@@ -74,7 +74,7 @@ lw_partition (const char *key, uint32_t partitions)
 {
     assert (key);
     assert (partitions > 0 && partitions <= LW_PARTITIONS_MAX);
-    return (uint16_t) (lw_fnv1a32 (key, lw_key_machine_len (key)) % partitions);
+    return (uint16_t)(lw_fnv1a32 (key, lw_key_machine_len (key)) % partitions);
 }
 
 //  --------------------------------------------------------------------------
@@ -85,7 +85,7 @@ lw_time_now (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
-    return (int64_t) now.tv_sec * LW_NS_PER_SEC + now.tv_nsec;
+    return (int64_t)now.tv_sec * LW_NS_PER_SEC + now.tv_nsec;
 }
 
 //  --------------------------------------------------------------------------
@@ -96,7 +96,7 @@ lw_time_mono (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (int64_t) now.tv_sec * LW_NS_PER_SEC + now.tv_nsec;
+    return (int64_t)now.tv_sec * LW_NS_PER_SEC + now.tv_nsec;
 }
 
 //  --------------------------------------------------------------------------
@@ -107,53 +107,51 @@ static int64_t
 s_days_from_civil (int64_t year, unsigned month, unsigned day)
 {
     year -= month <= 2;
-    int64_t era = (year >= 0? year: year - 399) / 400;
-    unsigned year_of_era = (unsigned) (year - era * 400);
-    unsigned day_of_year = (153 * (month > 2? month - 3: month + 9) + 2) / 5
-                         + day - 1;
-    unsigned day_of_era = year_of_era * 365 + year_of_era / 4
-                        - year_of_era / 100 + day_of_year;
-    return era * 146097 + (int64_t) day_of_era - 719468;
+    int64_t era = (year >= 0 ? year : year - 399) / 400;
+    unsigned year_of_era = (unsigned)(year - era * 400);
+    unsigned day_of_year =
+        (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    unsigned day_of_era =
+        year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    return era * 146097 + (int64_t)day_of_era - 719468;
 }
 
 //  --------------------------------------------------------------------------
 //  The inverse: civil date of a day count since 1970-01-01
 
 static void
-s_civil_from_days (int64_t days, int64_t *year, unsigned *month,
-                   unsigned *day)
+s_civil_from_days (int64_t days, int64_t *year, unsigned *month, unsigned *day)
 {
     days += 719468;
-    int64_t era = (days >= 0? days: days - 146096) / 146097;
-    unsigned day_of_era = (unsigned) (days - era * 146097);
-    unsigned year_of_era = (day_of_era - day_of_era / 1460
-                            + day_of_era / 36524 - day_of_era / 146096) / 365;
-    unsigned day_of_year = day_of_era
-                         - (365 * year_of_era + year_of_era / 4
-                            - year_of_era / 100);
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned day_of_era = (unsigned)(days - era * 146097);
+    unsigned year_of_era = (day_of_era - day_of_era / 1460 +
+                            day_of_era / 36524 - day_of_era / 146096) /
+                           365;
+    unsigned day_of_year =
+        day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     unsigned month_index = (5 * day_of_year + 2) / 153;
     *day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    *month = month_index < 10? month_index + 3: month_index - 9;
-    *year = (int64_t) year_of_era + era * 400 + (*month <= 2);
+    *month = month_index < 10 ? month_index + 3 : month_index - 9;
+    *year = (int64_t)year_of_era + era * 400 + (*month <= 2);
 }
 
 //  --------------------------------------------------------------------------
 //  Reads exactly `count` decimal digits at text[*pos]; -1 if any is missing
 
 static int
-s_digits (const char *text, size_t size, size_t *pos, int count,
-          unsigned *out)
+s_digits (const char *text, size_t size, size_t *pos, int count, unsigned *out)
 {
-    if (*pos + (size_t) count > size)
+    if (*pos + (size_t)count > size)
         return -1;
     unsigned value = 0;
     for (int digit = 0; digit < count; digit++) {
-        char c = text[*pos + (size_t) digit];
+        char c = text[*pos + (size_t)digit];
         if (c < '0' || c > '9')
             return -1;
-        value = value * 10 + (unsigned) (c - '0');
+        value = value * 10 + (unsigned)(c - '0');
     }
-    *pos += (size_t) count;
+    *pos += (size_t)count;
     *out = value;
     return 0;
 }
@@ -224,7 +222,7 @@ s_parse_epoch (const char *text, size_t size, int64_t *out)
     size_t start = pos;
     uint64_t whole = 0;
     while (pos < size && text[pos] >= '0' && text[pos] <= '9') {
-        unsigned digit = (unsigned) (text[pos] - '0');
+        unsigned digit = (unsigned)(text[pos] - '0');
         if (whole > (UINT64_MAX - digit) / 10)
             return -1;
         whole = whole * 10 + digit;
@@ -241,7 +239,7 @@ s_parse_epoch (const char *text, size_t size, int64_t *out)
         size_t fraction_start = pos;
         while (pos < size && text[pos] >= '0' && text[pos] <= '9') {
             if (fraction_digits < FRACTION_DIGITS_MAX) {
-                fraction = fraction * 10 + (uint64_t) (text[pos] - '0');
+                fraction = fraction * 10 + (uint64_t)(text[pos] - '0');
                 fraction_digits++;
             }
             pos++;
@@ -255,11 +253,9 @@ s_parse_epoch (const char *text, size_t size, int64_t *out)
     int64_t unit;
     if (whole < EPOCH_S_BELOW)
         unit = LW_NS_PER_SEC;
-    else
-    if (whole < EPOCH_MS_BELOW)
+    else if (whole < EPOCH_MS_BELOW)
         unit = LW_NS_PER_MS;
-    else
-    if (whole < EPOCH_US_BELOW)
+    else if (whole < EPOCH_US_BELOW)
         unit = 1000;
     else
         unit = 1;
@@ -268,14 +264,14 @@ s_parse_epoch (const char *text, size_t size, int64_t *out)
     uint64_t scale = 1;
     for (int digit = 0; digit < fraction_digits; digit++)
         scale *= 10;
-    uint64_t sub = fraction * (uint64_t) unit / scale;
-    if (whole > (uint64_t) INT64_MAX / (uint64_t) unit)
+    uint64_t sub = fraction * (uint64_t)unit / scale;
+    if (whole > (uint64_t)INT64_MAX / (uint64_t)unit)
         return -1;
-    uint64_t total = whole * (uint64_t) unit;
-    if (total > (uint64_t) INT64_MAX - sub)
+    uint64_t total = whole * (uint64_t)unit;
+    if (total > (uint64_t)INT64_MAX - sub)
         return -1;
     total += sub;
-    *out = negative? -(int64_t) total: (int64_t) total;
+    *out = negative ? -(int64_t)total : (int64_t)total;
     return 0;
 }
 
@@ -294,8 +290,8 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
         text++;
         size--;
     }
-    while (size > 0 && (text[size - 1] == ' ' || text[size - 1] == '\t'
-                        || text[size - 1] == '\r'))
+    while (size > 0 && (text[size - 1] == ' ' || text[size - 1] == '\t' ||
+                        text[size - 1] == '\r'))
         size--;
     if (size == 0)
         return -1;
@@ -305,32 +301,29 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
 
     size_t pos = 0;
     unsigned year, month, day, hour = 0, minute = 0, second = 0;
-    if (s_digits (text, size, &pos, 4, &year)
-    ||  pos >= size || text[pos++] != '-'
-    ||  s_digits (text, size, &pos, 2, &month)
-    ||  pos >= size || text[pos++] != '-'
-    ||  s_digits (text, size, &pos, 2, &day))
+    if (s_digits (text, size, &pos, 4, &year) || pos >= size ||
+        text[pos++] != '-' || s_digits (text, size, &pos, 2, &month) ||
+        pos >= size || text[pos++] != '-' ||
+        s_digits (text, size, &pos, 2, &day))
         return -1;
     if (month < 1 || month > 12 || day < 1)
         return -1;
-    static const uint8_t month_days[12] = {
-        31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
-    };
+    static const uint8_t month_days[12] = {31, 29, 31, 30, 31, 30,
+                                           31, 31, 30, 31, 30, 31};
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     if (day > month_days[month - 1] || (month == 2 && day == 29 && !leap))
         return -1;
 
     int64_t nanos = 0;
-    int64_t offset = 0;             //  Zone offset in seconds east of UTC
+    int64_t offset = 0; //  Zone offset in seconds east of UTC
     if (pos < size) {
         char separator = text[pos++];
         if (separator != 'T' && separator != 't' && separator != ' ')
             return -1;
-        if (s_digits (text, size, &pos, 2, &hour)
-        ||  pos >= size || text[pos++] != ':'
-        ||  s_digits (text, size, &pos, 2, &minute)
-        ||  pos >= size || text[pos++] != ':'
-        ||  s_digits (text, size, &pos, 2, &second))
+        if (s_digits (text, size, &pos, 2, &hour) || pos >= size ||
+            text[pos++] != ':' || s_digits (text, size, &pos, 2, &minute) ||
+            pos >= size || text[pos++] != ':' ||
+            s_digits (text, size, &pos, 2, &second))
             return -1;
         //  Second 60 is a leap second (RFC 3339); it rolls into the next
         if (hour > 23 || minute > 59 || second > 60)
@@ -343,8 +336,7 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
                 if (pos != size)
                     return -1;
             }
-            else
-            if (zone == '+' || zone == '-') {
+            else if (zone == '+' || zone == '-') {
                 unsigned zone_hours, zone_minutes = 0;
                 if (s_digits (text, size, &pos, 2, &zone_hours))
                     return -1;
@@ -352,12 +344,12 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
                 bool colon = pos < size && text[pos] == ':';
                 if (colon)
                     pos++;
-                if ((colon || pos < size)
-                &&  s_digits (text, size, &pos, 2, &zone_minutes))
+                if ((colon || pos < size) &&
+                    s_digits (text, size, &pos, 2, &zone_minutes))
                     return -1;
                 if (pos != size || zone_hours > 23 || zone_minutes > 59)
                     return -1;
-                offset = (int64_t) (zone_hours * 3600 + zone_minutes * 60);
+                offset = (int64_t)(zone_hours * 3600 + zone_minutes * 60);
                 if (zone == '-')
                     offset = -offset;
             }
@@ -365,8 +357,8 @@ lw_time_parse (const char *text, size_t size, int64_t *out)
                 return -1;
         }
     }
-    int64_t seconds = s_days_from_civil (year, month, day) * SECS_PER_DAY
-                    + hour * 3600 + minute * 60 + second - offset;
+    int64_t seconds = s_days_from_civil (year, month, day) * SECS_PER_DAY +
+                      hour * 3600 + minute * 60 + second - offset;
     return s_combine (seconds, nanos, out);
 }
 
@@ -394,20 +386,18 @@ lw_time_format (int64_t ns, char *out, size_t out_size)
     int64_t year;
     unsigned month, day;
     s_civil_from_days (days, &year, &month, &day);
-    int hour = (int) (day_secs / 3600);
-    int minute = (int) (day_secs / 60 % 60);
-    int second = (int) (day_secs % 60);
+    int hour = (int)(day_secs / 3600);
+    int minute = (int)(day_secs / 60 % 60);
+    int second = (int)(day_secs % 60);
     char fraction[12] = "";
     if (nanos % LW_NS_PER_MS == 0 && nanos)
         snprintf (fraction, sizeof (fraction), ".%03d",
-                  (int) (nanos / LW_NS_PER_MS));
-    else
-    if (nanos % 1000 == 0 && nanos)
-        snprintf (fraction, sizeof (fraction), ".%06d", (int) (nanos / 1000));
-    else
-    if (nanos)
-        snprintf (fraction, sizeof (fraction), ".%09d", (int) nanos);
-    snprintf (out, out_size, "%04d-%02u-%02uT%02d:%02d:%02d%sZ", (int) year,
+                  (int)(nanos / LW_NS_PER_MS));
+    else if (nanos % 1000 == 0 && nanos)
+        snprintf (fraction, sizeof (fraction), ".%06d", (int)(nanos / 1000));
+    else if (nanos)
+        snprintf (fraction, sizeof (fraction), ".%09d", (int)nanos);
+    snprintf (out, out_size, "%04d-%02u-%02uT%02d:%02d:%02d%sZ", (int)year,
               month, day, hour, minute, second, fraction);
     return out;
 }
@@ -421,7 +411,7 @@ lw_mkdir_p (const char *path, int mode)
     assert (path);
     size_t length = strlen (path);
     if (length == 0 || length >= PATH_MAX) {
-        errno = length? ENAMETOOLONG: ENOENT;
+        errno = length ? ENAMETOOLONG : ENOENT;
         return -1;
     }
     char buffer[PATH_MAX];
@@ -432,7 +422,7 @@ lw_mkdir_p (const char *path, int mode)
             continue;
         char saved = buffer[index];
         buffer[index] = 0;
-        if (mkdir (buffer, (mode_t) mode) && errno != EEXIST)
+        if (mkdir (buffer, (mode_t)mode) && errno != EEXIST)
             return -1;
         buffer[index] = saved;
     }
@@ -459,20 +449,17 @@ lw_home_resolve (const char *arg, char *out, size_t out_size)
     const char *env;
     if (arg && *arg)
         written = snprintf (out, out_size, "%s", arg);
-    else
-    if ((env = getenv ("LINEWATCH_HOME")) && *env)
+    else if ((env = getenv ("LINEWATCH_HOME")) && *env)
         written = snprintf (out, out_size, "%s", env);
-    else
-    if ((env = getenv ("XDG_STATE_HOME")) && *env == '/')
+    else if ((env = getenv ("XDG_STATE_HOME")) && *env == '/')
         written = snprintf (out, out_size, "%s/linewatch", env);
-    else
-    if ((env = getenv ("HOME")) && *env)
+    else if ((env = getenv ("HOME")) && *env)
         written = snprintf (out, out_size, "%s/.local/state/linewatch", env);
     else {
         zsys_error ("util: no home: set --home or LINEWATCH_HOME");
         return -1;
     }
-    if (written < 0 || (size_t) written >= out_size) {
+    if (written < 0 || (size_t)written >= out_size) {
         zsys_error ("util: home path too long length=%d", written);
         return -1;
     }
@@ -504,7 +491,7 @@ int
 lw_parse_long (const char *text, long min, long max, long *out)
 {
     assert (out);
-    if (!text || !*text || isspace ((unsigned char) *text))
+    if (!text || !*text || isspace ((unsigned char)*text))
         return -1;
     char *end;
     errno = 0;
@@ -522,7 +509,7 @@ int
 lw_parse_double (const char *text, double min, double max, double *out)
 {
     assert (out);
-    if (!text || !*text || isspace ((unsigned char) *text))
+    if (!text || !*text || isspace ((unsigned char)*text))
         return -1;
     char *end;
     errno = 0;
@@ -543,7 +530,7 @@ lw_random_id (void)
     uint64_t id = 0;
     for (int attempt = 0; attempt < 8 && id == 0; attempt++) {
         ssize_t got = getrandom (&id, sizeof (id), 0);
-        if (got != (ssize_t) sizeof (id)) {
+        if (got != (ssize_t)sizeof (id)) {
             id = 0;
             FILE *file = fopen ("/dev/urandom", "rb");
             if (file) {
@@ -554,9 +541,9 @@ lw_random_id (void)
         }
     }
     if (id == 0) {
-        id = (uint64_t) lw_time_now () ^ ((uint64_t) lw_time_mono () << 17)
-           ^ ((uint64_t) getpid () << 40);
-        id = lw_fnv1a32 (&id, sizeof (id)) | ((uint64_t) 1 << 63) | id << 32;
+        id = (uint64_t)lw_time_now () ^ ((uint64_t)lw_time_mono () << 17) ^
+             ((uint64_t)getpid () << 40);
+        id = lw_fnv1a32 (&id, sizeof (id)) | ((uint64_t)1 << 63) | id << 32;
     }
     return id;
 }
@@ -597,10 +584,10 @@ lw_util_test (bool verbose)
     assert (lw_key_machine_len ("line1/press3/temp") == 12);
     assert (lw_key_machine_len ("temp") == 4);
     assert (lw_key_machine_len ("/temp") == 0);
-    assert (lw_partition ("line1/press3/temp", 64)
-            == lw_partition ("line1/press3/vib", 64));
-    assert (lw_partition ("line1/press3/temp", 64)
-            == lw_fnv1a32 ("line1/press3", 12) % 64);
+    assert (lw_partition ("line1/press3/temp", 64) ==
+            lw_partition ("line1/press3/vib", 64));
+    assert (lw_partition ("line1/press3/temp", 64) ==
+            lw_fnv1a32 ("line1/press3", 12) % 64);
     assert (lw_partition ("a/b", 1) == 0);
     for (int index = 0; index < 100; index++) {
         char key[32];
@@ -619,16 +606,16 @@ lw_util_test (bool verbose)
     assert (s_parse ("1970-01-01 00:00:00") == 0);
     assert (s_parse ("1970-01-01") == 0);
     assert (s_parse ("2024-02-29T12:34:56Z") == 1709210096LL * LW_NS_PER_SEC);
-    assert (s_parse ("2024-02-29 12:34:56.5")
-            == 1709210096LL * LW_NS_PER_SEC + 500000000);
-    assert (s_parse ("2024-02-29T12:34:56.123456789Z")
-            == 1709210096LL * LW_NS_PER_SEC + 123456789);
-    assert (s_parse ("2024-02-29T14:34:56+02:00")
-            == 1709210096LL * LW_NS_PER_SEC);
-    assert (s_parse ("2024-02-29T10:04:56-0230")
-            == 1709210096LL * LW_NS_PER_SEC);
-    assert (s_parse (" 2024-02-29t12:34:56z \r")
-            == 1709210096LL * LW_NS_PER_SEC);
+    assert (s_parse ("2024-02-29 12:34:56.5") ==
+            1709210096LL * LW_NS_PER_SEC + 500000000);
+    assert (s_parse ("2024-02-29T12:34:56.123456789Z") ==
+            1709210096LL * LW_NS_PER_SEC + 123456789);
+    assert (s_parse ("2024-02-29T14:34:56+02:00") ==
+            1709210096LL * LW_NS_PER_SEC);
+    assert (s_parse ("2024-02-29T10:04:56-0230") ==
+            1709210096LL * LW_NS_PER_SEC);
+    assert (s_parse (" 2024-02-29t12:34:56z \r") ==
+            1709210096LL * LW_NS_PER_SEC);
     assert (s_parse ("1969-12-31T23:59:59.9Z") == -100000000);
     assert (s_parse ("2262-04-11T23:47:16.854775807Z") == INT64_MAX);
     assert (s_parse ("1677-09-21T00:12:43.145224192Z") == INT64_MIN);
@@ -670,15 +657,15 @@ lw_util_test (bool verbose)
 
     //  Epoch numbers by magnitude
     assert (s_parse ("1709210096") == 1709210096LL * LW_NS_PER_SEC);
-    assert (s_parse ("1709210096.25")
-            == 1709210096LL * LW_NS_PER_SEC + 250000000);
+    assert (s_parse ("1709210096.25") ==
+            1709210096LL * LW_NS_PER_SEC + 250000000);
     assert (s_parse ("1709210096123") == 1709210096123LL * LW_NS_PER_MS);
     assert (s_parse ("1709210096123456") == 1709210096123456LL * 1000);
     assert (s_parse ("1709210096123456789") == 1709210096123456789LL);
     assert (s_parse ("0") == 0);
     assert (s_parse ("-1.5") == -1500000000);
     assert (s_rejects ("99999999999999999999"));
-    assert (s_rejects ("9999999999"));      //  s: beyond 2262
+    assert (s_rejects ("9999999999")); //  s: beyond 2262
     assert (s_rejects ("12a"));
     assert (s_rejects ("1."));
     assert (s_rejects ("."));
@@ -692,13 +679,19 @@ lw_util_test (bool verbose)
     assert (streq (lw_time_format (1709210096LL * LW_NS_PER_SEC + 500000000,
                                    text, sizeof (text)),
                    "2024-02-29T12:34:56.500Z"));
-    assert (streq (lw_time_format (1709210096LL * LW_NS_PER_SEC + 1000,
-                                   text, sizeof (text)),
+    assert (streq (lw_time_format (1709210096LL * LW_NS_PER_SEC + 1000, text,
+                                   sizeof (text)),
                    "2024-02-29T12:34:56.000001Z"));
     assert (streq (lw_time_format (-1, text, sizeof (text)),
                    "1969-12-31T23:59:59.999999999Z"));
-    int64_t samples[] = { 0, 1, -1, INT64_MAX, INT64_MIN, 951782400123000000LL,
-                          1709210096123456789LL, -86400LL * LW_NS_PER_SEC };
+    int64_t samples[] = {0,
+                         1,
+                         -1,
+                         INT64_MAX,
+                         INT64_MIN,
+                         951782400123000000LL,
+                         1709210096123456789LL,
+                         -86400LL * LW_NS_PER_SEC};
     for (size_t index = 0; index < sizeof (samples) / sizeof (samples[0]);
          index++) {
         lw_time_format (samples[index], text, sizeof (text));
@@ -715,20 +708,20 @@ lw_util_test (bool verbose)
     //  Speed: 100k CSV-row timestamps must parse in well under 100 ms
     const int rows = 100000;
     const size_t stride = 32;
-    char *stamps = (char *) malloc ((size_t) rows * stride);
-    int *lengths = (int *) malloc ((size_t) rows * sizeof (int));
+    char *stamps = (char *)malloc ((size_t)rows * stride);
+    int *lengths = (int *)malloc ((size_t)rows * sizeof (int));
     assert (stamps && lengths);
     for (int row = 0; row < rows; row++)
-        lengths[row] = snprintf (stamps + (size_t) row * stride, stride,
-                                 "2024-03-%02d %02d:%02d:%02d.%03d",
-                                 row % 28 + 1, row % 24, row % 60,
-                                 (row / 60) % 60, row % 1000);
+        lengths[row] =
+            snprintf (stamps + (size_t)row * stride, stride,
+                      "2024-03-%02d %02d:%02d:%02d.%03d", row % 28 + 1,
+                      row % 24, row % 60, (row / 60) % 60, row % 1000);
     int64_t started = lw_time_mono ();
     int64_t checksum = 0;
     for (int row = 0; row < rows; row++) {
         int64_t parsed;
-        int rc = lw_time_parse (stamps + (size_t) row * stride,
-                                (size_t) lengths[row], &parsed);
+        int rc = lw_time_parse (stamps + (size_t)row * stride,
+                                (size_t)lengths[row], &parsed);
         assert (rc == 0);
         checksum ^= parsed;
     }
@@ -770,7 +763,7 @@ lw_util_test (bool verbose)
     char path[PATH_MAX];
     snprintf (path, sizeof (path), "%s/a/b/c", base);
     assert (lw_mkdir_p (path, 0700) == 0);
-    assert (lw_mkdir_p (path, 0700) == 0);      //  Idempotent
+    assert (lw_mkdir_p (path, 0700) == 0); //  Idempotent
     struct stat info;
     assert (stat (path, &info) == 0 && S_ISDIR (info.st_mode));
     char file_path[PATH_MAX];
@@ -790,9 +783,9 @@ lw_util_test (bool verbose)
     assert (stat (home, &info) == 0 && (info.st_mode & 0777) == 0700);
     //  Environment fallbacks: save and restore what the caller had
     char *saved_home = getenv ("LINEWATCH_HOME");
-    saved_home = saved_home? strdup (saved_home): NULL;
+    saved_home = saved_home ? strdup (saved_home) : NULL;
     char *saved_xdg = getenv ("XDG_STATE_HOME");
-    saved_xdg = saved_xdg? strdup (saved_xdg): NULL;
+    saved_xdg = saved_xdg ? strdup (saved_xdg) : NULL;
     snprintf (path, sizeof (path), "%s/home2", base);
     setenv ("LINEWATCH_HOME", path, 1);
     assert (lw_home_resolve (NULL, home, sizeof (home)) == 0);
@@ -827,8 +820,8 @@ lw_util_test (bool verbose)
     free (saved_xdg);
 
     //  Clean up the temp tree
-    const char *cleanup[] = { "a/b/c", "a/b", "a", "home1", "home2",
-                              "xdg/linewatch", "xdg" };
+    const char *cleanup[] = {"a/b/c", "a/b",           "a",  "home1",
+                             "home2", "xdg/linewatch", "xdg"};
     for (size_t index = 0; index < sizeof (cleanup) / sizeof (cleanup[0]);
          index++) {
         snprintf (path, sizeof (path), "%s/%s", base, cleanup[index]);
