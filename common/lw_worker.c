@@ -718,12 +718,18 @@ s_test_state_new (const char *sensor, void *arg)
     return strdup (sensor);
 }
 
+//  --------------------------------------------------------------------------
+//  Test state destructor.
+
 static void
 s_test_state_free (void **state_p)
 {
     free (*state_p);
     *state_p = NULL;
 }
+
+//  --------------------------------------------------------------------------
+//  Test partition handler: counts partitions taken minus released.
 
 static void
 s_test_changed (lw_worker_t *worker, int kind, const uint16_t *partitions,
@@ -735,6 +741,9 @@ s_test_changed (lw_worker_t *worker, int kind, const uint16_t *partitions,
     *changes += kind == LW_CTRL_ASSIGN ? (int)count : -(int)count;
 }
 
+//  --------------------------------------------------------------------------
+//  Test batch handler: counts accepted batches.
+
 static void
 s_test_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
 {
@@ -743,7 +752,9 @@ s_test_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
     (*(int *)arg)++;
 }
 
+//  --------------------------------------------------------------------------
 //  Feeds one [envelope partition, batch] message to the message path
+
 static void
 s_test_message (lw_worker_t *worker, uint16_t envelope, uint16_t partition,
                 lw_msg_type_t kind, uint64_t sequence)
@@ -770,6 +781,9 @@ s_test_message (lw_worker_t *worker, uint16_t envelope, uint16_t partition,
     zframe_destroy (&body);
     lw_batch_destroy (&batch);
 }
+
+//  --------------------------------------------------------------------------
+//  Self test.
 
 void
 lw_worker_test (bool verbose)

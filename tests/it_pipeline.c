@@ -196,6 +196,9 @@ s_subscribe (zsock_t *sub, uint16_t topic)
     assert (rc == 0);
 }
 
+//  --------------------------------------------------------------------------
+//  The test; exits 0 when everything held (asserts otherwise).
+
 int
 main (void)
 {

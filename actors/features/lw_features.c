@@ -81,6 +81,9 @@ s_state_new (const char *sensor, void *arg)
     return lw_extract_new (&self->detect);
 }
 
+//  --------------------------------------------------------------------------
+//  Destroys a per-sensor state.
+
 static void
 s_state_free (void **state_p)
 {
@@ -247,6 +250,9 @@ typedef struct {
     zactor_t *actor;      //  The actor under test
 } s_test_t;
 
+//  --------------------------------------------------------------------------
+//  Creates the temp dir, config, stand-in sockets and the actor.
+
 static void
 s_test_setup (s_test_t *test)
 {
@@ -290,6 +296,9 @@ s_test_setup (s_test_t *test)
     assert (test->actor);
 }
 
+//  --------------------------------------------------------------------------
+//  Destroys what s_test_setup made.
+
 static void
 s_test_teardown (s_test_t *test)
 {
@@ -306,7 +315,9 @@ s_test_teardown (s_test_t *test)
     free (test->node);
 }
 
+//  --------------------------------------------------------------------------
 //  Asks the actor for its counters; returns the named one
+
 static uint64_t
 s_test_stat (zactor_t *actor, const char *name)
 {
@@ -324,9 +335,11 @@ s_test_stat (zactor_t *actor, const char *name)
     return value;
 }
 
+//  --------------------------------------------------------------------------
 //  Polls a counter until it reaches `value` or 5 s pass. Pauses by
 //  polling `stand_in`: a socket attaches new peers only when its owner
 //  calls into it, and a stand-in XSUB sends its subscription only then.
+
 static bool
 s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
                      zsock_t *stand_in)
@@ -343,8 +356,10 @@ s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
     return reached;
 }
 
+//  --------------------------------------------------------------------------
 //  Receives one stream message on sock within 5 s and decodes it into
 //  batch; returns the envelope partition
+
 static int
 s_test_recv_batch (zsock_t *sock, lw_batch_t *batch)
 {
@@ -364,8 +379,10 @@ s_test_recv_batch (zsock_t *sock, lw_batch_t *batch)
     return partition;
 }
 
+//  --------------------------------------------------------------------------
 //  Sends a readings batch of `count` readings of sensor s<index % sensors>
 //  on machine `machine`, values base + index
+
 static void
 s_test_send_readings (zsock_t *sock, uint16_t partition, uint64_t sequence,
                       const char *machine, int sensors, int count, int64_t time,
@@ -393,7 +410,9 @@ s_test_send_readings (zsock_t *sock, uint16_t partition, uint64_t sequence,
     lw_batch_destroy (&batch);
 }
 
+//  --------------------------------------------------------------------------
 //  Sends raw frames as one message
+
 static void
 s_test_send_raw (zsock_t *sock, int nframes, const void **data,
                  const size_t *sizes)
@@ -405,7 +424,9 @@ s_test_send_raw (zsock_t *sock, int nframes, const void **data,
     assert (rc == 0);
 }
 
+//  --------------------------------------------------------------------------
 //  Waits until the stand-in XPUB has seen `count` subscriptions
+
 static void
 s_test_wait_subscriptions (zsock_t *xpub, int count)
 {
@@ -421,8 +442,10 @@ s_test_wait_subscriptions (zsock_t *xpub, int count)
     zpoller_destroy (&poller);
 }
 
+//  --------------------------------------------------------------------------
 //  Per-reading cost of the actor's batch path without sockets in the way:
 //  decode + per-sensor lookup + extract + encode + send (to nobody)
+
 static void
 s_test_bench (s_test_t *test)
 {
@@ -484,6 +507,9 @@ s_test_bench (s_test_t *test)
     s_self_destroy (&self);
     free (node);
 }
+
+//  --------------------------------------------------------------------------
+//  Self test.
 
 void
 lw_features_test (bool verbose)

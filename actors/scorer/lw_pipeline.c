@@ -24,6 +24,7 @@
 //  The actors under test. Their headers live with their libraries
 //  (broker/, actors/features/), which lw_scorer does not link; lw_selftest
 //  links them all.
+
 void lw_broker_actor (zsock_t *pipe, void *args);
 void lw_features_actor (zsock_t *pipe, void *args);
 void lw_scorer_actor (zsock_t *pipe, void *args);
@@ -154,16 +155,16 @@ s_receive_event (zsock_t *events, int timeout_ms, lw_alert_t *alert)
     return partition;
 }
 
+#define S_BENCH_SENSORS 1000
+#define S_BENCH_BATCH 512
+#define S_BENCH_READINGS 1000000
+
 //  --------------------------------------------------------------------------
 //  Throughput of the whole chain in one process (verbose only): batches of
 //  S_BENCH_BATCH readings of 1,000 sensors over every partition, sent as
 //  fast as the broker takes them, until the scorer has scored them all.
 //  Every thread of the node shares the machine's cores here, so this is a
 //  floor for what separate processes do.
-
-#define S_BENCH_SENSORS 1000
-#define S_BENCH_BATCH 512
-#define S_BENCH_READINGS 1000000
 
 static void
 s_bench (zsock_t *publisher, zactor_t *features, zactor_t *scorer)

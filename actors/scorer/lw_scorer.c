@@ -100,6 +100,9 @@ s_state_free (void **state_p)
     *state_p = NULL;
 }
 
+//  --------------------------------------------------------------------------
+//  Creates a per-sensor state.
+
 static void *
 s_state_new (const char *key, void *arg)
 {
@@ -323,6 +326,9 @@ typedef struct {
     zactor_t *actor;      //  The actor under test
 } s_test_t;
 
+//  --------------------------------------------------------------------------
+//  Creates the temp dir, config, stand-in sockets and the actor.
+
 static void
 s_test_setup (s_test_t *test)
 {
@@ -367,6 +373,9 @@ s_test_setup (s_test_t *test)
     assert (test->actor);
 }
 
+//  --------------------------------------------------------------------------
+//  Destroys what s_test_setup made.
+
 static void
 s_test_teardown (s_test_t *test)
 {
@@ -383,7 +392,9 @@ s_test_teardown (s_test_t *test)
     free (test->node);
 }
 
+//  --------------------------------------------------------------------------
 //  Asks the actor for its counters; returns the named one
+
 static uint64_t
 s_test_stat (zactor_t *actor, const char *name)
 {
@@ -401,9 +412,11 @@ s_test_stat (zactor_t *actor, const char *name)
     return value;
 }
 
+//  --------------------------------------------------------------------------
 //  Polls a counter until it reaches `value` or 5 s pass. Pauses by
 //  polling `stand_in`: a socket attaches new peers only when its owner
 //  calls into it, and a stand-in XSUB sends its subscription only then.
+
 static bool
 s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
                      zsock_t *stand_in)
@@ -420,7 +433,9 @@ s_test_stat_reaches (zactor_t *actor, const char *name, uint64_t value,
     return reached;
 }
 
+//  --------------------------------------------------------------------------
 //  Sends raw frames as one message
+
 static void
 s_test_send_raw (zsock_t *sock, int nframes, const void **data,
                  const size_t *sizes)
@@ -432,7 +447,9 @@ s_test_send_raw (zsock_t *sock, int nframes, const void **data,
     assert (rc == 0);
 }
 
+//  --------------------------------------------------------------------------
 //  Waits until the stand-in XPUB has seen `count` subscriptions
+
 static void
 s_test_wait_subscriptions (zsock_t *xpub, int count)
 {
@@ -448,7 +465,9 @@ s_test_wait_subscriptions (zsock_t *xpub, int count)
     zpoller_destroy (&poller);
 }
 
+//  --------------------------------------------------------------------------
 //  Signal of the test: a noisy level with an obvious spike at 120..122
+
 static double
 s_test_signal (int index, bool spike)
 {
@@ -458,9 +477,11 @@ s_test_signal (int index, bool spike)
     return value;
 }
 
+//  --------------------------------------------------------------------------
 //  Sends one features batch of sensors m1/spike and m1/calm for points
 //  [first, first + count), features computed by lw_extract as lw-features
 //  would
+
 static void
 s_test_send_vectors (zsock_t *sock, uint64_t sequence, int first, int count,
                      lw_extract_t *spike, lw_extract_t *calm)
@@ -488,8 +509,10 @@ s_test_send_vectors (zsock_t *sock, uint64_t sequence, int first, int count,
     lw_batch_destroy (&batch);
 }
 
+//  --------------------------------------------------------------------------
 //  Per-vector cost of the actor's batch path without sockets in the way:
 //  decode + detector + episode + encode + send (to nobody)
+
 static void
 s_test_bench (s_test_t *test)
 {
@@ -557,6 +580,9 @@ s_test_bench (s_test_t *test)
     s_self_destroy (&self);
     free (node);
 }
+
+//  --------------------------------------------------------------------------
+//  Self test.
 
 void
 lw_scorer_test (bool verbose)
