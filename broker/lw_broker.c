@@ -55,6 +55,8 @@ typedef struct {
     uint64_t epoch;                //  Epoch of the last ASSIGN sent
     bool owned[LW_PARTITIONS_MAX]; //  Our view of what it owns
     lw_ctrl_t *report;             //  Its last HELLO/HEARTBEAT
+    bool pending;                  //  Its ASSIGN waits for releases
+    int64_t pending_since;         //  Mono ns it started waiting
 } member_t;
 
 typedef struct {
@@ -246,6 +248,57 @@ s_send_assign (self_t *self, member_t *member)
 }
 
 //  --------------------------------------------------------------------------
+//  Sends the ASSIGNs that may go now. A partition is revoked from its old
+//  owner before the new owner gets it: an ASSIGN waits while another
+//  member of the group still says (in its last heartbeat) that it owns a
+//  partition the broker took from it. Members acknowledge a REVOKE with
+//  an immediate heartbeat, so the wait is one round trip; a member that
+//  never acknowledges is dead after misses heartbeats, and the ASSIGN goes
+//  out after that long in any case.
+
+static void
+s_flush_assigns (self_t *self)
+{
+    bool releasing[S_GROUPS][LW_PARTITIONS_MAX];
+    memset (releasing, 0, sizeof (releasing));
+    bool waiting = false;
+    for (member_t *member = (member_t *)zhashx_first (self->members); member;
+         member = (member_t *)zhashx_next (self->members)) {
+        if (member->group < 0)
+            continue;
+        waiting |= member->pending;
+        for (uint32_t index = 0; index < member->report->npartitions; index++) {
+            uint16_t partition = member->report->partitions[index];
+            if (partition < LW_PARTITIONS_MAX && !member->owned[partition])
+                releasing[member->group][partition] = true;
+        }
+    }
+    if (!waiting)
+        return;
+    int64_t now = lw_time_mono ();
+    int64_t limit = (int64_t)self->misses * self->heartbeat * LW_NS_PER_MS;
+    for (member_t *member = (member_t *)zhashx_first (self->members); member;
+         member = (member_t *)zhashx_next (self->members)) {
+        if (!member->pending)
+            continue;
+        bool blocked = false;
+        for (uint32_t partition = 0; partition < self->partitions && !blocked;
+             partition++)
+            blocked =
+                member->owned[partition] && releasing[member->group][partition];
+        if (blocked && now - member->pending_since < limit)
+            continue;
+        if (blocked)
+            zsys_warning ("broker: assigning before release group=%s name=%s "
+                          "epoch=%" PRIu64,
+                          member->report->group, member->report->name,
+                          member->epoch);
+        member->pending = false;
+        s_send_assign (self, member);
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Orders members by name, then by routing id, so the split is the same
 //  whichever broker computes it.
 
@@ -322,7 +375,8 @@ s_rebalance (self_t *self, int group)
             }
         if (changed || member->epoch == 0) {
             member->epoch = epoch;
-            s_send_assign (self, member);
+            member->pending = true;
+            member->pending_since = lw_time_mono ();
         }
         zsys_info ("broker: assigned group=%s name=%s epoch=%" PRIu64
                    " partitions=%u..%u",
@@ -331,6 +385,7 @@ s_rebalance (self_t *self, int group)
     }
     free (shrunk);
     free (sorted);
+    s_flush_assigns (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -461,9 +516,11 @@ s_handle_member (self_t *self, zframe_t *identity, const char *key)
     lw_ctrl_t *reply =
         s_reply_start (self, LW_CTRL_HEARTBEAT, member, member->epoch);
     s_send_to (self, member->identity, reply);
-    if (!fresh && group >= 0 && member->epoch > 0 &&
+    if (!fresh && group >= 0 && member->epoch > 0 && !member->pending &&
         (request->kind == LW_CTRL_HELLO || request->epoch < member->epoch))
         s_send_assign (self, member);
+    //  Its report may have released what another member waits for
+    s_flush_assigns (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -665,6 +722,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         s_member_remove (self, key, "silent");
     zlistx_destroy (&dead);
     s_rebalance_dirty (self);
+    s_flush_assigns (self);
     return 0;
 }
 

@@ -33,6 +33,8 @@ typedef struct {
     lw_member_t *member; //  The member
     size_t calls;        //  Handler calls
     bool consistent;     //  Every call matched lw_member_owns
+    void *peers[4];      //  Other probes (s_probe_t *), NULL-terminated
+    size_t overlaps;     //  Partitions assigned while a peer owned them
 } s_probe_t;
 
 //  A condition to wait for in the test loop
@@ -64,6 +66,13 @@ s_test_handler (lw_member_t *member, int kind, const uint16_t *partitions,
         if (lw_member_owns (member, partitions[index]) !=
             (kind == LW_CTRL_ASSIGN))
             probe->consistent = false;
+    //  Revoke before assign: no peer may still own what we are given
+    for (int peer = 0; kind == LW_CTRL_ASSIGN && probe->peers[peer]; peer++) {
+        s_probe_t *other = (s_probe_t *)probe->peers[peer];
+        for (size_t index = 0; index < count && other->member; index++)
+            if (lw_member_owns (other->member, partitions[index]))
+                probe->overlaps++;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -123,6 +132,16 @@ s_test_all (void *arg)
 {
     s_pair_t *pair = (s_pair_t *)arg;
     return lw_member_owned (pair->one->member) == pair->partitions;
+}
+
+//  --------------------------------------------------------------------------
+//  Never true: runs the test loop for a fixed time.
+
+static bool
+s_test_never (void *arg)
+{
+    (void)arg;
+    return false;
 }
 
 //  --------------------------------------------------------------------------
@@ -583,12 +602,15 @@ lw_broker_test (bool verbose)
     s_probe_t probe_a, probe_b;
     s_test_member (&probe_a, node, "a", stats_a, loop);
     s_test_member (&probe_b, node, "b", stats_b, loop);
+    probe_a.peers[0] = &probe_b;
+    probe_b.peers[0] = &probe_a;
     s_pair_t pair = {&probe_a, &probe_b, partitions};
     bool met = s_test_run (loop, s_test_split, &pair, 2000);
     assert (met);
     for (uint16_t partition = 0; partition < partitions / 2; partition++)
         assert (lw_member_owns (probe_a.member, partition));
     assert (probe_a.consistent && probe_b.consistent);
+    assert (probe_a.overlaps == 0 && probe_b.overlaps == 0);
     assert (!lw_member_ready (probe_a.member));
     assert (s_test_counter (client, "members") == 2);
 
@@ -716,6 +738,7 @@ lw_broker_test (bool verbose)
 
     //  A member that falls silent (no BYE) loses its partitions
     lw_member_detach (probe_a.member);
+    probe_b.peers[0] = NULL; //  a is "dead": its own view is stale
     s_pair_t survivor = {&probe_b, &probe_a, partitions};
     int64_t started = lw_time_mono ();
     met = s_test_run (loop, s_test_all, &survivor, failover_ms);
@@ -724,14 +747,24 @@ lw_broker_test (bool verbose)
     assert (took_ms >= node->heartbeat); //  Not before it was due
     assert (probe_b.consistent);
 
-    //  A third joins: split again; it says BYE: moved back at once
+    //  A third joins while b is not reading: c gets nothing until b has
+    //  released its half (b acknowledges the REVOKE once it reads again)
+    lw_member_detach (probe_b.member);
     lw_stats_t *stats_c = lw_stats_new ();
     s_probe_t probe_c;
     s_test_member (&probe_c, node, "c", stats_c, loop);
+    probe_b.peers[0] = &probe_c;
+    probe_c.peers[0] = &probe_b;
+    s_test_run (loop, s_test_never, NULL, (int)node->heartbeat * 2);
+    assert (lw_member_owned (probe_c.member) == 0);
+    rc = lw_member_attach (probe_b.member, loop);
+    assert (rc == 0);
     s_pair_t pair_bc = {&probe_b, &probe_c, partitions};
     met = s_test_run (loop, s_test_split, &pair_bc, 2000);
     assert (met);
     assert (lw_member_owns (probe_b.member, 0));
+    assert (probe_b.overlaps == 0 && probe_c.overlaps == 0);
+    //  ... and it says BYE: moved back at once
     lw_member_detach (probe_c.member);
     lw_member_destroy (&probe_c.member);
     met = s_test_run (loop, s_test_all, &survivor,
