@@ -53,6 +53,7 @@ typedef struct {
     bool started;               //  Pacing origin is set
     int64_t origin;             //  Monotonic ns of the origin
     bool done;                  //  End of the file, no loop
+    bool reopened;              //  A new pass began in this timer tick
 } s_csv_t;
 
 
@@ -218,6 +219,7 @@ s_read_row (s_csv_t *self)
         //  Next pass: shift its times past this one's by the file's step
         if (s_open (self))
             return -1;
+        self->reopened = true;
         self->offset = self->last_time - self->first_time
                      + (self->step > 0? self->step: LW_NS_PER_SEC);
         rc = lw_csv_next (self->csv, &time, &self->row_sensor, self->values);
@@ -282,7 +284,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
         return 0;                   //  A cancelled timer firing late
     int64_t now = lw_time_mono ();
     size_t rows = 0;
-    while (rows < LW_SOURCE_CHUNK) {
+    //  At most one pass per tick: a tiny looping file must not spend the
+    //  tick reopening itself
+    self->reopened = false;
+    while (rows < LW_SOURCE_CHUNK && !self->reopened) {
         if (!self->have_row) {
             int rc = s_read_row (self);
             if (rc != 1) {

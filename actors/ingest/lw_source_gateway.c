@@ -118,7 +118,8 @@ s_reject (s_gateway_t *self, const char *reason)
 static void
 s_take_body (s_gateway_t *self, zmq_msg_t *body)
 {
-    int rc = lw_batch_decode (self->batch, (const uint8_t *) zmq_msg_data (body),
+    int rc = lw_batch_decode (self->batch,
+                              (const uint8_t *) zmq_msg_data (body),
                               zmq_msg_size (body));
     if (rc == 0 && lw_batch_kind (self->batch) != LW_MSG_READINGS)
         rc = LW_MSG_BAD_TYPE;
