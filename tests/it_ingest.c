@@ -25,16 +25,16 @@
 
 #include <signal.h>
 
-#define START_DEADLINE 20000    //  ms for the node to come up (ASan)
-#define RECV_TIMEOUT 5000       //  ms per batch at the subscriber
-#define COUNT_DEADLINE 5000     //  ms for a counter to be reported
-#define FLOOD 500               //  Garbage messages
+#define START_DEADLINE 20000 //  ms for the node to come up (ASan)
+#define RECV_TIMEOUT 5000    //  ms per batch at the subscriber
+#define COUNT_DEADLINE 5000  //  ms for a counter to be reported
+#define FLOOD 500            //  Garbage messages
 
 typedef struct {
-    lw_testnode_t *node;        //  The node under test
-    const char *name;           //  lw-ingest counter
-    long long expect;           //  Value it must reach
-    long long value;            //  Last value seen
+    lw_testnode_t *node; //  The node under test
+    const char *name;    //  lw-ingest counter
+    long long expect;    //  Value it must reach
+    long long value;     //  Last value seen
 } counter_t;
 
 //  --------------------------------------------------------------------------
@@ -43,9 +43,9 @@ typedef struct {
 static bool
 s_counter_reached (void *arg)
 {
-    counter_t *counter = (counter_t *) arg;
-    counter->value = lw_test_counter (counter->node, "ingest", counter->name,
-                                      1000);
+    counter_t *counter = (counter_t *)arg;
+    counter->value =
+        lw_test_counter (counter->node, "ingest", counter->name, 1000);
     return counter->value >= counter->expect;
 }
 
@@ -56,23 +56,22 @@ s_counter_reached (void *arg)
 static bool
 s_drops_reached (void *arg)
 {
-    counter_t *counter = (counter_t *) arg;
+    counter_t *counter = (counter_t *)arg;
     zlistx_t *members = lw_test_members (counter->node, 1000);
     if (!members)
         return false;
     long long sum = 0;
-    for (lw_ctrl_t *member = (lw_ctrl_t *) zlistx_first (members); member;
-         member = (lw_ctrl_t *) zlistx_next (members))
+    for (lw_ctrl_t *member = (lw_ctrl_t *)zlistx_first (members); member;
+         member = (lw_ctrl_t *)zlistx_next (members))
         if (streq (member->group, "ingest"))
             for (uint32_t index = 0; index < member->nstats; index++)
                 if (strncmp (member->stats[index].name, counter->name,
                              strlen (counter->name)) == 0)
-                    sum += (long long) member->stats[index].value;
+                    sum += (long long)member->stats[index].value;
     zlistx_destroy (&members);
     counter->value = sum;
     return sum >= counter->expect;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Asserts that an ingest counter reaches exactly `expect`
@@ -80,11 +79,11 @@ s_drops_reached (void *arg)
 static void
 s_expect_counter (lw_testnode_t *node, const char *name, long long expect)
 {
-    counter_t counter = { node, name, expect, 0 };
+    counter_t counter = {node, name, expect, 0};
     bool reached = lw_test_wait (s_counter_reached, &counter, COUNT_DEADLINE);
     if (!reached || counter.value != expect)
-        fprintf (stderr, "it_ingest: counter %s = %lld, expected %lld\n",
-                 name, counter.value, expect);
+        fprintf (stderr, "it_ingest: counter %s = %lld, expected %lld\n", name,
+                 counter.value, expect);
     assert (reached && counter.value == expect);
 }
 
@@ -123,12 +122,8 @@ main (void)
 {
     zsys_init ();
     const char *overrides[] = {
-        "ingest/source/sim/machines=4",
-        "ingest/source/sim/sensors=5",
-        "ingest/source/sim/rate=2000",
-        "common/partitions=16",
-        NULL
-    };
+        "ingest/source/sim/machines=4", "ingest/source/sim/sensors=5",
+        "ingest/source/sim/rate=2000", "common/partitions=16", NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const lw_node_t *settings = lw_testnode_node (node);
     pid_t broker = lw_testnode_spawn (node, "lw-broker", NULL);
@@ -173,8 +168,8 @@ main (void)
             assert (lw_batch_sequence (batch) == sequences[partition] + 1);
         sequences[partition] = lw_batch_sequence (batch);
         for (size_t index = 0; index < lw_batch_count (batch); index++)
-            assert (lw_partition (lw_batch_item (batch, index)->sensor, 16)
-                    == partition);
+            assert (lw_partition (lw_batch_item (batch, index)->sensor, 16) ==
+                    partition);
         received += lw_batch_count (batch);
         zmsg_destroy (&msg);
     }
@@ -185,33 +180,33 @@ main (void)
     int64_t now = lw_time_now ();
     zframe_t *good = s_encode_one (LW_MSG_READINGS, "it/gw/x", now, 1.0);
     size_t size = zframe_size (good);
-    uint8_t *bytes = (uint8_t *) malloc (size + 1);
+    uint8_t *bytes = (uint8_t *)malloc (size + 1);
     assert (bytes);
     memcpy (bytes, zframe_data (good), size);
     bytes[size] = 0xc0;
-    s_push_bytes (push, bytes, size - 1);               //  truncated
-    s_push_bytes (push, bytes, size + 1);               //  trailing
-    uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};    //  bad_length
+    s_push_bytes (push, bytes, size - 1);            //  truncated
+    s_push_bytes (push, bytes, size + 1);            //  trailing
+    uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff}; //  bad_length
     s_push_bytes (push, huge, sizeof (huge));
-    uint8_t deep[40];                                   //  too_deep
+    uint8_t deep[40]; //  too_deep
     memset (deep, 0x91, 33);
     deep[33] = 0x01;
     s_push_bytes (push, deep, 34);
-    assert (bytes[0] == 0x97 && bytes[1] == 0x01);      //  [1, 1, ...]
-    bytes[1] = 0x02;                                    //  bad_version
+    assert (bytes[0] == 0x97 && bytes[1] == 0x01); //  [1, 1, ...]
+    bytes[1] = 0x02;                               //  bad_version
     s_push_bytes (push, bytes, size);
-    bytes[1] = 0xc2;                                    //  Version is a bool
+    bytes[1] = 0xc2; //  Version is a bool
     s_push_bytes (push, bytes, size);
     free (bytes);
-    zframe_t *features_batch = s_encode_one (LW_MSG_FEATURES, "it/gw/x",
-                                             now, 1.0);
-    assert (zframe_send (&features_batch, push, 0) == 0);   //  bad_type
-    zmsg_t *msg = zmsg_new ();                          //  envelope: 3 frames
+    zframe_t *features_batch =
+        s_encode_one (LW_MSG_FEATURES, "it/gw/x", now, 1.0);
+    assert (zframe_send (&features_batch, push, 0) == 0); //  bad_type
+    zmsg_t *msg = zmsg_new ();                            //  envelope: 3 frames
     zmsg_addstr (msg, "a");
     zmsg_addstr (msg, "b");
     zmsg_addstr (msg, "c");
     assert (zmsg_send (&msg, push) == 0);
-    msg = zmsg_new ();                                  //  envelope: prefix
+    msg = zmsg_new (); //  envelope: prefix
     zmsg_addstr (msg, "abc");
     zmsg_addstr (msg, "body");
     assert (zmsg_send (&msg, push) == 0);
@@ -220,7 +215,7 @@ main (void)
     s_expect_counter (node, "drop_too_deep", 1);
     s_expect_counter (node, "drop_envelope", 2);
     //  Nine bad messages, each counted once under some drop_ reason
-    counter_t drops = { node, "drop_", 9, 0 };
+    counter_t drops = {node, "drop_", 9, 0};
     assert (lw_test_wait (s_drops_reached, &drops, COUNT_DEADLINE));
     assert (drops.value == 9);
 
@@ -239,9 +234,9 @@ main (void)
         uint8_t garbage[64];
         for (size_t index = 0; index < sizeof (garbage); index++) {
             state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            garbage[index] = (uint8_t) (state >> 56);
+            garbage[index] = (uint8_t)(state >> 56);
         }
-        s_push_bytes (push, garbage, 1 + (size_t) (state % 63));
+        s_push_bytes (push, garbage, 1 + (size_t)(state % 63));
     }
 
     //  Still alive, and a good batch still gets through

@@ -17,12 +17,11 @@
 #include "lw_util.h"
 
 struct _lw_clean_t {
-    lw_keymap_t *sensors;       //  key -> lw_sensor_t (owned)
-    uint32_t partitions;        //  P
-    int64_t lateness;           //  Lateness bound, ns
-    size_t max_sensors;         //  Table bound
+    lw_keymap_t *sensors; //  key -> lw_sensor_t (owned)
+    uint32_t partitions;  //  P
+    int64_t lateness;     //  Lateness bound, ns
+    size_t max_sensors;   //  Table bound
 };
-
 
 //  --------------------------------------------------------------------------
 //  Keymap destructor of a sensor
@@ -34,7 +33,6 @@ s_sensor_free (void **value_p)
     *value_p = NULL;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Creates a table; NULL on no memory
 
@@ -43,7 +41,7 @@ lw_clean_new (uint32_t partitions, int64_t lateness, size_t max_sensors)
 {
     assert (partitions > 0 && partitions <= LW_PARTITIONS_MAX);
     assert (lateness >= 0);
-    lw_clean_t *self = (lw_clean_t *) zmalloc (sizeof (lw_clean_t));
+    lw_clean_t *self = (lw_clean_t *)zmalloc (sizeof (lw_clean_t));
     if (self) {
         self->partitions = partitions;
         self->lateness = lateness;
@@ -54,7 +52,6 @@ lw_clean_new (uint32_t partitions, int64_t lateness, size_t max_sensors)
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the table and every sensor in it
@@ -71,7 +68,6 @@ lw_clean_destroy (lw_clean_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Finds or adds a sensor; NULL with a reason when it cannot
 
@@ -81,8 +77,7 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
     assert (self);
     assert (key);
     assert (result);
-    lw_sensor_t *sensor = (lw_sensor_t *) lw_keymap_lookup (self->sensors,
-                                                           key);
+    lw_sensor_t *sensor = (lw_sensor_t *)lw_keymap_lookup (self->sensors, key);
     if (sensor)
         return sensor;
     size_t size = strnlen (key, LW_KEY_MAX + 1);
@@ -94,12 +89,12 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
         *result = LW_CLEAN_TOO_MANY;
         return NULL;
     }
-    sensor = (lw_sensor_t *) malloc (sizeof (lw_sensor_t) + size + 1);
+    sensor = (lw_sensor_t *)malloc (sizeof (lw_sensor_t) + size + 1);
     if (!sensor) {
         *result = LW_CLEAN_TOO_MANY;
         return NULL;
     }
-    char *copy = (char *) (sensor + 1);
+    char *copy = (char *)(sensor + 1);
     memcpy (copy, key, size + 1);
     sensor->key = copy;
     sensor->partition = lw_partition (copy, self->partitions);
@@ -113,7 +108,6 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
     return sensor;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Number of sensors
 
@@ -123,7 +117,6 @@ lw_clean_size (lw_clean_t *self)
     assert (self);
     return lw_keymap_size (self->sensors);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Lateness bound, ns
@@ -135,7 +128,6 @@ lw_clean_lateness (lw_clean_t *self)
     return self->lateness;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Counter-friendly name of a verdict
 
@@ -143,16 +135,22 @@ const char *
 lw_clean_reason (int result)
 {
     switch (result) {
-        case LW_CLEAN_OK: return "ok";
-        case LW_CLEAN_NONFINITE: return "nonfinite";
-        case LW_CLEAN_DUPLICATE: return "duplicate";
-        case LW_CLEAN_LATE: return "late";
-        case LW_CLEAN_BAD_KEY: return "bad_key";
-        case LW_CLEAN_TOO_MANY: return "sensors_limit";
-        default: return "unknown";
+    case LW_CLEAN_OK:
+        return "ok";
+    case LW_CLEAN_NONFINITE:
+        return "nonfinite";
+    case LW_CLEAN_DUPLICATE:
+        return "duplicate";
+    case LW_CLEAN_LATE:
+        return "late";
+    case LW_CLEAN_BAD_KEY:
+        return "bad_key";
+    case LW_CLEAN_TOO_MANY:
+        return "sensors_limit";
+    default:
+        return "unknown";
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test
@@ -177,7 +175,7 @@ lw_clean_test (bool verbose)
     assert (lw_clean_sensor (clean, "line1/press3/temp", &result) == temp);
     lw_sensor_t *vib = lw_clean_sensor (clean, "line1/press3/vib", &result);
     assert (vib && vib != temp);
-    assert (vib->partition == temp->partition);   //  Same machine
+    assert (vib->partition == temp->partition); //  Same machine
     assert (lw_clean_sensor (clean, "", &result) == NULL);
     assert (result == LW_CLEAN_BAD_KEY);
     assert (lw_clean_sensor (clean, "bad\001key", &result) == NULL);
@@ -196,41 +194,40 @@ lw_clean_test (bool verbose)
     //  Readings
     int64_t base = 1700000000 * LW_NS_PER_SEC;
     uint32_t quality = 0;
-    assert (lw_clean_check (lateness, temp, base, 1.0, &quality)
-            == LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, temp, base, 1.0, &quality) ==
+            LW_CLEAN_OK);
     assert (quality == 0);
-    assert (lw_clean_check (lateness, temp, base, 2.0, &quality)
-            == LW_CLEAN_DUPLICATE);
-    assert (lw_clean_check (lateness, temp, base + 1, NAN, &quality)
-            == LW_CLEAN_NONFINITE);
-    assert (lw_clean_check (lateness, temp, base + 1, INFINITY, &quality)
-            == LW_CLEAN_NONFINITE);
+    assert (lw_clean_check (lateness, temp, base, 2.0, &quality) ==
+            LW_CLEAN_DUPLICATE);
+    assert (lw_clean_check (lateness, temp, base + 1, NAN, &quality) ==
+            LW_CLEAN_NONFINITE);
+    assert (lw_clean_check (lateness, temp, base + 1, INFINITY, &quality) ==
+            LW_CLEAN_NONFINITE);
     assert (lw_clean_check (lateness, temp, base + LW_NS_PER_SEC, 2.0,
                             &quality) == LW_CLEAN_OK);
     //  Out of order within the bound: accepted, flagged, newest unchanged
-    assert (lw_clean_check (lateness, temp, base + 1, 2.0, &quality)
-            == LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, temp, base + 1, 2.0, &quality) ==
+            LW_CLEAN_OK);
     assert (quality == LW_QUALITY_LATE);
     assert (temp->newest == base + LW_NS_PER_SEC);
     //  Beyond the bound: dropped
     quality = 0;
     assert (lw_clean_check (lateness, temp, base - 10 * LW_NS_PER_SEC, 2.0,
                             &quality) == LW_CLEAN_LATE);
-    assert (lw_clean_check (lateness, temp, INT64_MIN, 2.0, &quality)
-            == LW_CLEAN_LATE);
+    assert (lw_clean_check (lateness, temp, INT64_MIN, 2.0, &quality) ==
+            LW_CLEAN_LATE);
     assert (quality == 0);
     //  Exactly at the bound: still accepted
     assert (lw_clean_check (lateness, temp, base - 9 * LW_NS_PER_SEC, 2.0,
                             &quality) == LW_CLEAN_OK);
     //  Sensors are independent
-    assert (lw_clean_check (lateness, vib, base, 2.0, &quality)
-            == LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, vib, base, 2.0, &quality) == LW_CLEAN_OK);
     //  Extremes do not overflow
     lw_sensor_t *third = lw_clean_sensor (clean, "m/third", &result);
-    assert (lw_clean_check (lateness, third, INT64_MAX, 1.0, &quality)
-            == LW_CLEAN_OK);
-    assert (lw_clean_check (lateness, third, INT64_MIN, 1.0, &quality)
-            == LW_CLEAN_LATE);
+    assert (lw_clean_check (lateness, third, INT64_MAX, 1.0, &quality) ==
+            LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, third, INT64_MIN, 1.0, &quality) ==
+            LW_CLEAN_LATE);
 
     for (int code = 0; code < LW_CLEAN_RESULTS; code++)
         assert (strlen (lw_clean_reason (code)) > 0);

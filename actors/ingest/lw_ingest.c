@@ -30,61 +30,60 @@
 #include "lw_stats.h"
 #include "lw_util.h"
 
-#define S_FLUSH_TICK_MAX_MS 50  //  Longest flush timer period
-#define S_READY_TICK_MS 20      //  How often READY is checked when idle
-#define S_SOURCES_MAX 64        //  Most configured sources
-#define S_DRAIN_MS 1000         //  Bounded wait for unsent batches at exit
+#define S_FLUSH_TICK_MAX_MS 50 //  Longest flush timer period
+#define S_READY_TICK_MS 20     //  How often READY is checked when idle
+#define S_SOURCES_MAX 64       //  Most configured sources
+#define S_DRAIN_MS 1000        //  Bounded wait for unsent batches at exit
 
 //  An encoded batch waiting for room on the publisher
 typedef struct {
-    zframe_t *body;             //  Encoded batch
-    uint16_t partition;         //  Its partition
-    uint32_t count;             //  Readings in it
+    zframe_t *body;     //  Encoded batch
+    uint16_t partition; //  Its partition
+    uint32_t count;     //  Readings in it
 } s_pending_t;
 
 typedef struct _lw_sink_t self_t;
 
 struct _lw_sink_t {
-    zsock_t *pipe;              //  Actor pipe
-    zloop_t *loop;              //  Reactor
-    lw_actor_args_t *args;      //  Config, node, name (borrowed)
-    bool configured;            //  CONFIGURE succeeded
-    lw_stats_t *stats;          //  Counters, sent with heartbeats
-    int c_in;                   //  Counter indices
+    zsock_t *pipe;         //  Actor pipe
+    zloop_t *loop;         //  Reactor
+    lw_actor_args_t *args; //  Config, node, name (borrowed)
+    bool configured;       //  CONFIGURE succeeded
+    lw_stats_t *stats;     //  Counters, sent with heartbeats
+    int c_in;              //  Counter indices
     int c_out;
     int c_batches;
     int c_late;
-    int c_drop[LW_CLEAN_RESULTS];   //  By lw_clean verdict
-    lw_clean_t *clean;          //  Per-sensor state
-    int64_t lateness;           //  Lateness bound, ns
-    size_t batch_size;          //  ingest/batch
-    int64_t flush;              //  ingest/flush, ns
-    bool wait_ready;            //  ingest/wait_ready
-    uint32_t partitions;        //  P
-    uint64_t publisher;         //  Our publisher id
-    lw_batch_t **batches;       //  One per partition
-    int64_t *first;             //  Monotonic ns of each batch's first
-    uint64_t *sequences;        //  Last sequence sent per partition
-    zsock_t *pub;               //  XPUB to the broker's readings XSUB
-    void *pub_handle;           //  Its libzmq handle
-    s_pending_t *pending;       //  Ring of batches waiting for room
-    size_t pending_head;        //  Index of the oldest
-    size_t pending_count;       //  Number waiting
-    size_t pending_size;        //  Ring capacity
-    bool sub_all;               //  An empty prefix is subscribed
-    bool sub_high[256];         //  One-byte prefixes subscribed
-    bool *sub_exact;            //  Two-byte prefixes (partitions)
-    size_t subscribed;          //  Partitions covered by subscriptions
-    lw_member_t *member;        //  Group "ingest"
-    lw_source_t *sources[S_SOURCES_MAX + 1];    //  Gateway + configured
-    size_t nsources;            //  Sources in use
-    bool can_send;              //  Subscribed and (READY or not waited)
-    bool open;                  //  Sources are running
-    size_t flush_tick;          //  Flush timer period, ms
-    int flush_timer;            //  Flush/retry timer while busy, or -1
-    size_t nonempty;            //  Batches holding readings
+    int c_drop[LW_CLEAN_RESULTS]; //  By lw_clean verdict
+    lw_clean_t *clean;            //  Per-sensor state
+    int64_t lateness;             //  Lateness bound, ns
+    size_t batch_size;            //  ingest/batch
+    int64_t flush;                //  ingest/flush, ns
+    bool wait_ready;              //  ingest/wait_ready
+    uint32_t partitions;          //  P
+    uint64_t publisher;           //  Our publisher id
+    lw_batch_t **batches;         //  One per partition
+    int64_t *first;               //  Monotonic ns of each batch's first
+    uint64_t *sequences;          //  Last sequence sent per partition
+    zsock_t *pub;                 //  XPUB to the broker's readings XSUB
+    void *pub_handle;             //  Its libzmq handle
+    s_pending_t *pending;         //  Ring of batches waiting for room
+    size_t pending_head;          //  Index of the oldest
+    size_t pending_count;         //  Number waiting
+    size_t pending_size;          //  Ring capacity
+    bool sub_all;                 //  An empty prefix is subscribed
+    bool sub_high[256];           //  One-byte prefixes subscribed
+    bool *sub_exact;              //  Two-byte prefixes (partitions)
+    size_t subscribed;            //  Partitions covered by subscriptions
+    lw_member_t *member;          //  Group "ingest"
+    lw_source_t *sources[S_SOURCES_MAX + 1]; //  Gateway + configured
+    size_t nsources;                         //  Sources in use
+    bool can_send;     //  Subscribed and (READY or not waited)
+    bool open;         //  Sources are running
+    size_t flush_tick; //  Flush timer period, ms
+    int flush_timer;   //  Flush/retry timer while busy, or -1
+    size_t nonempty;   //  Batches holding readings
 };
-
 
 //  --------------------------------------------------------------------------
 //  Creates the infallible part of the state
@@ -92,7 +91,7 @@ struct _lw_sink_t {
 static self_t *
 s_self_new (zsock_t *pipe, lw_actor_args_t *args)
 {
-    self_t *self = (self_t *) zmalloc (sizeof (self_t));
+    self_t *self = (self_t *)zmalloc (sizeof (self_t));
     assert (self);
     self->pipe = pipe;
     self->args = args;
@@ -111,7 +110,6 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the state: sources first (they use the loop and the sink)
@@ -148,10 +146,7 @@ s_self_destroy (self_t **self_p)
     }
 }
 
-
-static void
-    s_flush_timer_start (self_t *self);
-
+static void s_flush_timer_start (self_t *self);
 
 //  --------------------------------------------------------------------------
 //  Appends an encoded batch to the pending ring (grows it: only while
@@ -162,28 +157,26 @@ s_pending_push (self_t *self, uint16_t partition, uint32_t count,
                 zframe_t *body)
 {
     if (self->pending_count == self->pending_size) {
-        size_t size = self->pending_size? self->pending_size * 2: 64;
-        s_pending_t *ring = (s_pending_t *) malloc (size
-                                                    * sizeof (s_pending_t));
+        size_t size = self->pending_size ? self->pending_size * 2 : 64;
+        s_pending_t *ring = (s_pending_t *)malloc (size * sizeof (s_pending_t));
         assert (ring);
         for (size_t index = 0; index < self->pending_count; index++)
-            ring[index] = self->pending[(self->pending_head + index)
-                                        % self->pending_size];
+            ring[index] = self->pending[(self->pending_head + index) %
+                                        self->pending_size];
         free (self->pending);
         self->pending = ring;
         self->pending_head = 0;
         self->pending_size = size;
     }
-    s_pending_t *slot = &self->pending[(self->pending_head
-                                        + self->pending_count)
-                                       % self->pending_size];
+    s_pending_t *slot =
+        &self->pending[(self->pending_head + self->pending_count) %
+                       self->pending_size];
     slot->body = body;
     slot->partition = partition;
     slot->count = count;
     self->pending_count++;
     s_flush_timer_start (self);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Sends one encoded batch without blocking. Returns 0 when it went out
@@ -206,7 +199,6 @@ s_send (self_t *self, uint16_t partition, uint32_t count, zframe_t **body_p)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Sends pending batches, oldest first, while there is room
 
@@ -216,12 +208,11 @@ s_drain (self_t *self)
     while (self->pending_count && self->can_send) {
         s_pending_t *slot = &self->pending[self->pending_head];
         if (s_send (self, slot->partition, slot->count, &slot->body))
-            break;                  //  Still no room
+            break; //  Still no room
         self->pending_head = (self->pending_head + 1) % self->pending_size;
         self->pending_count--;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Recomputes can_send and open; pauses or resumes every source on change
@@ -229,8 +220,8 @@ s_drain (self_t *self)
 static void
 s_update (self_t *self)
 {
-    bool can_send = self->subscribed == self->partitions
-                 && (!self->wait_ready || lw_member_ready (self->member));
+    bool can_send = self->subscribed == self->partitions &&
+                    (!self->wait_ready || lw_member_ready (self->member));
     if (can_send != self->can_send) {
         self->can_send = can_send;
         if (can_send)
@@ -253,7 +244,6 @@ s_update (self_t *self)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Closes a partition's batch: stamps and encodes it, then sends it or
 //  queues it behind what is pending
@@ -262,7 +252,7 @@ static void
 s_flush (self_t *self, uint16_t partition)
 {
     lw_batch_t *batch = self->batches[partition];
-    uint32_t count = (uint32_t) lw_batch_count (batch);
+    uint32_t count = (uint32_t)lw_batch_count (batch);
     if (count == 0)
         return;
     lw_batch_set_sequence (batch, ++self->sequences[partition]);
@@ -276,13 +266,12 @@ s_flush (self_t *self, uint16_t partition)
         lw_sink_drop (self, "encode", count);
         return;
     }
-    if (self->pending_count == 0 && self->can_send
-    &&  s_send (self, partition, count, &body) == 0)
+    if (self->pending_count == 0 && self->can_send &&
+        s_send (self, partition, count, &body) == 0)
         return;
     s_pending_push (self, partition, count, body);
     s_update (self);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Sink: resolves a key to its sensor state
@@ -296,17 +285,16 @@ lw_sink_sensor (lw_sink_t *self, const char *key)
     return lw_clean_sensor (self->clean, key, &result);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Sink: takes one reading. The hot path.
 
 bool
-lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time,
-             double value, uint32_t quality)
+lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
+             uint32_t quality)
 {
     lw_stats_add (self->stats, self->c_in, 1);
-    int verdict = lw_clean_check (self->lateness, sensor, time, value,
-                                  &quality);
+    int verdict =
+        lw_clean_check (self->lateness, sensor, time, value, &quality);
     if (verdict != LW_CLEAN_OK) {
         lw_stats_add (self->stats, self->c_drop[verdict], 1);
         return self->open;
@@ -322,7 +310,7 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time,
             s_flush_timer_start (self);
     }
     lw_item_t *item = lw_batch_add (batch, sensor->key);
-    assert (item);                  //  Valid key, and never full: see below
+    assert (item); //  Valid key, and never full: see below
     item->time = time;
     item->value = value;
     item->quality = quality;
@@ -331,13 +319,12 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time,
     return self->open;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Sink: takes one reading by key
 
 bool
-lw_sink_put_key (lw_sink_t *self, const char *key, int64_t time,
-                 double value, uint32_t quality)
+lw_sink_put_key (lw_sink_t *self, const char *key, int64_t time, double value,
+                 uint32_t quality)
 {
     assert (self);
     int result;
@@ -349,7 +336,6 @@ lw_sink_put_key (lw_sink_t *self, const char *key, int64_t time,
     return self->open;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Sink: true while sources may produce
 
@@ -359,7 +345,6 @@ lw_sink_open (lw_sink_t *self)
     assert (self);
     return self->open;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Sink: counts a rejection as drop_<reason> (rare: a lookup by name)
@@ -374,7 +359,6 @@ lw_sink_drop (lw_sink_t *self, const char *reason, uint64_t count)
     lw_stats_add (self->stats, lw_stats_counter (self->stats, name), count);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Applies one subscription message the XPUB passed up
 
@@ -382,28 +366,25 @@ static void
 s_subscription (self_t *self, const uint8_t *data, size_t size)
 {
     if (size < 1 || data[0] > 1)
-        return;                     //  Not a subscription message
+        return; //  Not a subscription message
     bool on = data[0] == 1;
     if (size == 1)
         self->sub_all = on;
-    else
-    if (size == 2)
+    else if (size == 2)
         self->sub_high[data[1]] = on;
-    else
-    if (size == 3) {
-        uint32_t partition = ((uint32_t) data[1] << 8) | data[2];
+    else if (size == 3) {
+        uint32_t partition = ((uint32_t)data[1] << 8) | data[2];
         if (partition < self->partitions)
             self->sub_exact[partition] = on;
     }
     //  Longer prefixes match no 2-byte partition frame: ignored
     size_t covered = 0;
     for (uint32_t partition = 0; partition < self->partitions; partition++)
-        if (self->sub_all || self->sub_high[partition >> 8]
-        ||  self->sub_exact[partition])
+        if (self->sub_all || self->sub_high[partition >> 8] ||
+            self->sub_exact[partition])
             covered++;
     self->subscribed = covered;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reader: subscription messages from the broker's XSUB
@@ -411,8 +392,8 @@ s_subscription (self_t *self, const uint8_t *data, size_t size)
 static int
 s_handle_pub (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    self_t *self = (self_t *)arg;
     zframe_t *frame = zframe_recv (reader);
     if (frame && self->configured) {
         s_subscription (self, zframe_data (frame), zframe_size (frame));
@@ -422,7 +403,6 @@ s_handle_pub (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Timer, while anything is batched or pending: flushes batches that are
 //  old enough and retries pending sends; ends itself when idle so an idle
@@ -431,15 +411,15 @@ s_handle_pub (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_handle_flush (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    self_t *self = (self_t *)arg;
     if (timer_id != self->flush_timer)
-        return 0;                   //  A cancelled timer firing late
+        return 0; //  A cancelled timer firing late
     int64_t now = lw_time_mono ();
     for (uint32_t partition = 0; partition < self->partitions; partition++)
-        if (lw_batch_count (self->batches[partition])
-        &&  now - self->first[partition] >= self->flush)
-            s_flush (self, (uint16_t) partition);
+        if (lw_batch_count (self->batches[partition]) &&
+            now - self->first[partition] >= self->flush)
+            s_flush (self, (uint16_t)partition);
     s_drain (self);
     s_update (self);
     if (self->nonempty == 0 && self->pending_count == 0) {
@@ -449,7 +429,6 @@ s_handle_flush (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Starts the flush timer unless it runs
 
@@ -457,12 +436,11 @@ static void
 s_flush_timer_start (self_t *self)
 {
     if (self->flush_timer == -1) {
-        self->flush_timer = zloop_timer (self->loop, self->flush_tick, 0,
-                                         s_handle_flush, self);
+        self->flush_timer =
+            zloop_timer (self->loop, self->flush_tick, 0, s_handle_flush, self);
         assert (self->flush_timer != -1);
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Timer, always: follows the broker's READY
@@ -470,14 +448,13 @@ s_flush_timer_start (self_t *self)
 static int
 s_handle_ready (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    (void) timer_id;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    (void)timer_id;
+    self_t *self = (self_t *)arg;
     s_drain (self);
     s_update (self);
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Creates one source and adds it to the list; -1 (logged) on failure
@@ -491,14 +468,12 @@ s_add_source (self_t *self, const char *name, const char *path,
                     S_SOURCES_MAX - 1);
         return -1;
     }
-    lw_source_env_t env = {
-        .loop = self->loop,
-        .sink = self,
-        .config = self->args->config,
-        .path = path,
-        .name = name,
-        .node = self->args->node
-    };
+    lw_source_env_t env = {.loop = self->loop,
+                           .sink = self,
+                           .config = self->args->config,
+                           .path = path,
+                           .name = name,
+                           .node = self->args->node};
     lw_source_t *source = lw_source_new (&env, ops);
     if (!source || lw_source_start (source)) {
         lw_source_destroy (&source);
@@ -507,7 +482,6 @@ s_add_source (self_t *self, const char *name, const char *path,
     self->sources[self->nsources++] = source;
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  CONFIGURE: reads the ingest section, connects, binds, makes sources.
@@ -526,8 +500,7 @@ s_configure (self_t *self)
     bool wait_ready;
     int rc = lw_cfg_int (config, "ingest/batch", 512, 1, LW_BATCH_MAX, &batch);
     rc |= lw_cfg_int (config, "ingest/flush", 5, 1, 1000, &flush);
-    rc |= lw_cfg_int (config, "ingest/lateness", 60000, 0, 86400000,
-                      &lateness);
+    rc |= lw_cfg_int (config, "ingest/lateness", 60000, 0, 86400000, &lateness);
     rc |= lw_cfg_int (config, "ingest/sensors_max", 1000000, 1, 100000000,
                       &sensors_max);
     rc |= lw_cfg_bool (config, "ingest/wait_ready", true, &wait_ready);
@@ -537,30 +510,29 @@ s_configure (self_t *self)
         zsys_error ("ingest: bad partition count %ld", node->partitions);
         return -1;
     }
-    self->batch_size = (size_t) batch;
+    self->batch_size = (size_t)batch;
     self->flush = flush * LW_NS_PER_MS;
     self->lateness = lateness * LW_NS_PER_MS;
     self->wait_ready = wait_ready;
-    self->partitions = (uint32_t) node->partitions;
+    self->partitions = (uint32_t)node->partitions;
     self->publisher = lw_random_id ();
 
-    self->clean = lw_clean_new (self->partitions, self->lateness,
-                                (size_t) sensors_max);
-    self->batches = (lw_batch_t **) calloc (self->partitions,
-                                            sizeof (lw_batch_t *));
-    self->first = (int64_t *) calloc (self->partitions, sizeof (int64_t));
-    self->sequences = (uint64_t *) calloc (self->partitions,
-                                           sizeof (uint64_t));
-    self->sub_exact = (bool *) calloc (self->partitions, sizeof (bool));
-    if (!self->clean || !self->batches || !self->first || !self->sequences
-    ||  !self->sub_exact)
+    self->clean =
+        lw_clean_new (self->partitions, self->lateness, (size_t)sensors_max);
+    self->batches =
+        (lw_batch_t **)calloc (self->partitions, sizeof (lw_batch_t *));
+    self->first = (int64_t *)calloc (self->partitions, sizeof (int64_t));
+    self->sequences = (uint64_t *)calloc (self->partitions, sizeof (uint64_t));
+    self->sub_exact = (bool *)calloc (self->partitions, sizeof (bool));
+    if (!self->clean || !self->batches || !self->first || !self->sequences ||
+        !self->sub_exact)
         return -1;
     for (uint32_t partition = 0; partition < self->partitions; partition++) {
         lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
         if (!batch)
             return -1;
         lw_batch_set_publisher (batch, self->publisher);
-        lw_batch_set_partition (batch, (uint16_t) partition);
+        lw_batch_set_partition (batch, (uint16_t)partition);
         self->batches[partition] = batch;
     }
 
@@ -570,8 +542,8 @@ s_configure (self_t *self)
         return -1;
     self->pub_handle = zsock_resolve (self->pub);
     zsock_set_xpub_nodrop (self->pub, 1);
-    zsock_set_sndhwm (self->pub, (int) node->hwm);
-    zsock_set_rcvhwm (self->pub, (int) node->hwm);
+    zsock_set_sndhwm (self->pub, (int)node->hwm);
+    zsock_set_rcvhwm (self->pub, (int)node->hwm);
     zsock_set_maxmsgsize (self->pub, LW_MAX_FRAME_SIZE);
     zsock_set_linger (self->pub, 0);
     if (zsock_connect (self->pub, "%s", node->readings_in) == -1) {
@@ -582,9 +554,8 @@ s_configure (self_t *self)
     if (zloop_reader (self->loop, self->pub, s_handle_pub, self))
         return -1;
 
-    self->member = lw_member_new (node->coordinator, "ingest",
-                                  self->args->name, (int) node->heartbeat,
-                                  self->stats);
+    self->member = lw_member_new (node->coordinator, "ingest", self->args->name,
+                                  (int)node->heartbeat, self->stats);
     if (!self->member || lw_member_attach (self->member, self->loop))
         return -1;
 
@@ -592,18 +563,19 @@ s_configure (self_t *self)
     if (s_add_source (self, "gateway", "ingest", &lw_source_gateway))
         return -1;
     zconfig_t *section = zconfig_locate (config, "ingest/source");
-    zconfig_t *child = section? zconfig_child (section): NULL;
+    zconfig_t *child = section ? zconfig_child (section) : NULL;
     for (; child; child = zconfig_next (child)) {
         const char *name = zconfig_name (child);
         if (!name || strlen (name) == 0 || strlen (name) > LW_NAME_MAX) {
             zsys_error ("config: ingest/source/%.64s: bad source name",
-                        name? name: "");
+                        name ? name : "");
             return -1;
         }
         for (size_t index = 0; index < self->nsources; index++)
             if (streq (lw_source_name (self->sources[index]), name)) {
                 zsys_error ("config: ingest/source/%s: duplicate source "
-                            "name", name);
+                            "name",
+                            name);
                 return -1;
             }
         char path[LW_NAME_MAX + 32];
@@ -616,19 +588,18 @@ s_configure (self_t *self)
         period = 1;
     if (period > S_FLUSH_TICK_MAX_MS)
         period = S_FLUSH_TICK_MAX_MS;
-    self->flush_tick = (size_t) period;
-    if (zloop_timer (self->loop, S_READY_TICK_MS, 0, s_handle_ready, self)
-        == -1)
+    self->flush_tick = (size_t)period;
+    if (zloop_timer (self->loop, S_READY_TICK_MS, 0, s_handle_ready, self) ==
+        -1)
         return -1;
     self->configured = true;
     zsys_info ("ingest: configured publisher=%016llx sources=%zu "
                "partitions=%u batch=%zu flush=%ldms lateness=%ldms "
-               "wait_ready=%d", (unsigned long long) self->publisher,
-               self->nsources, self->partitions, self->batch_size, flush,
-               lateness, wait_ready);
+               "wait_ready=%d",
+               (unsigned long long)self->publisher, self->nsources,
+               self->partitions, self->batch_size, flush, lateness, wait_ready);
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  At exit: sends what is batched, waiting a bounded time for room
@@ -641,13 +612,12 @@ s_shutdown (self_t *self)
     for (size_t index = 0; index < self->nsources; index++)
         lw_source_pause (self->sources[index]);
     for (uint32_t partition = 0; partition < self->partitions; partition++)
-        s_flush (self, (uint16_t) partition);
+        s_flush (self, (uint16_t)partition);
     int64_t deadline = zclock_mono () + S_DRAIN_MS;
     s_drain (self);
-    while (self->pending_count && self->can_send
-    &&     zclock_mono () < deadline) {
+    while (self->pending_count && self->can_send && zclock_mono () < deadline) {
         //  Wait for room; reading subscriptions on the way
-        zmq_pollitem_t item = { self->pub_handle, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = {self->pub_handle, 0, ZMQ_POLLIN, 0};
         if (zmq_poll (&item, 1, 5) == 1) {
             zframe_t *frame = zframe_recv (self->pub);
             zframe_destroy (&frame);
@@ -656,18 +626,18 @@ s_shutdown (self_t *self)
     }
     uint64_t unsent = 0;
     for (size_t index = 0; index < self->pending_count; index++)
-        unsent += self->pending[(self->pending_head + index)
-                                % self->pending_size].count;
+        unsent +=
+            self->pending[(self->pending_head + index) % self->pending_size]
+                .count;
     if (unsent)
         zsys_warning ("ingest: stopping with unsent readings=%llu",
-                      (unsigned long long) unsent);
+                      (unsigned long long)unsent);
     //  Give libzmq time to hand over what it queued
     zsock_set_linger (self->pub, S_DRAIN_MS);
     zsys_info ("ingest: stopped in=%llu out=%llu",
-               (unsigned long long) lw_stats_get (self->stats, self->c_in),
-               (unsigned long long) lw_stats_get (self->stats, self->c_out));
+               (unsigned long long)lw_stats_get (self->stats, self->c_in),
+               (unsigned long long)lw_stats_get (self->stats, self->c_out));
 }
-
 
 //  --------------------------------------------------------------------------
 //  Pipe: CONFIGURE, COUNTER, $TERM
@@ -675,29 +645,27 @@ s_shutdown (self_t *self)
 static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    self_t *self = (self_t *) arg;
+    (void)loop;
+    self_t *self = (self_t *)arg;
     zmsg_t *msg = zmsg_recv (reader);
     if (!msg)
-        return -1;                  //  Interrupted
+        return -1; //  Interrupted
     char *command = zmsg_popstr (msg);
     int rc = 0;
     if (!command)
         ;
-    else
-    if (streq (command, "$TERM"))
+    else if (streq (command, "$TERM"))
         rc = -1;
-    else
-    if (streq (command, "CONFIGURE")) {
+    else if (streq (command, "CONFIGURE")) {
         int result = s_configure (self);
-        zsock_signal (self->pipe, result == 0? 0: 1);
+        zsock_signal (self->pipe, result == 0 ? 0 : 1);
     }
-    else
-    if (streq (command, "COUNTER")) {
+    else if (streq (command, "COUNTER")) {
         char *name = zmsg_popstr (msg);
-        zstr_sendf (self->pipe, "%llu", name
-                    ? (unsigned long long) lw_stats_value (self->stats, name)
-                    : 0ULL);
+        zstr_sendf (self->pipe, "%llu",
+                    name
+                        ? (unsigned long long)lw_stats_value (self->stats, name)
+                        : 0ULL);
         zstr_free (&name);
     }
     else
@@ -707,7 +675,6 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     return rc;
 }
 
-
 //  --------------------------------------------------------------------------
 //  The actor
 
@@ -715,7 +682,7 @@ void
 lw_ingest_actor (zsock_t *pipe, void *args)
 {
     assert (args);
-    self_t *self = s_self_new (pipe, (lw_actor_args_t *) args);
+    self_t *self = s_self_new (pipe, (lw_actor_args_t *)args);
     zloop_reader (self->loop, pipe, s_handle_pipe, self);
     zsock_signal (pipe, 0);
     zloop_start (self->loop);
@@ -723,18 +690,17 @@ lw_ingest_actor (zsock_t *pipe, void *args)
     s_self_destroy (&self);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test helpers
 
 //  A test node: temp home, endpoints in it, config built in memory
 typedef struct {
-    char dir[64];               //  Temp home
-    lw_node_t node;             //  Settings and endpoints
-    zconfig_t *config;          //  Config
-    lw_actor_args_t args;       //  What the actor gets
-    zsock_t *xsub;              //  Stands in for the broker's XSUB
-    zactor_t *actor;            //  The ingest actor
+    char dir[64];         //  Temp home
+    lw_node_t node;       //  Settings and endpoints
+    zconfig_t *config;    //  Config
+    lw_actor_args_t args; //  What the actor gets
+    zsock_t *xsub;        //  Stands in for the broker's XSUB
+    zactor_t *actor;      //  The ingest actor
 } s_test_t;
 
 static void
@@ -760,7 +726,7 @@ s_test_setup (s_test_t *test, uint32_t partitions, long hwm)
     test->args.name = "ingest-test";
     test->xsub = zsock_new (ZMQ_XSUB);
     assert (test->xsub);
-    zsock_set_rcvhwm (test->xsub, (int) hwm);
+    zsock_set_rcvhwm (test->xsub, (int)hwm);
     assert (zsock_bind (test->xsub, "%s", test->node.readings_in) == 0);
 }
 
@@ -810,8 +776,8 @@ s_test_recv (s_test_t *test, lw_batch_t *batch, int timeout_ms)
     uint16_t partition;
     assert (lw_msg_envelope (msg, &partition) == 0);
     zframe_t *body = zmsg_last (msg);
-    assert (lw_batch_decode (batch, zframe_data (body), zframe_size (body))
-            == 0);
+    assert (lw_batch_decode (batch, zframe_data (body), zframe_size (body)) ==
+            0);
     assert (lw_batch_kind (batch) == LW_MSG_READINGS);
     assert (lw_batch_partition (batch) == partition);
     zmsg_destroy (&msg);
@@ -826,7 +792,7 @@ s_test_teardown (s_test_t *test)
     zconfig_destroy (&test->config);
     zdir_t *dir = zdir_new (test->dir, NULL);
     if (dir) {
-        zdir_remove (dir, true);    //  Files the test wrote, and the dir
+        zdir_remove (dir, true); //  Files the test wrote, and the dir
         zdir_destroy (&dir);
     }
 }
@@ -853,7 +819,6 @@ s_test_push_bytes (zsock_t *push, const void *data, size_t size)
     zframe_t *frame = zframe_new (data, size);
     assert (zframe_send (&frame, push, 0) == 0);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Test: the simulator through the actor to a subscriber. Per-partition
@@ -888,29 +853,31 @@ s_test_simulator (bool verbose)
     s_test_subscribe (&test);
 
     //  The twin: same config, its readings split per sensor
-    lw_sim_config_t config = {
-        .line = "line1", .machines = 4, .sensors = 5,
-        .interval = 1000 * LW_NS_PER_MS, .faults = 60, .seed = 7,
-        .start = 1700000000 * LW_NS_PER_SEC
-    };
+    lw_sim_config_t config = {.line = "line1",
+                              .machines = 4,
+                              .sensors = 5,
+                              .interval = 1000 * LW_NS_PER_MS,
+                              .faults = 60,
+                              .seed = 7,
+                              .start = 1700000000 * LW_NS_PER_SEC};
     lw_sim_t *twin = lw_sim_new (&config);
     assert (twin);
     size_t wanted = 20000;
     size_t total = wanted * 2;
-    lw_sim_reading_t *reference = (lw_sim_reading_t *)
-        calloc (total, sizeof (lw_sim_reading_t));
+    lw_sim_reading_t *reference =
+        (lw_sim_reading_t *)calloc (total, sizeof (lw_sim_reading_t));
     assert (reference);
     assert (lw_sim_generate (twin, reference, total) == total);
     zhash_t *index_of = zhash_new ();
     size_t nsensors = lw_sim_sensors (twin);
-    size_t *taken = (size_t *) calloc (nsensors, sizeof (size_t));
-    size_t **positions = (size_t **) calloc (nsensors, sizeof (size_t *));
-    size_t *available = (size_t *) calloc (nsensors, sizeof (size_t));
+    size_t *taken = (size_t *)calloc (nsensors, sizeof (size_t));
+    size_t **positions = (size_t **)calloc (nsensors, sizeof (size_t *));
+    size_t *available = (size_t *)calloc (nsensors, sizeof (size_t));
     assert (index_of && taken && positions && available);
     for (size_t sensor = 0; sensor < nsensors; sensor++) {
         zhash_insert (index_of, lw_sim_key (twin, sensor),
-                      (void *) (uintptr_t) (sensor + 1));
-        positions[sensor] = (size_t *) calloc (total, sizeof (size_t));
+                      (void *)(uintptr_t)(sensor + 1));
+        positions[sensor] = (size_t *)calloc (total, sizeof (size_t));
         assert (positions[sensor]);
     }
     for (size_t index = 0; index < total; index++) {
@@ -936,8 +903,8 @@ s_test_simulator (bool verbose)
         for (size_t index = 0; index < count; index++) {
             lw_item_t *item = lw_batch_item (batch, index);
             assert (lw_partition (item->sensor, 8) == partition);
-            size_t sensor = (size_t) (uintptr_t) zhash_lookup (
-                index_of, item->sensor);
+            size_t sensor =
+                (size_t)(uintptr_t)zhash_lookup (index_of, item->sensor);
             assert (sensor > 0);
             sensor--;
             assert (taken[sensor] < available[sensor]);
@@ -952,8 +919,8 @@ s_test_simulator (bool verbose)
     int64_t elapsed = zclock_usecs () - started;
     if (verbose)
         printf ("   simulator -> subscriber (hwm 10, batch 100, decoded "
-                "and checked): %zu readings in %lld us\n", received,
-                (long long) elapsed);
+                "and checked): %zu readings in %lld us\n",
+                received, (long long)elapsed);
     assert (s_test_counter (&test, "in") >= received);
     assert (s_test_counter (&test, "out") >= received);
     assert (s_test_counter (&test, "drop_duplicate") == 0);
@@ -985,7 +952,6 @@ s_test_simulator (bool verbose)
     lw_batch_destroy (&batch);
     s_test_teardown (&test);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Test: the gateway with good and bad frames, and cleaning
@@ -1031,12 +997,12 @@ s_test_gateway (bool verbose)
     body = lw_batch_encode (good);
     assert (body);
     size_t size = zframe_size (body);
-    uint8_t *bytes = (uint8_t *) malloc (size + 1);
+    uint8_t *bytes = (uint8_t *)malloc (size + 1);
     assert (bytes);
     memcpy (bytes, zframe_data (body), size);
     bytes[size] = 0xc0;
-    s_test_push_bytes (push, bytes, size - 1);                  //  Truncated
-    s_test_push_bytes (push, bytes, size + 1);                  //  Trailing
+    s_test_push_bytes (push, bytes, size - 1); //  Truncated
+    s_test_push_bytes (push, bytes, size + 1); //  Trailing
     uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     s_test_push_bytes (push, huge, sizeof (huge));
     int huge_code = lw_batch_decode (good, huge, sizeof (huge));
@@ -1047,14 +1013,14 @@ s_test_gateway (bool verbose)
     vector->time = base;
     body = lw_batch_encode (features);
     assert (body);
-    assert (zframe_send (&body, push, 0) == 0);                 //  Kind
+    assert (zframe_send (&body, push, 0) == 0); //  Kind
     lw_batch_destroy (&features);
-    msg = zmsg_new ();                                          //  3 frames
+    msg = zmsg_new (); //  3 frames
     zmsg_addstr (msg, "a");
     zmsg_addstr (msg, "b");
     zmsg_addstr (msg, "c");
     assert (zmsg_send (&msg, push) == 0);
-    msg = zmsg_new ();                                          //  Bad prefix
+    msg = zmsg_new (); //  Bad prefix
     zmsg_addstr (msg, "abc");
     zmsg_addmem (msg, bytes, size);
     assert (zmsg_send (&msg, push) == 0);
@@ -1077,15 +1043,14 @@ s_test_gateway (bool verbose)
                 assert (item->value == 7);
                 saw_end = true;
             }
-            else
-            if (item->value == 42) {
+            else if (item->value == 42) {
                 assert (item->quality == LW_QUALITY_LATE);
                 saw_late = true;
             }
             else {
                 assert (item->quality == 0);
-                assert (item->time == base + (int64_t) item->value
-                                             * LW_NS_PER_SEC);
+                assert (item->time ==
+                        base + (int64_t)item->value * LW_NS_PER_SEC);
             }
             received++;
         }
@@ -1112,7 +1077,6 @@ s_test_gateway (bool verbose)
     zsock_destroy (&push);
     s_test_teardown (&test);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Test: with wait_ready the sources wait for the broker's READY even when
@@ -1152,7 +1116,6 @@ s_test_ready_and_config (bool verbose)
     if (verbose)
         printf ("   ready gating and bad configs\n");
 }
-
 
 //  --------------------------------------------------------------------------
 //  Test: CSV replay (long shape) with a bad key and a bad row
@@ -1200,7 +1163,6 @@ s_test_csv (bool verbose)
         printf ("   csv replay\n");
 }
 
-
 //  --------------------------------------------------------------------------
 //  Test: a paced simulator never runs ahead of its rate; a narrow CSV
 //  that loops keeps its timestamps moving forward
@@ -1227,11 +1189,11 @@ s_test_pacing_and_loop (bool verbose)
     int64_t elapsed = zclock_mono () - started;
     if (verbose)
         printf ("   paced at 2000/s: %zu readings in %lld ms\n", received,
-                (long long) elapsed);
+                (long long)elapsed);
     //  Upper bound is exact (plus one flush of slack); the lower bound is
     //  loose because a loaded machine may run the timer late
-    assert (received <= (size_t) (2 * (elapsed + 20)));
-    assert (received >= (size_t) (elapsed / 4));
+    assert (received <= (size_t)(2 * (elapsed + 20)));
+    assert (received >= (size_t)(elapsed / 4));
     s_test_teardown (&test);
 
     s_test_setup (&test, 4, 1000);
@@ -1254,8 +1216,8 @@ s_test_pacing_and_loop (bool verbose)
     received = 0;
     while (received < 6) {
         assert (s_test_recv (&test, batch, 5000) >= 0);
-        for (size_t index = 0; index < lw_batch_count (batch)
-                               && received < 6; index++) {
+        for (size_t index = 0; index < lw_batch_count (batch) && received < 6;
+             index++) {
             lw_item_t *item = lw_batch_item (batch, index);
             assert (streq (item->sensor, "csv/m9/t"));
             assert (item->value == (received % 2) + 1);
@@ -1275,7 +1237,6 @@ s_test_pacing_and_loop (bool verbose)
         printf ("   csv loop\n");
 }
 
-
 //  --------------------------------------------------------------------------
 //  Bench (verbose): the per-reading work of lw-ingest without sockets -
 //  simulator -> cleaning -> batches per partition -> encoded frames
@@ -1283,26 +1244,28 @@ s_test_pacing_and_loop (bool verbose)
 static void
 s_bench_pipeline (void)
 {
-    lw_sim_config_t config = {
-        .line = "line1", .machines = 100, .sensors = 10,
-        .interval = 100 * LW_NS_PER_MS, .faults = 0.05, .seed = 1,
-        .start = 1700000000 * LW_NS_PER_SEC
-    };
+    lw_sim_config_t config = {.line = "line1",
+                              .machines = 100,
+                              .sensors = 10,
+                              .interval = 100 * LW_NS_PER_MS,
+                              .faults = 0.05,
+                              .seed = 1,
+                              .start = 1700000000 * LW_NS_PER_SEC};
     lw_sim_t *sim = lw_sim_new (&config);
     lw_clean_t *clean = lw_clean_new (64, 60 * LW_NS_PER_SEC, 1000000);
     assert (sim && clean);
     size_t nsensors = lw_sim_sensors (sim);
-    lw_sensor_t **sensors = (lw_sensor_t **) calloc (nsensors,
-                                                     sizeof (lw_sensor_t *));
+    lw_sensor_t **sensors =
+        (lw_sensor_t **)calloc (nsensors, sizeof (lw_sensor_t *));
     int result;
     for (size_t index = 0; index < nsensors; index++)
-        sensors[index] = lw_clean_sensor (clean, lw_sim_key (sim, index),
-                                          &result);
+        sensors[index] =
+            lw_clean_sensor (clean, lw_sim_key (sim, index), &result);
     lw_batch_t *batches[64];
     for (int partition = 0; partition < 64; partition++)
         batches[partition] = lw_batch_new (LW_MSG_READINGS);
-    lw_sim_reading_t *buffer = (lw_sim_reading_t *)
-        calloc (LW_SOURCE_CHUNK, sizeof (lw_sim_reading_t));
+    lw_sim_reading_t *buffer =
+        (lw_sim_reading_t *)calloc (LW_SOURCE_CHUNK, sizeof (lw_sim_reading_t));
     size_t total = 4000000, done = 0, frames = 0, bytes = 0;
     int64_t started = zclock_usecs ();
     while (done < total) {
@@ -1310,9 +1273,8 @@ s_bench_pipeline (void)
         for (size_t index = 0; index < count; index++) {
             lw_sensor_t *sensor = sensors[buffer[index].sensor];
             uint32_t quality = 0;
-            if (lw_clean_check (60 * LW_NS_PER_SEC, sensor,
-                                buffer[index].time, buffer[index].value,
-                                &quality))
+            if (lw_clean_check (60 * LW_NS_PER_SEC, sensor, buffer[index].time,
+                                buffer[index].value, &quality))
                 continue;
             lw_batch_t *batch = batches[sensor->partition];
             lw_item_t *item = lw_batch_add (batch, sensor->key);
@@ -1332,8 +1294,8 @@ s_bench_pipeline (void)
     int64_t elapsed = zclock_usecs () - started;
     printf ("   pipeline (sim -> clean -> batch 512 -> encode, 1000 sensors, "
             "P=64): %.2f M readings/s, %zu frames, %.1f bytes/reading\n",
-            (double) total / (double) elapsed, frames,
-            (double) bytes / (double) (frames * 512));
+            (double)total / (double)elapsed, frames,
+            (double)bytes / (double)(frames * 512));
     for (int partition = 0; partition < 64; partition++)
         lw_batch_destroy (&batches[partition]);
     free (buffer);
@@ -1341,7 +1303,6 @@ s_bench_pipeline (void)
     lw_clean_destroy (&clean);
     lw_sim_destroy (&sim);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Bench (verbose): the actor end to end to a subscriber that only counts
@@ -1374,11 +1335,11 @@ s_bench_actor (void)
             break;
     }
     printf ("   actor (sim unpaced -> XPUB -> ipc -> XSUB, decoded): "
-            "%.0f readings/s\n", (double) readings * 1e6 / (double) measured);
+            "%.0f readings/s\n",
+            (double)readings * 1e6 / (double)measured);
     lw_batch_destroy (&batch);
     s_test_teardown (&test);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test

@@ -36,10 +36,8 @@
 #include <stdbool.h>
 
 //  The actor; args is an lw_actor_args_t * (lw_main.h)
-void
-    lw_ingest_actor (zsock_t *pipe, void *args);
+void lw_ingest_actor (zsock_t *pipe, void *args);
 
-void
-    lw_ingest_test (bool verbose);
+void lw_ingest_test (bool verbose);
 
 #endif

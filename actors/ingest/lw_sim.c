@@ -27,44 +27,43 @@
 
 //  Per-sensor signal parameters and fault state
 typedef struct {
-    double base;                //  Base level
-    double sigma;               //  Noise sigma
-    double amp_shift;           //  Amplitude of the 8 h pattern
-    double amp_day;             //  Amplitude of the 24 h pattern
-    double shift_sin;           //  sin/cos of the 8 h pattern's phase
+    double base;      //  Base level
+    double sigma;     //  Noise sigma
+    double amp_shift; //  Amplitude of the 8 h pattern
+    double amp_day;   //  Amplitude of the 24 h pattern
+    double shift_sin; //  sin/cos of the 8 h pattern's phase
     double shift_cos;
-    double day_sin;             //  sin/cos of the 24 h pattern's phase
+    double day_sin; //  sin/cos of the 24 h pattern's phase
     double day_cos;
-    int64_t next_fault;         //  Tick at which the next fault starts
-    int64_t fault_start;        //  Tick of the active fault's first sample
-    int64_t fault_end;          //  Tick of its last sample
-    double fault_sign;          //  +1 or -1
-    double stuck_value;         //  STUCK: the frozen value
-    lw_fault_type_t fault;      //  Active fault, or LW_FAULT_NONE
+    int64_t next_fault;    //  Tick at which the next fault starts
+    int64_t fault_start;   //  Tick of the active fault's first sample
+    int64_t fault_end;     //  Tick of its last sample
+    double fault_sign;     //  +1 or -1
+    double stuck_value;    //  STUCK: the frozen value
+    lw_fault_type_t fault; //  Active fault, or LW_FAULT_NONE
 } s_sensor_t;
 
 struct _lw_sim_t {
-    lw_sim_config_t config;     //  Copy of the config (line copied too)
+    lw_sim_config_t config;         //  Copy of the config (line copied too)
     char line[LW_SIM_LINE_MAX + 1]; //  Line name
-    size_t nsensors;            //  machines x sensors
-    s_sensor_t *sensors;        //  Per-sensor state
-    char *keys;                 //  nsensors keys, S_KEY_STRIDE apart
-    uint64_t prng;              //  xorshift64* state, never 0
-    bool has_spare;             //  Polar method keeps a second value
-    double spare;               //  ...which is this
-    double mean_gap;            //  Mean ticks between faults per sensor
-    int64_t tick;               //  Current tick (sample number)
-    size_t cursor;              //  Next sensor within the tick
-    double tick_shift_sin;      //  Pattern phase of the current tick
+    size_t nsensors;                //  machines x sensors
+    s_sensor_t *sensors;            //  Per-sensor state
+    char *keys;                     //  nsensors keys, S_KEY_STRIDE apart
+    uint64_t prng;                  //  xorshift64* state, never 0
+    bool has_spare;                 //  Polar method keeps a second value
+    double spare;                   //  ...which is this
+    double mean_gap;                //  Mean ticks between faults per sensor
+    int64_t tick;                   //  Current tick (sample number)
+    size_t cursor;                  //  Next sensor within the tick
+    double tick_shift_sin;          //  Pattern phase of the current tick
     double tick_shift_cos;
     double tick_day_sin;
     double tick_day_cos;
-    uint64_t faults;            //  Faults injected so far
-    FILE *truth;                //  Ground truth CSV, or NULL
-    lw_sim_truth_fn *truth_fn;  //  Ground truth callback, or NULL
-    void *truth_arg;            //  Its argument
+    uint64_t faults;           //  Faults injected so far
+    FILE *truth;               //  Ground truth CSV, or NULL
+    lw_sim_truth_fn *truth_fn; //  Ground truth callback, or NULL
+    void *truth_arg;           //  Its argument
 };
-
 
 //  --------------------------------------------------------------------------
 //  splitmix64: expands the seed into a well-mixed, nonzero PRNG state
@@ -77,7 +76,6 @@ s_splitmix64 (uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
 }
-
 
 //  --------------------------------------------------------------------------
 //  xorshift64*: the simulator's only source of randomness
@@ -93,16 +91,14 @@ s_next (lw_sim_t *self)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Uniform double in [0, 1)
 
 static inline double
 s_uniform (lw_sim_t *self)
 {
-    return (double) (s_next (self) >> 11) * 0x1.0p-53;
+    return (double)(s_next (self) >> 11) * 0x1.0p-53;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Standard normal deviate (Marsaglia polar method)
@@ -126,7 +122,6 @@ s_gauss (lw_sim_t *self)
     return u * scale;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Ticks until a sensor's next fault: exponential with the configured mean
 
@@ -136,11 +131,10 @@ s_fault_gap (lw_sim_t *self)
     if (self->mean_gap <= 0)
         return INT64_MAX / 4;
     double gap = -log (1.0 - s_uniform (self)) * self->mean_gap;
-    if (gap > (double) (INT64_MAX / 8))
+    if (gap > (double)(INT64_MAX / 8))
         return INT64_MAX / 4;
-    return 1 + (int64_t) gap;
+    return 1 + (int64_t)gap;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Phase (sin, cos) of a periodic pattern at event time `time`
@@ -151,11 +145,10 @@ s_phase (int64_t time, int64_t period, double *sin_out, double *cos_out)
     int64_t offset = time % period;
     if (offset < 0)
         offset += period;
-    double angle = S_TWO_PI * (double) offset / (double) period;
+    double angle = S_TWO_PI * (double)offset / (double)period;
     *sin_out = sin (angle);
     *cos_out = cos (angle);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Event time of tick `tick`
@@ -165,7 +158,6 @@ s_tick_time (lw_sim_t *self, int64_t tick)
 {
     return self->config.start + tick * self->config.interval;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Prepares the shared pattern phases of the current tick
@@ -179,7 +171,6 @@ s_tick_begin (lw_sim_t *self)
     s_phase (time, S_DAY_PERIOD, &self->tick_day_sin, &self->tick_day_cos);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Number of digits of a positive number, at least `min`
 
@@ -191,9 +182,8 @@ s_digits (uint32_t value, int min)
         value /= 10;
         digits++;
     }
-    return digits < min? min: digits;
+    return digits < min ? min : digits;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Creates a simulator; NULL on a bad config or no memory
@@ -202,23 +192,22 @@ lw_sim_t *
 lw_sim_new (const lw_sim_config_t *config)
 {
     assert (config);
-    const char *line = config->line? config->line: "line1";
-    if (config->machines == 0 || config->sensors == 0
-    ||  config->interval <= 0 || !isfinite (config->faults)
-    ||  config->faults < 0 || strlen (line) == 0
-    ||  strlen (line) > LW_SIM_LINE_MAX
-    ||  (uint64_t) config->machines * config->sensors > 100000000ULL)
+    const char *line = config->line ? config->line : "line1";
+    if (config->machines == 0 || config->sensors == 0 ||
+        config->interval <= 0 || !isfinite (config->faults) ||
+        config->faults < 0 || strlen (line) == 0 ||
+        strlen (line) > LW_SIM_LINE_MAX ||
+        (uint64_t)config->machines * config->sensors > 100000000ULL)
         return NULL;
-    lw_sim_t *self = (lw_sim_t *) zmalloc (sizeof (lw_sim_t));
+    lw_sim_t *self = (lw_sim_t *)zmalloc (sizeof (lw_sim_t));
     if (!self)
         return NULL;
     self->config = *config;
     strcpy (self->line, line);
     self->config.line = self->line;
-    self->nsensors = (size_t) config->machines * config->sensors;
-    self->sensors = (s_sensor_t *) calloc (self->nsensors,
-                                           sizeof (s_sensor_t));
-    self->keys = (char *) calloc (self->nsensors, S_KEY_STRIDE);
+    self->nsensors = (size_t)config->machines * config->sensors;
+    self->sensors = (s_sensor_t *)calloc (self->nsensors, sizeof (s_sensor_t));
+    self->keys = (char *)calloc (self->nsensors, S_KEY_STRIDE);
     if (!self->sensors || !self->keys) {
         lw_sim_destroy (&self);
         return NULL;
@@ -229,8 +218,8 @@ lw_sim_new (const lw_sim_config_t *config)
     while (self->prng == 0);
 
     if (config->faults > 0)
-        self->mean_gap = (double) S_HOUR
-                       / (config->faults * (double) config->interval);
+        self->mean_gap =
+            (double)S_HOUR / (config->faults * (double)config->interval);
     int machine_width = s_digits (config->machines, 3);
     int sensor_width = s_digits (config->sensors, 2);
     size_t index = 0;
@@ -261,7 +250,6 @@ lw_sim_new (const lw_sim_config_t *config)
     return self;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Destroys the simulator, closing the truth file
 
@@ -280,7 +268,6 @@ lw_sim_destroy (lw_sim_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Number of sensors
 
@@ -290,7 +277,6 @@ lw_sim_sensors (lw_sim_t *self)
     assert (self);
     return self->nsensors;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Key of a sensor; borrowed for the simulator's lifetime
@@ -303,7 +289,6 @@ lw_sim_key (lw_sim_t *self, size_t index)
     return self->keys + index * S_KEY_STRIDE;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Noise sigma of a sensor
 
@@ -315,7 +300,6 @@ lw_sim_sigma (lw_sim_t *self, size_t index)
     return self->sensors[index].sigma;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Pattern value of a sensor from the phases of its tick
 
@@ -324,13 +308,12 @@ s_pattern (const s_sensor_t *state, double shift_sin, double shift_cos,
            double day_sin, double day_cos)
 {
     //  sin (a + p) = sin a cos p + cos a sin p
-    return state->base
-         + state->amp_shift * (shift_sin * state->shift_cos
-                               + shift_cos * state->shift_sin)
-         + state->amp_day * (day_sin * state->day_cos
-                             + day_cos * state->day_sin);
+    return state->base +
+           state->amp_shift *
+               (shift_sin * state->shift_cos + shift_cos * state->shift_sin) +
+           state->amp_day *
+               (day_sin * state->day_cos + day_cos * state->day_sin);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Fault-free, noise-free value of a sensor at an event time
@@ -347,7 +330,6 @@ lw_sim_expected (lw_sim_t *self, size_t index, int64_t time)
                       day_cos);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Length in samples of a fault type
 
@@ -355,26 +337,25 @@ static int64_t
 s_fault_samples (lw_sim_t *self, lw_fault_type_t type)
 {
     switch (type) {
-        case LW_FAULT_SPIKE:
-            return 1;
-        case LW_FAULT_SHIFT:
-            return LW_SIM_SHIFT_SAMPLES;
-        case LW_FAULT_DRIFT: {
-            int64_t samples = S_HOUR / self->config.interval;
-            return samples < 1? 1: samples;
-        }
-        case LW_FAULT_STUCK:
-            return LW_SIM_STUCK_SAMPLES;
-        case LW_FAULT_NOISE:
-            return LW_SIM_NOISE_SAMPLES;
-        case LW_FAULT_DROPOUT:
-            return LW_SIM_DROPOUT_SAMPLES;
-        default:
-            assert (false);
-            return 1;
+    case LW_FAULT_SPIKE:
+        return 1;
+    case LW_FAULT_SHIFT:
+        return LW_SIM_SHIFT_SAMPLES;
+    case LW_FAULT_DRIFT: {
+        int64_t samples = S_HOUR / self->config.interval;
+        return samples < 1 ? 1 : samples;
+    }
+    case LW_FAULT_STUCK:
+        return LW_SIM_STUCK_SAMPLES;
+    case LW_FAULT_NOISE:
+        return LW_SIM_NOISE_SAMPLES;
+    case LW_FAULT_DROPOUT:
+        return LW_SIM_DROPOUT_SAMPLES;
+    default:
+        assert (false);
+        return 1;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Starts a fault on a sensor at the current tick and reports it
@@ -382,32 +363,29 @@ s_fault_samples (lw_sim_t *self, lw_fault_type_t type)
 static void
 s_fault_start (lw_sim_t *self, uint32_t index, s_sensor_t *state)
 {
-    lw_fault_type_t type = (lw_fault_type_t) (1 + s_next (self)
-                                                  % LW_FAULT_TYPES);
+    lw_fault_type_t type =
+        (lw_fault_type_t)(1 + s_next (self) % LW_FAULT_TYPES);
     state->fault = type;
     state->fault_start = self->tick;
     state->fault_end = self->tick + s_fault_samples (self, type) - 1;
-    state->fault_sign = (s_next (self) & 1)? 1.0: -1.0;
+    state->fault_sign = (s_next (self) & 1) ? 1.0 : -1.0;
     self->faults++;
 
-    lw_sim_fault_t fault = {
-        .sensor = index,
-        .type = type,
-        .start = s_tick_time (self, state->fault_start),
-        .end = s_tick_time (self, state->fault_end)
-    };
+    lw_sim_fault_t fault = {.sensor = index,
+                            .type = type,
+                            .start = s_tick_time (self, state->fault_start),
+                            .end = s_tick_time (self, state->fault_end)};
     if (self->truth_fn)
         self->truth_fn (&fault, self->truth_arg);
     if (self->truth) {
         char start[LW_TIME_TEXT_MAX], end[LW_TIME_TEXT_MAX];
         fprintf (self->truth, "%s,%s,%s,%s\n",
-                 self->keys + (size_t) index * S_KEY_STRIDE,
+                 self->keys + (size_t)index * S_KEY_STRIDE,
                  lw_sim_fault_name (type),
                  lw_time_format (fault.start, start, sizeof (start)),
                  lw_time_format (fault.end, end, sizeof (end)));
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Generates up to max readings
@@ -424,7 +402,7 @@ lw_sim_generate (lw_sim_t *self, lw_sim_reading_t *out, size_t max)
             self->tick++;
             s_tick_begin (self);
         }
-        uint32_t index = (uint32_t) self->cursor++;
+        uint32_t index = (uint32_t)self->cursor++;
         s_sensor_t *state = &self->sensors[index];
         if (state->fault && self->tick > state->fault_end) {
             state->fault = LW_FAULT_NONE;
@@ -435,43 +413,40 @@ lw_sim_generate (lw_sim_t *self, lw_sim_reading_t *out, size_t max)
 
         double noise = s_gauss (self);
         if (state->fault == LW_FAULT_DROPOUT)
-            continue;               //  No sample this tick
-        double value = s_pattern (state, self->tick_shift_sin,
-                                  self->tick_shift_cos, self->tick_day_sin,
-                                  self->tick_day_cos);
+            continue; //  No sample this tick
+        double value =
+            s_pattern (state, self->tick_shift_sin, self->tick_shift_cos,
+                       self->tick_day_sin, self->tick_day_cos);
         switch (state->fault) {
-            case LW_FAULT_NONE:
-                value += state->sigma * noise;
-                break;
-            case LW_FAULT_SPIKE:
-                value += state->sigma * noise
-                       + state->fault_sign * LW_SIM_SPIKE_SIGMAS
-                       * state->sigma;
-                break;
-            case LW_FAULT_SHIFT:
-                value += state->sigma * noise
-                       + state->fault_sign * LW_SIM_SHIFT_SIGMAS
-                       * state->sigma;
-                break;
-            case LW_FAULT_DRIFT: {
-                double done = (double) (self->tick - state->fault_start + 1)
-                            / (double) (state->fault_end - state->fault_start
-                                        + 1);
-                value += state->sigma * noise
-                       + state->fault_sign * LW_SIM_DRIFT_SIGMAS
-                       * state->sigma * done;
-                break;
-            }
-            case LW_FAULT_STUCK:
-                if (self->tick == state->fault_start)
-                    state->stuck_value = value + state->sigma * noise;
-                value = state->stuck_value;
-                break;
-            case LW_FAULT_NOISE:
-                value += LW_SIM_NOISE_SIGMAS * state->sigma * noise;
-                break;
-            case LW_FAULT_DROPOUT:
-                break;
+        case LW_FAULT_NONE:
+            value += state->sigma * noise;
+            break;
+        case LW_FAULT_SPIKE:
+            value += state->sigma * noise +
+                     state->fault_sign * LW_SIM_SPIKE_SIGMAS * state->sigma;
+            break;
+        case LW_FAULT_SHIFT:
+            value += state->sigma * noise +
+                     state->fault_sign * LW_SIM_SHIFT_SIGMAS * state->sigma;
+            break;
+        case LW_FAULT_DRIFT: {
+            double done = (double)(self->tick - state->fault_start + 1) /
+                          (double)(state->fault_end - state->fault_start + 1);
+            value += state->sigma * noise + state->fault_sign *
+                                                LW_SIM_DRIFT_SIGMAS *
+                                                state->sigma * done;
+            break;
+        }
+        case LW_FAULT_STUCK:
+            if (self->tick == state->fault_start)
+                state->stuck_value = value + state->sigma * noise;
+            value = state->stuck_value;
+            break;
+        case LW_FAULT_NOISE:
+            value += LW_SIM_NOISE_SIGMAS * state->sigma * noise;
+            break;
+        case LW_FAULT_DROPOUT:
+            break;
         }
         out[count].sensor = index;
         out[count].time = s_tick_time (self, self->tick);
@@ -480,7 +455,6 @@ lw_sim_generate (lw_sim_t *self, lw_sim_reading_t *out, size_t max)
     }
     return count;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Event time of the current tick
@@ -492,7 +466,6 @@ lw_sim_time (lw_sim_t *self)
     return s_tick_time (self, self->tick);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Faults injected so far
 
@@ -502,7 +475,6 @@ lw_sim_faults (lw_sim_t *self)
     assert (self);
     return self->faults;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Opens the ground truth CSV
@@ -524,7 +496,6 @@ lw_sim_set_truth (lw_sim_t *self, const char *path)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Registers a ground truth callback
 
@@ -535,7 +506,6 @@ lw_sim_set_truth_fn (lw_sim_t *self, lw_sim_truth_fn *fn, void *arg)
     self->truth_fn = fn;
     self->truth_arg = arg;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Flushes the truth file so readers see every fault so far
@@ -548,7 +518,6 @@ lw_sim_flush (lw_sim_t *self)
         fflush (self->truth);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Name of a fault type
 
@@ -556,16 +525,22 @@ const char *
 lw_sim_fault_name (int type)
 {
     switch (type) {
-        case LW_FAULT_SPIKE: return "spike";
-        case LW_FAULT_SHIFT: return "level_shift";
-        case LW_FAULT_DRIFT: return "drift";
-        case LW_FAULT_STUCK: return "stuck";
-        case LW_FAULT_NOISE: return "noise_burst";
-        case LW_FAULT_DROPOUT: return "dropout";
-        default: return "none";
+    case LW_FAULT_SPIKE:
+        return "spike";
+    case LW_FAULT_SHIFT:
+        return "level_shift";
+    case LW_FAULT_DRIFT:
+        return "drift";
+    case LW_FAULT_STUCK:
+        return "stuck";
+    case LW_FAULT_NOISE:
+        return "noise_burst";
+    case LW_FAULT_DROPOUT:
+        return "dropout";
+    default:
+        return "none";
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Self test
@@ -580,7 +555,7 @@ typedef struct {
 static void
 s_test_truth (const lw_sim_fault_t *fault, void *arg)
 {
-    s_truth_t *truth = (s_truth_t *) arg;
+    s_truth_t *truth = (s_truth_t *)arg;
     if (truth->count < S_TEST_FAULTS_MAX)
         truth->faults[truth->count++] = *fault;
 }
@@ -593,11 +568,13 @@ lw_sim_test (bool verbose)
         printf ("\n");
 
     //  Invalid configs are refused
-    lw_sim_config_t config = {
-        .line = "line1", .machines = 0, .sensors = 4,
-        .interval = 100 * LW_NS_PER_MS, .faults = 1, .seed = 1,
-        .start = 1700000000 * LW_NS_PER_SEC
-    };
+    lw_sim_config_t config = {.line = "line1",
+                              .machines = 0,
+                              .sensors = 4,
+                              .interval = 100 * LW_NS_PER_MS,
+                              .faults = 1,
+                              .seed = 1,
+                              .start = 1700000000 * LW_NS_PER_SEC};
     assert (lw_sim_new (&config) == NULL);
     config.machines = 3;
     config.interval = 0;
@@ -622,16 +599,16 @@ lw_sim_test (bool verbose)
     lw_sim_t *twin = lw_sim_new (&config);
     assert (twin);
     size_t total = 100000;
-    lw_sim_reading_t *first = (lw_sim_reading_t *)
-        calloc (total, sizeof (lw_sim_reading_t));
-    lw_sim_reading_t *second = (lw_sim_reading_t *)
-        calloc (total, sizeof (lw_sim_reading_t));
+    lw_sim_reading_t *first =
+        (lw_sim_reading_t *)calloc (total, sizeof (lw_sim_reading_t));
+    lw_sim_reading_t *second =
+        (lw_sim_reading_t *)calloc (total, sizeof (lw_sim_reading_t));
     assert (first && second);
     assert (lw_sim_generate (sim, first, total) == total);
     size_t done = 0;
     size_t chunk = 1;
     while (done < total) {
-        size_t want = chunk < total - done? chunk: total - done;
+        size_t want = chunk < total - done ? chunk : total - done;
         assert (lw_sim_generate (twin, second + done, want) == want);
         done += want;
         chunk = chunk * 3 + 1;
@@ -658,11 +635,11 @@ lw_sim_test (bool verbose)
     //  its effect on the values
     config.machines = 2;
     config.sensors = 5;
-    config.faults = 60;             //  One a minute per sensor
+    config.faults = 60; //  One a minute per sensor
     config.interval = 1000 * LW_NS_PER_MS;
     sim = lw_sim_new (&config);
     assert (sim);
-    s_truth_t *truth = (s_truth_t *) zmalloc (sizeof (s_truth_t));
+    s_truth_t *truth = (s_truth_t *)zmalloc (sizeof (s_truth_t));
     assert (truth);
     lw_sim_set_truth_fn (sim, s_test_truth, truth);
     char *dir = zsys_sprintf ("/tmp/lw_sim_test.XXXXXX");
@@ -678,24 +655,25 @@ lw_sim_test (bool verbose)
     int64_t elapsed = zclock_usecs () - started;
     if (verbose)
         printf ("   generated %zu readings in %lld us (%.2f M/s), "
-                "%llu faults\n", total, (long long) elapsed,
-                elapsed > 0? (double) total / (double) elapsed: 0.0,
-                (unsigned long long) lw_sim_faults (sim));
+                "%llu faults\n",
+                total, (long long)elapsed,
+                elapsed > 0 ? (double)total / (double)elapsed : 0.0,
+                (unsigned long long)lw_sim_faults (sim));
     assert (lw_sim_faults (sim) == truth->count);
     lw_sim_flush (sim);
 
     //  Index the readings by (sensor, tick)
     size_t nsensors = lw_sim_sensors (sim);
-    int64_t ticks = (int64_t) (total / nsensors) - 2;
-    double *grid = (double *) malloc (nsensors * (size_t) (ticks + 2)
-                                      * sizeof (double));
+    int64_t ticks = (int64_t)(total / nsensors) - 2;
+    double *grid =
+        (double *)malloc (nsensors * (size_t)(ticks + 2) * sizeof (double));
     assert (grid);
-    for (size_t index = 0; index < nsensors * (size_t) (ticks + 2); index++)
+    for (size_t index = 0; index < nsensors * (size_t)(ticks + 2); index++)
         grid[index] = NAN;
     for (size_t index = 0; index < total; index++) {
         int64_t tick = (first[index].time - config.start) / config.interval;
         if (tick < ticks + 2)
-            grid[(size_t) tick * nsensors + first[index].sensor] =
+            grid[(size_t)tick * nsensors + first[index].sensor] =
                 first[index].value;
     }
     int seen[LW_FAULT_TYPES + 1] = {0};
@@ -704,17 +682,18 @@ lw_sim_test (bool verbose)
         int64_t from = (fault->start - config.start) / config.interval;
         int64_t to = (fault->end - config.start) / config.interval;
         if (to >= ticks)
-            continue;               //  Not fully generated
+            continue; //  Not fully generated
         double sigma = lw_sim_sigma (sim, fault->sensor);
         double sum = 0, sum2 = 0, last = 0;
         bool constant = true, missing = true;
         double previous = NAN;
         for (int64_t tick = from; tick <= to; tick++) {
-            double value = grid[(size_t) tick * nsensors + fault->sensor];
+            double value = grid[(size_t)tick * nsensors + fault->sensor];
             if (!isnan (value))
                 missing = false;
-            double deviation = value - lw_sim_expected (
-                sim, fault->sensor, config.start + tick * config.interval);
+            double deviation =
+                value - lw_sim_expected (sim, fault->sensor,
+                                         config.start + tick * config.interval);
             sum += deviation;
             sum2 += deviation * deviation;
             last = deviation;
@@ -722,31 +701,30 @@ lw_sim_test (bool verbose)
                 constant = false;
             previous = value;
         }
-        double samples = (double) (to - from + 1);
+        double samples = (double)(to - from + 1);
         switch (fault->type) {
-            case LW_FAULT_SPIKE:
-                assert (fabs (last) > 3 * sigma);
-                break;
-            case LW_FAULT_SHIFT:
-                assert (fabs (sum / samples) > 3 * sigma);
-                break;
-            case LW_FAULT_DRIFT:
-                //  Hourly drifts exceed this test's horizon at 1 s ticks
-                break;
-            case LW_FAULT_STUCK:
-                assert (constant);
-                break;
-            case LW_FAULT_NOISE:
-                assert (sqrt (sum2 / samples) > 2.5 * sigma);
-                break;
-            case LW_FAULT_DROPOUT:
-                assert (missing);
-                //  The samples around it are there
-                assert (!isnan (grid[(size_t) (to + 1) * nsensors
-                                     + fault->sensor]));
-                break;
-            default:
-                assert (false);
+        case LW_FAULT_SPIKE:
+            assert (fabs (last) > 3 * sigma);
+            break;
+        case LW_FAULT_SHIFT:
+            assert (fabs (sum / samples) > 3 * sigma);
+            break;
+        case LW_FAULT_DRIFT:
+            //  Hourly drifts exceed this test's horizon at 1 s ticks
+            break;
+        case LW_FAULT_STUCK:
+            assert (constant);
+            break;
+        case LW_FAULT_NOISE:
+            assert (sqrt (sum2 / samples) > 2.5 * sigma);
+            break;
+        case LW_FAULT_DROPOUT:
+            assert (missing);
+            //  The samples around it are there
+            assert (!isnan (grid[(size_t)(to + 1) * nsensors + fault->sensor]));
+            break;
+        default:
+            assert (false);
         }
         seen[fault->type]++;
     }
@@ -761,22 +739,22 @@ lw_sim_test (bool verbose)
     //  Drift reaches 4 sigma at its end: one sensor, many faults
     config.machines = 1;
     config.sensors = 1;
-    config.interval = 10 * LW_NS_PER_SEC;   //  360 samples per hour
+    config.interval = 10 * LW_NS_PER_SEC; //  360 samples per hour
     config.faults = 2;
     sim = lw_sim_new (&config);
     assert (sim);
     truth->count = 0;
     lw_sim_set_truth_fn (sim, s_test_truth, truth);
     assert (lw_sim_generate (sim, first, total) == total);
-    double *series = (double *) malloc (total * sizeof (double));
+    double *series = (double *)malloc (total * sizeof (double));
     assert (series);
     for (size_t index = 0; index < total; index++)
         series[index] = NAN;
     for (size_t index = 0; index < total; index++) {
         int64_t tick = (first[index].time - config.start) / config.interval;
-        if (tick < (int64_t) total)
-            series[tick] = first[index].value
-                         - lw_sim_expected (sim, 0, first[index].time);
+        if (tick < (int64_t)total)
+            series[tick] = first[index].value -
+                           lw_sim_expected (sim, 0, first[index].time);
     }
     int drifts = 0;
     for (size_t fault_nbr = 0; fault_nbr < truth->count; fault_nbr++) {
@@ -784,7 +762,7 @@ lw_sim_test (bool verbose)
         if (fault->type != LW_FAULT_DRIFT)
             continue;
         int64_t to = (fault->end - config.start) / config.interval;
-        if (to >= (int64_t) total / 2)
+        if (to >= (int64_t)total / 2)
             continue;
         //  Mean deviation of the last 20 samples of the ramp
         double sum = 0;

@@ -14,11 +14,8 @@
 #include "lw_source.h"
 
 //  Every known type; a new source type adds one line here
-static const lw_source_ops_t *s_registry[] = {
-    &lw_source_simulator,
-    &lw_source_csv,
-    NULL
-};
+static const lw_source_ops_t *s_registry[] = {&lw_source_simulator,
+                                              &lw_source_csv, NULL};
 
 struct _lw_source_t {
     const lw_source_ops_t *ops; //  The type's functions
@@ -26,7 +23,6 @@ struct _lw_source_t {
     char *name;                 //  Source name (config section name)
     bool paused;                //  Paused now (every source starts so)
 };
-
 
 //  --------------------------------------------------------------------------
 //  Names of the types a config may name, NULL-terminated
@@ -40,7 +36,6 @@ lw_source_types (void)
     return names;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Creates a source; NULL (logged) on an unknown type or a bad config
 
@@ -48,18 +43,18 @@ lw_source_t *
 lw_source_new (const lw_source_env_t *env, const lw_source_ops_t *ops)
 {
     assert (env);
-    assert (env->loop && env->sink && env->config && env->path
-            && env->name && env->node);
+    assert (env->loop && env->sink && env->config && env->path && env->name &&
+            env->node);
     if (!ops) {
         char path[256];
         snprintf (path, sizeof (path), "%s/type", env->path);
         int choice;
-        if (lw_cfg_choice (env->config, path, "simulator",
-                           lw_source_types (), &choice))
+        if (lw_cfg_choice (env->config, path, "simulator", lw_source_types (),
+                           &choice))
             return NULL;
         ops = s_registry[choice];
     }
-    lw_source_t *self = (lw_source_t *) zmalloc (sizeof (lw_source_t));
+    lw_source_t *self = (lw_source_t *)zmalloc (sizeof (lw_source_t));
     if (!self)
         return NULL;
     self->ops = ops;
@@ -73,7 +68,6 @@ lw_source_new (const lw_source_env_t *env, const lw_source_ops_t *ops)
     }
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Destroys a source
@@ -92,7 +86,6 @@ lw_source_destroy (lw_source_t **self_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Registers the source in the loop, paused
 
@@ -102,7 +95,6 @@ lw_source_start (lw_source_t *self)
     assert (self);
     return self->ops->start (self->state);
 }
-
 
 //  --------------------------------------------------------------------------
 //  Stops producing for now
@@ -117,7 +109,6 @@ lw_source_pause (lw_source_t *self)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Produces again
 
@@ -131,7 +122,6 @@ lw_source_resume (lw_source_t *self)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  True when the source has nothing more to give
 
@@ -139,9 +129,8 @@ bool
 lw_source_done (lw_source_t *self)
 {
     assert (self);
-    return self->ops->done? self->ops->done (self->state): false;
+    return self->ops->done ? self->ops->done (self->state) : false;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Name and type

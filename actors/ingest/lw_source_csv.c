@@ -24,38 +24,37 @@
 #include "lw_source.h"
 #include "lw_util.h"
 
-#define S_TICK_MS 1             //  Pacing timer period at speed > 0
-#define S_PATH_MAX 320          //  Longest config key path we build
+#define S_TICK_MS 1    //  Pacing timer period at speed > 0
+#define S_PATH_MAX 320 //  Longest config key path we build
 
 typedef struct {
-    zloop_t *loop;              //  The actor's loop
-    lw_sink_t *sink;            //  Where readings go
-    char *name;                 //  Source name (logs)
-    char *file;                 //  Resolved file path
-    char *sensor;               //  Narrow: the key, else NULL
-    char *machine;              //  Wide: key prefix ("" = none)
-    double speed;               //  Event time per wall time, 0 = unpaced
-    bool loop_file;             //  Replay again at the end
-    lw_csv_t *csv;              //  The open file
-    size_t columns;             //  Value columns
-    char **keys;                //  Wide: key of each column
-    lw_sensor_t **sensors;      //  Sink sensor per column (NULL if bad)
-    double *values;             //  The current row's values
-    bool have_row;              //  A row is read and not yet handed over
-    int64_t row_time;           //  Its time, offset applied
-    const char *row_sensor;     //  Long: its key (borrowed from csv)
-    int64_t first_time;         //  Time of the first row of the first pass
-    int64_t last_time;          //  Time of the last row read
-    int64_t step;               //  First positive gap between rows
-    int64_t offset;             //  Added to the file's times (loop passes)
-    size_t bad_rows;            //  lw_csv_bad_rows already counted
-    int timer_id;               //  Running timer, or -1
-    bool started;               //  Pacing origin is set
-    int64_t origin;             //  Monotonic ns of the origin
-    bool done;                  //  End of the file, no loop
-    bool reopened;              //  A new pass began in this timer tick
+    zloop_t *loop;          //  The actor's loop
+    lw_sink_t *sink;        //  Where readings go
+    char *name;             //  Source name (logs)
+    char *file;             //  Resolved file path
+    char *sensor;           //  Narrow: the key, else NULL
+    char *machine;          //  Wide: key prefix ("" = none)
+    double speed;           //  Event time per wall time, 0 = unpaced
+    bool loop_file;         //  Replay again at the end
+    lw_csv_t *csv;          //  The open file
+    size_t columns;         //  Value columns
+    char **keys;            //  Wide: key of each column
+    lw_sensor_t **sensors;  //  Sink sensor per column (NULL if bad)
+    double *values;         //  The current row's values
+    bool have_row;          //  A row is read and not yet handed over
+    int64_t row_time;       //  Its time, offset applied
+    const char *row_sensor; //  Long: its key (borrowed from csv)
+    int64_t first_time;     //  Time of the first row of the first pass
+    int64_t last_time;      //  Time of the last row read
+    int64_t step;           //  First positive gap between rows
+    int64_t offset;         //  Added to the file's times (loop passes)
+    size_t bad_rows;        //  lw_csv_bad_rows already counted
+    int timer_id;           //  Running timer, or -1
+    bool started;           //  Pacing origin is set
+    int64_t origin;         //  Monotonic ns of the origin
+    bool done;              //  End of the file, no loop
+    bool reopened;          //  A new pass began in this timer tick
 } s_csv_t;
-
 
 //  --------------------------------------------------------------------------
 //  Frees the per-file column tables
@@ -74,14 +73,13 @@ s_columns_free (s_csv_t *self)
     self->values = NULL;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Destroys the source state
 
 static void
 s_destroy (void **state_p)
 {
-    s_csv_t *self = (s_csv_t *) *state_p;
+    s_csv_t *self = (s_csv_t *)*state_p;
     if (self) {
         if (self->timer_id != -1)
             zloop_timer_end (self->loop, self->timer_id);
@@ -95,7 +93,6 @@ s_destroy (void **state_p)
         *state_p = NULL;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Opens (or reopens) the file and builds the column tables
@@ -115,22 +112,21 @@ s_open (s_csv_t *self)
     lw_csv_shape_t shape = lw_csv_shape (self->csv);
     if (shape == LW_CSV_NARROW && !self->sensor) {
         zsys_error ("ingest: source=%s: %s is a narrow CSV "
-                    "(timestamp,value): set `sensor`", self->name,
-                    self->file);
+                    "(timestamp,value): set `sensor`",
+                    self->name, self->file);
         return -1;
     }
     self->columns = lw_csv_values (self->csv);
-    self->values = (double *) calloc (self->columns + 1, sizeof (double));
-    self->keys = (char **) calloc (self->columns + 1, sizeof (char *));
-    self->sensors = (lw_sensor_t **) calloc (self->columns + 1,
-                                             sizeof (lw_sensor_t *));
+    self->values = (double *)calloc (self->columns + 1, sizeof (double));
+    self->keys = (char **)calloc (self->columns + 1, sizeof (char *));
+    self->sensors =
+        (lw_sensor_t **)calloc (self->columns + 1, sizeof (lw_sensor_t *));
     if (!self->values || !self->keys || !self->sensors)
         return -1;
     for (size_t index = 0; index < self->columns; index++) {
         if (shape == LW_CSV_NARROW)
             self->keys[index] = strdup (self->sensor);
-        else
-        if (shape == LW_CSV_WIDE && *self->machine)
+        else if (shape == LW_CSV_WIDE && *self->machine)
             self->keys[index] = zsys_sprintf (
                 "%s/%s", self->machine, lw_csv_value_name (self->csv, index));
         else
@@ -142,7 +138,6 @@ s_open (s_csv_t *self)
     }
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Validates the config and opens the file; NULL (logged) if bad
@@ -167,8 +162,7 @@ s_create (const lw_source_env_t *env)
     if (rc)
         return NULL;
     if (!*file) {
-        zsys_error ("config: %s/path is required for a csv source",
-                    env->path);
+        zsys_error ("config: %s/path is required for a csv source", env->path);
         return NULL;
     }
     if (*sensor && !lw_key_valid (sensor, strlen (sensor))) {
@@ -176,7 +170,7 @@ s_create (const lw_source_env_t *env)
                     env->path, sensor);
         return NULL;
     }
-    s_csv_t *self = (s_csv_t *) zmalloc (sizeof (s_csv_t));
+    s_csv_t *self = (s_csv_t *)zmalloc (sizeof (s_csv_t));
     if (!self)
         return NULL;
     self->loop = env->loop;
@@ -185,21 +179,20 @@ s_create (const lw_source_env_t *env)
     self->loop_file = loop_file;
     self->timer_id = -1;
     self->name = strdup (env->name);
-    self->file = *file == '/'? strdup (file)
-                             : zsys_sprintf ("%s/%s", env->node->home, file);
-    self->sensor = *sensor? strdup (sensor): NULL;
+    self->file = *file == '/' ? strdup (file)
+                              : zsys_sprintf ("%s/%s", env->node->home, file);
+    self->sensor = *sensor ? strdup (sensor) : NULL;
     self->machine = strdup (machine);
-    if (!self->name || !self->file || (*sensor && !self->sensor)
-    ||  !self->machine || s_open (self)) {
-        s_destroy ((void **) &self);
+    if (!self->name || !self->file || (*sensor && !self->sensor) ||
+        !self->machine || s_open (self)) {
+        s_destroy ((void **)&self);
         return NULL;
     }
     zsys_info ("ingest: source=%s type=csv path=%s columns=%zu speed=%g "
-               "loop=%d", env->name, self->file, self->columns, speed,
-               loop_file);
+               "loop=%d",
+               env->name, self->file, self->columns, speed, loop_file);
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reads the next row into the source. Returns 1, 0 at the (final) end,
@@ -220,8 +213,8 @@ s_read_row (s_csv_t *self)
         if (s_open (self))
             return -1;
         self->reopened = true;
-        self->offset = self->last_time - self->first_time
-                     + (self->step > 0? self->step: LW_NS_PER_SEC);
+        self->offset = self->last_time - self->first_time +
+                       (self->step > 0 ? self->step : LW_NS_PER_SEC);
         rc = lw_csv_next (self->csv, &time, &self->row_sensor, self->values);
     }
     if (rc != 1)
@@ -241,7 +234,6 @@ s_read_row (s_csv_t *self)
     return 1;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Hands the current row's readings to the sink. Returns false when the
 //  sink says stop (the row is still handed over whole).
@@ -258,19 +250,19 @@ s_emit_row (s_csv_t *self)
         return more;
     }
     for (size_t index = 0; index < self->columns; index++) {
-        if (lw_csv_shape (self->csv) == LW_CSV_WIDE
-        &&  isnan (self->values[index]))
-            continue;               //  An empty cell is no reading
-        bool taken = self->sensors[index]
-            ? lw_sink_put (self->sink, self->sensors[index], self->row_time,
-                           self->values[index], 0)
-            : lw_sink_put_key (self->sink, self->keys[index],
-                               self->row_time, self->values[index], 0);
+        if (lw_csv_shape (self->csv) == LW_CSV_WIDE &&
+            isnan (self->values[index]))
+            continue; //  An empty cell is no reading
+        bool taken =
+            self->sensors[index]
+                ? lw_sink_put (self->sink, self->sensors[index], self->row_time,
+                               self->values[index], 0)
+                : lw_sink_put_key (self->sink, self->keys[index],
+                                   self->row_time, self->values[index], 0);
         more = more && taken;
     }
     return more;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Timer: replay the rows that are due
@@ -278,10 +270,10 @@ s_emit_row (s_csv_t *self)
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    s_csv_t *self = (s_csv_t *) arg;
+    (void)loop;
+    s_csv_t *self = (s_csv_t *)arg;
     if (timer_id != self->timer_id)
-        return 0;                   //  A cancelled timer firing late
+        return 0; //  A cancelled timer firing late
     int64_t now = lw_time_mono ();
     size_t rows = 0;
     //  At most one pass per tick: a tiny looping file must not spend the
@@ -305,9 +297,9 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
                 self->origin = now;
         }
         if (self->speed > 0) {
-            double elapsed = (double) (now - self->origin) * self->speed;
-            if ((double) (self->row_time - self->first_time) > elapsed)
-                break;              //  Not due yet
+            double elapsed = (double)(now - self->origin) * self->speed;
+            if ((double)(self->row_time - self->first_time) > elapsed)
+                break; //  Not due yet
         }
         rows++;
         if (!s_emit_row (self))
@@ -316,17 +308,15 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Born paused: nothing to register yet
 
 static int
 s_start (void *state)
 {
-    (void) state;
+    (void)state;
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Ends the timer
@@ -334,13 +324,12 @@ s_start (void *state)
 static void
 s_pause (void *state)
 {
-    s_csv_t *self = (s_csv_t *) state;
+    s_csv_t *self = (s_csv_t *)state;
     if (self->timer_id != -1) {
         zloop_timer_end (self->loop, self->timer_id);
         self->timer_id = -1;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Starts the timer unless the file is done
@@ -348,15 +337,14 @@ s_pause (void *state)
 static void
 s_resume (void *state)
 {
-    s_csv_t *self = (s_csv_t *) state;
+    s_csv_t *self = (s_csv_t *)state;
     if (self->timer_id == -1 && !self->done) {
-        self->timer_id = zloop_timer (self->loop,
-                                      self->speed > 0? S_TICK_MS: 0, 0,
-                                      s_handle_timer, self);
+        self->timer_id =
+            zloop_timer (self->loop, self->speed > 0 ? S_TICK_MS : 0, 0,
+                         s_handle_timer, self);
         assert (self->timer_id != -1);
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  True at the end of a file that does not loop
@@ -364,15 +352,13 @@ s_resume (void *state)
 static bool
 s_done (void *state)
 {
-    return ((s_csv_t *) state)->done;
+    return ((s_csv_t *)state)->done;
 }
 
-const lw_source_ops_t lw_source_csv = {
-    .type = "csv",
-    .create = s_create,
-    .destroy = s_destroy,
-    .start = s_start,
-    .pause = s_pause,
-    .resume = s_resume,
-    .done = s_done
-};
+const lw_source_ops_t lw_source_csv = {.type = "csv",
+                                       .create = s_create,
+                                       .destroy = s_destroy,
+                                       .start = s_start,
+                                       .pause = s_pause,
+                                       .resume = s_resume,
+                                       .done = s_done};

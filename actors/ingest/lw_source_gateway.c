@@ -23,21 +23,20 @@
 #include "lw_source.h"
 #include "lw_util.h"
 
-#define S_BURST 64              //  Messages read per loop iteration
-#define S_WARN_FIRST 10         //  Warnings logged before rate limiting
+#define S_BURST 64      //  Messages read per loop iteration
+#define S_WARN_FIRST 10 //  Warnings logged before rate limiting
 #define S_WARN_PERIOD (60 * LW_NS_PER_SEC)
 
 typedef struct {
-    zloop_t *loop;              //  The actor's loop
-    lw_sink_t *sink;            //  Where readings go
-    zsock_t *pull;              //  Bound at ingest/gateway
-    lw_batch_t *batch;          //  Decoding buffer, reused
-    bool reading;               //  The reader is registered
-    uint64_t warnings;          //  Bad frames warned about so far
-    uint64_t suppressed;        //  ...and not logged since the summary
-    int64_t summary_time;       //  Monotonic ns of the last summary
+    zloop_t *loop;        //  The actor's loop
+    lw_sink_t *sink;      //  Where readings go
+    zsock_t *pull;        //  Bound at ingest/gateway
+    lw_batch_t *batch;    //  Decoding buffer, reused
+    bool reading;         //  The reader is registered
+    uint64_t warnings;    //  Bad frames warned about so far
+    uint64_t suppressed;  //  ...and not logged since the summary
+    int64_t summary_time; //  Monotonic ns of the last summary
 } s_gateway_t;
-
 
 //  --------------------------------------------------------------------------
 //  Destroys the source state
@@ -45,7 +44,7 @@ typedef struct {
 static void
 s_destroy (void **state_p)
 {
-    s_gateway_t *self = (s_gateway_t *) *state_p;
+    s_gateway_t *self = (s_gateway_t *)*state_p;
     if (self) {
         if (self->reading)
             zloop_reader_end (self->loop, self->pull);
@@ -56,14 +55,13 @@ s_destroy (void **state_p)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Binds the PULL socket; NULL (logged) when it cannot
 
 static void *
 s_create (const lw_source_env_t *env)
 {
-    s_gateway_t *self = (s_gateway_t *) zmalloc (sizeof (s_gateway_t));
+    s_gateway_t *self = (s_gateway_t *)zmalloc (sizeof (s_gateway_t));
     if (!self)
         return NULL;
     self->loop = env->loop;
@@ -71,22 +69,21 @@ s_create (const lw_source_env_t *env)
     self->batch = lw_batch_new (LW_MSG_READINGS);
     self->pull = zsock_new (ZMQ_PULL);
     if (!self->batch || !self->pull) {
-        s_destroy ((void **) &self);
+        s_destroy ((void **)&self);
         return NULL;
     }
     zsock_set_maxmsgsize (self->pull, LW_MAX_FRAME_SIZE);
-    zsock_set_rcvhwm (self->pull, (int) env->node->hwm);
+    zsock_set_rcvhwm (self->pull, (int)env->node->hwm);
     zsock_set_linger (self->pull, 0);
     if (zsock_bind (self->pull, "%s", env->node->gateway) == -1) {
         zsys_error ("ingest: cannot bind gateway endpoint=%s error=%s",
                     env->node->gateway, zmq_strerror (zmq_errno ()));
-        s_destroy ((void **) &self);
+        s_destroy ((void **)&self);
         return NULL;
     }
     zsys_info ("ingest: gateway bound endpoint=%s", env->node->gateway);
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Counts a bad message and warns at a bounded rate
@@ -105,12 +102,11 @@ s_reject (s_gateway_t *self, const char *reason)
     if (now - self->summary_time >= S_WARN_PERIOD) {
         zsys_warning ("ingest: dropped gateway messages count=%llu "
                       "last_reason=%s (rate limited)",
-                      (unsigned long long) self->suppressed, reason);
+                      (unsigned long long)self->suppressed, reason);
         self->suppressed = 0;
         self->summary_time = now;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Decodes one body and hands its readings to the sink
@@ -118,8 +114,7 @@ s_reject (s_gateway_t *self, const char *reason)
 static void
 s_take_body (s_gateway_t *self, zmq_msg_t *body)
 {
-    int rc = lw_batch_decode (self->batch,
-                              (const uint8_t *) zmq_msg_data (body),
+    int rc = lw_batch_decode (self->batch, (const uint8_t *)zmq_msg_data (body),
                               zmq_msg_size (body));
     if (rc == 0 && lw_batch_kind (self->batch) != LW_MSG_READINGS)
         rc = LW_MSG_BAD_TYPE;
@@ -136,15 +131,14 @@ s_take_body (s_gateway_t *self, zmq_msg_t *body)
     }
 }
 
-
 //  --------------------------------------------------------------------------
 //  Reader: takes up to S_BURST messages while the sink is open
 
 static int
 s_handle_pull (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) loop;
-    s_gateway_t *self = (s_gateway_t *) arg;
+    (void)loop;
+    s_gateway_t *self = (s_gateway_t *)arg;
     void *handle = zsock_resolve (reader);
     for (int message_nbr = 0; message_nbr < S_BURST; message_nbr++) {
         if (message_nbr > 0 && !lw_sink_open (self->sink))
@@ -155,25 +149,24 @@ s_handle_pull (zloop_t *loop, zsock_t *reader, void *arg)
         if (zmq_msg_recv (&frames[0], handle, ZMQ_DONTWAIT) == -1) {
             zmq_msg_close (&frames[0]);
             zmq_msg_close (&frames[1]);
-            break;                  //  EAGAIN: nothing more now
+            break; //  EAGAIN: nothing more now
         }
         size_t count = 1;
         bool more = zmq_msg_more (&frames[0]);
         while (more) {
-            zmq_msg_t *frame = &frames[count < 2? count: 1];
+            zmq_msg_t *frame = &frames[count < 2 ? count : 1];
             if (count >= 2) {
                 zmq_msg_close (frame);
                 zmq_msg_init (frame);
             }
             if (zmq_msg_recv (frame, handle, ZMQ_DONTWAIT) == -1)
-                break;              //  Cannot happen: parts arrive together
+                break; //  Cannot happen: parts arrive together
             more = zmq_msg_more (frame);
             count++;
         }
         if (count == 1)
             s_take_body (self, &frames[0]);
-        else
-        if (count == 2 && zmq_msg_size (&frames[0]) == 2)
+        else if (count == 2 && zmq_msg_size (&frames[0]) == 2)
             s_take_body (self, &frames[1]);
         else
             s_reject (self, lw_msg_strerror (LW_MSG_ENVELOPE));
@@ -183,17 +176,15 @@ s_handle_pull (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Born paused: the reader is registered on resume
 
 static int
 s_start (void *state)
 {
-    (void) state;
+    (void)state;
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Stops reading: the PULL queue fills and the peers block
@@ -201,13 +192,12 @@ s_start (void *state)
 static void
 s_pause (void *state)
 {
-    s_gateway_t *self = (s_gateway_t *) state;
+    s_gateway_t *self = (s_gateway_t *)state;
     if (self->reading) {
         zloop_reader_end (self->loop, self->pull);
         self->reading = false;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Reads again
@@ -215,7 +205,7 @@ s_pause (void *state)
 static void
 s_resume (void *state)
 {
-    s_gateway_t *self = (s_gateway_t *) state;
+    s_gateway_t *self = (s_gateway_t *)state;
     if (!self->reading) {
         int rc = zloop_reader (self->loop, self->pull, s_handle_pull, self);
         assert (rc == 0);
@@ -223,12 +213,10 @@ s_resume (void *state)
     }
 }
 
-const lw_source_ops_t lw_source_gateway = {
-    .type = "gateway",
-    .create = s_create,
-    .destroy = s_destroy,
-    .start = s_start,
-    .pause = s_pause,
-    .resume = s_resume,
-    .done = NULL
-};
+const lw_source_ops_t lw_source_gateway = {.type = "gateway",
+                                           .create = s_create,
+                                           .destroy = s_destroy,
+                                           .start = s_start,
+                                           .pause = s_pause,
+                                           .resume = s_resume,
+                                           .done = NULL};

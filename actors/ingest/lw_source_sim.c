@@ -25,26 +25,25 @@
 #include "lw_source.h"
 #include "lw_util.h"
 
-#define S_TICK_MS 2             //  Pacing timer period at rate > 0
-#define S_PATH_MAX 320          //  Longest config key path we build
+#define S_TICK_MS 2    //  Pacing timer period at rate > 0
+#define S_PATH_MAX 320 //  Longest config key path we build
 
 typedef struct {
-    zloop_t *loop;              //  The actor's loop
-    lw_sink_t *sink;            //  Where readings go
-    char *name;                 //  Source name (logs)
-    lw_sim_t *sim;              //  The simulator
-    lw_sensor_t **sensors;      //  Sink sensor of each sim sensor
-    lw_sim_reading_t *buffer;   //  Generated, not yet taken readings
-    size_t buffered;            //  Readings in the buffer
-    size_t next;                //  Next one to hand to the sink
-    long rate;                  //  Readings/s, 0 = unpaced
-    int timer_id;               //  Running timer, or -1
-    bool paced;                 //  Pacing origin is set
-    int64_t origin;             //  Monotonic ns of the pacing origin
-    uint64_t produced;          //  Readings handed over since the origin
-    uint64_t faults;            //  Faults already flushed to the truth file
+    zloop_t *loop;            //  The actor's loop
+    lw_sink_t *sink;          //  Where readings go
+    char *name;               //  Source name (logs)
+    lw_sim_t *sim;            //  The simulator
+    lw_sensor_t **sensors;    //  Sink sensor of each sim sensor
+    lw_sim_reading_t *buffer; //  Generated, not yet taken readings
+    size_t buffered;          //  Readings in the buffer
+    size_t next;              //  Next one to hand to the sink
+    long rate;                //  Readings/s, 0 = unpaced
+    int timer_id;             //  Running timer, or -1
+    bool paced;               //  Pacing origin is set
+    int64_t origin;           //  Monotonic ns of the pacing origin
+    uint64_t produced;        //  Readings handed over since the origin
+    uint64_t faults;          //  Faults already flushed to the truth file
 } s_sim_t;
-
 
 //  --------------------------------------------------------------------------
 //  Reads one integer key of the source's section
@@ -58,14 +57,13 @@ s_int (const lw_source_env_t *env, const char *key, long dflt, long min,
     return lw_cfg_int (env->config, path, dflt, min, max, out);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Destroys the source state
 
 static void
 s_destroy (void **state_p)
 {
-    s_sim_t *self = (s_sim_t *) *state_p;
+    s_sim_t *self = (s_sim_t *)*state_p;
     if (self) {
         if (self->timer_id != -1)
             zloop_timer_end (self->loop, self->timer_id);
@@ -77,7 +75,6 @@ s_destroy (void **state_p)
         *state_p = NULL;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Validates the config and builds the simulator; NULL (logged) if bad
@@ -105,19 +102,19 @@ s_create (const lw_source_env_t *env)
         return NULL;
     if (machines * sensors > 10000000L) {
         zsys_error ("config: %s: machines x sensors = %ld is more than "
-                    "10000000", env->path, machines * sensors);
+                    "10000000",
+                    env->path, machines * sensors);
         return NULL;
     }
-    lw_sim_config_t config = {
-        .line = line,
-        .machines = (uint32_t) machines,
-        .sensors = (uint32_t) sensors,
-        .interval = interval * LW_NS_PER_MS,
-        .faults = faults,
-        .seed = (uint64_t) seed,
-        .start = start? start * LW_NS_PER_SEC: lw_time_now ()
-    };
-    s_sim_t *self = (s_sim_t *) zmalloc (sizeof (s_sim_t));
+    lw_sim_config_t config = {.line = line,
+                              .machines = (uint32_t)machines,
+                              .sensors = (uint32_t)sensors,
+                              .interval = interval * LW_NS_PER_MS,
+                              .faults = faults,
+                              .seed = (uint64_t)seed,
+                              .start = start ? start * LW_NS_PER_SEC
+                                             : lw_time_now ()};
+    s_sim_t *self = (s_sim_t *)zmalloc (sizeof (s_sim_t));
     if (!self)
         return NULL;
     self->loop = env->loop;
@@ -129,43 +126,41 @@ s_create (const lw_source_env_t *env)
     if (!self->sim)
         zsys_error ("config: %s/line='%.64s' makes invalid sensor keys",
                     env->path, line);
-    self->buffer = (lw_sim_reading_t *) calloc (LW_SOURCE_CHUNK,
-                                                sizeof (lw_sim_reading_t));
-    size_t count = self->sim? lw_sim_sensors (self->sim): 0;
-    self->sensors = (lw_sensor_t **) calloc (count + 1,
-                                             sizeof (lw_sensor_t *));
+    self->buffer =
+        (lw_sim_reading_t *)calloc (LW_SOURCE_CHUNK, sizeof (lw_sim_reading_t));
+    size_t count = self->sim ? lw_sim_sensors (self->sim) : 0;
+    self->sensors = (lw_sensor_t **)calloc (count + 1, sizeof (lw_sensor_t *));
     if (!self->name || !self->sim || !self->buffer || !self->sensors) {
-        s_destroy ((void **) &self);
+        s_destroy ((void **)&self);
         return NULL;
     }
     for (size_t index = 0; index < count; index++) {
-        self->sensors[index] = lw_sink_sensor (self->sink,
-                                               lw_sim_key (self->sim, index));
+        self->sensors[index] =
+            lw_sink_sensor (self->sink, lw_sim_key (self->sim, index));
         if (!self->sensors[index]) {
             zsys_error ("ingest: source=%s cannot register sensor %s "
-                        "(ingest/sensors_max too small?)", env->name,
-                        lw_sim_key (self->sim, index));
-            s_destroy ((void **) &self);
+                        "(ingest/sensors_max too small?)",
+                        env->name, lw_sim_key (self->sim, index));
+            s_destroy ((void **)&self);
             return NULL;
         }
     }
     if (*truth) {
         char *file = *truth == '/'
-                   ? strdup (truth)
-                   : zsys_sprintf ("%s/%s", env->node->home, truth);
-        rc = file? lw_sim_set_truth (self->sim, file): -1;
+                         ? strdup (truth)
+                         : zsys_sprintf ("%s/%s", env->node->home, truth);
+        rc = file ? lw_sim_set_truth (self->sim, file) : -1;
         free (file);
         if (rc) {
-            s_destroy ((void **) &self);
+            s_destroy ((void **)&self);
             return NULL;
         }
     }
     zsys_info ("ingest: source=%s type=simulator sensors=%zu rate=%ld "
-               "interval=%ldms faults=%g seed=%ld", env->name, count, rate,
-               interval, faults, seed);
+               "interval=%ldms faults=%g seed=%ld",
+               env->name, count, rate, interval, faults, seed);
     return self;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Hands buffered and new readings to the sink, at most `budget`.
@@ -180,7 +175,7 @@ s_produce (s_sim_t *self, uint64_t budget)
             uint64_t want = budget - handed;
             self->buffered = lw_sim_generate (
                 self->sim, self->buffer,
-                want < LW_SOURCE_CHUNK? (size_t) want: LW_SOURCE_CHUNK);
+                want < LW_SOURCE_CHUNK ? (size_t)want : LW_SOURCE_CHUNK);
             self->next = 0;
         }
         while (self->next < self->buffered && handed < budget) {
@@ -194,17 +189,16 @@ s_produce (s_sim_t *self, uint64_t budget)
     return handed;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Timer: produce what the pace allows
 
 static int
 s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
-    (void) loop;
-    s_sim_t *self = (s_sim_t *) arg;
+    (void)loop;
+    s_sim_t *self = (s_sim_t *)arg;
     if (timer_id != self->timer_id)
-        return 0;                   //  A cancelled timer firing late
+        return 0; //  A cancelled timer firing late
     uint64_t budget = LW_SOURCE_CHUNK;
     if (self->rate > 0) {
         int64_t now = lw_time_mono ();
@@ -213,13 +207,13 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
             self->origin = now;
             self->produced = 0;
         }
-        uint64_t due = (uint64_t) ((double) (now - self->origin)
-                                   * (double) self->rate / 1e9);
-        budget = due > self->produced? due - self->produced: 0;
+        uint64_t due =
+            (uint64_t)((double)(now - self->origin) * (double)self->rate / 1e9);
+        budget = due > self->produced ? due - self->produced : 0;
         //  After a long stall, do not burst more than a second's worth
-        if (budget > (uint64_t) self->rate) {
-            self->produced += budget - (uint64_t) self->rate;
-            budget = (uint64_t) self->rate;
+        if (budget > (uint64_t)self->rate) {
+            self->produced += budget - (uint64_t)self->rate;
+            budget = (uint64_t)self->rate;
         }
         if (budget > 4 * LW_SOURCE_CHUNK)
             budget = 4 * LW_SOURCE_CHUNK;
@@ -227,11 +221,10 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     self->produced += s_produce (self, budget);
     if (lw_sim_faults (self->sim) != self->faults) {
         self->faults = lw_sim_faults (self->sim);
-        lw_sim_flush (self->sim);   //  Rare: once per tick with new faults
+        lw_sim_flush (self->sim); //  Rare: once per tick with new faults
     }
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Born paused: nothing to register yet
@@ -239,10 +232,9 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 static int
 s_start (void *state)
 {
-    (void) state;
+    (void)state;
     return 0;
 }
-
 
 //  --------------------------------------------------------------------------
 //  Ends the timer
@@ -250,13 +242,12 @@ s_start (void *state)
 static void
 s_pause (void *state)
 {
-    s_sim_t *self = (s_sim_t *) state;
+    s_sim_t *self = (s_sim_t *)state;
     if (self->timer_id != -1) {
         zloop_timer_end (self->loop, self->timer_id);
         self->timer_id = -1;
     }
 }
-
 
 //  --------------------------------------------------------------------------
 //  Starts the timer
@@ -264,21 +255,19 @@ s_pause (void *state)
 static void
 s_resume (void *state)
 {
-    s_sim_t *self = (s_sim_t *) state;
+    s_sim_t *self = (s_sim_t *)state;
     if (self->timer_id == -1) {
-        self->timer_id = zloop_timer (self->loop,
-                                      self->rate > 0? S_TICK_MS: 0, 0,
-                                      s_handle_timer, self);
+        self->timer_id =
+            zloop_timer (self->loop, self->rate > 0 ? S_TICK_MS : 0, 0,
+                         s_handle_timer, self);
         assert (self->timer_id != -1);
     }
 }
 
-const lw_source_ops_t lw_source_simulator = {
-    .type = "simulator",
-    .create = s_create,
-    .destroy = s_destroy,
-    .start = s_start,
-    .pause = s_pause,
-    .resume = s_resume,
-    .done = NULL
-};
+const lw_source_ops_t lw_source_simulator = {.type = "simulator",
+                                             .create = s_create,
+                                             .destroy = s_destroy,
+                                             .start = s_start,
+                                             .pause = s_pause,
+                                             .resume = s_resume,
+                                             .done = NULL};
