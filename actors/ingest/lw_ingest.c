@@ -1135,25 +1135,46 @@ s_test_csv (bool verbose)
                    "2024-01-01T00:00:03Z,csv/m1/a,not-a-number\n"
                    "2024-01-01T00:00:04Z,csv/m1/a,4.5\n");
     fclose (file);
+    //  A wide file (one machine, a column per sensor) replayed alongside
+    char *wide = zsys_sprintf ("%s/wide.csv", test.dir);
+    file = fopen (wide, "w");
+    assert (file);
+    fprintf (file, "timestamp;a;b\n"
+                   "2024-01-01 00:00:00;10;20\n"
+                   "2024-01-01 00:00:01;;40\n");
+    fclose (file);
     zconfig_put (test.config, "ingest/wait_ready", "0");
     zconfig_put (test.config, "ingest/source/replay/type", "csv");
     zconfig_put (test.config, "ingest/source/replay/path", "replay.csv");
     zconfig_put (test.config, "ingest/source/replay/speed", "0");
+    zconfig_put (test.config, "ingest/source/wide/type", "csv");
+    zconfig_put (test.config, "ingest/source/wide/path", "wide.csv");
+    zconfig_put (test.config, "ingest/source/wide/machine", "csv/m2");
+    zconfig_put (test.config, "ingest/source/wide/speed", "0");
     assert (s_test_start (&test) == 0);
     s_test_subscribe (&test);
     lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
     size_t received = 0;
-    double sum = 0;
-    while (received < 3) {
+    double sum = 0, wide_sum = 0;
+    while (received < 6) {
         assert (s_test_recv (&test, batch, 5000) >= 0);
         for (size_t index = 0; index < lw_batch_count (batch); index++) {
             lw_item_t *item = lw_batch_item (batch, index);
-            assert (strncmp (item->sensor, "csv/m1/", 7) == 0);
-            sum += item->value;
+            if (strncmp (item->sensor, "csv/m2/", 7) == 0) {
+                assert (streq (item->sensor + 7, "a") ||
+                        streq (item->sensor + 7, "b"));
+                wide_sum += item->value;
+            }
+            else {
+                assert (strncmp (item->sensor, "csv/m1/", 7) == 0);
+                sum += item->value;
+            }
             received++;
         }
     }
     assert (sum == 1.5 + 2.5 + 4.5);
+    assert (wide_sum == 10 + 20 + 40);
+    zstr_free (&wide);
     assert (s_test_counter (&test, "drop_bad_key") == 1);
     assert (s_test_counter (&test, "drop_bad_row") == 1);
     lw_batch_destroy (&batch);

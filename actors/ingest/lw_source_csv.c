@@ -288,6 +288,11 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
                                 self->name, self->file);
                 zsys_info ("ingest: source=%s finished path=%s", self->name,
                            self->file);
+                if (lw_csv_bad_rows (self->csv))
+                    zsys_warning ("ingest: source=%s skipped bad rows=%zu "
+                                  "last='%.64s'",
+                                  self->name, lw_csv_bad_rows (self->csv),
+                                  lw_csv_error (self->csv));
                 self->done = true;
                 zloop_timer_end (self->loop, self->timer_id);
                 self->timer_id = -1;
