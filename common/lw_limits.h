@@ -41,9 +41,10 @@
 #define LW_REPLY_MAX 10000
 //  Longest ipc:// endpoint path (sun_path is 108 bytes with the NUL)
 #define LW_IPC_PATH_MAX 107
-//  Buckets of the latency histogram: bucket i counts latencies in
-//  [2^(i/4) us, 2^((i+1)/4) us), bucket 0 everything below 1 us
-#define LW_LATENCY_BUCKETS 64
+//  Buckets of the latency histogram: four per power of two of
+//  microseconds, bucket 0 everything below 1 us; the last one (from about
+//  2^27.75 us = 230 s) is open-ended
+#define LW_LATENCY_BUCKETS 112
 //  Default HWM (messages) of data sockets
 #define LW_HWM_DEFAULT 1000
 

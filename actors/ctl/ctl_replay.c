@@ -132,9 +132,9 @@ lw_ctl_replay (lw_ctl_t *ctl, int argc, char **argv)
         return LW_CTL_FAIL;
     lw_csv_shape_t shape = lw_csv_shape (csv);
     //  Narrow: the sensor key; wide: the machine the columns belong to
+    //  The same defaults as `lwctl score`, so both name sensors alike
     const char *name = sensor ? sensor
-                              : (shape == LW_CSV_WIDE ? "replay"
-                                                      : "replay/value");
+                              : (shape == LW_CSV_WIDE ? "csv" : "csv/value");
     if (shape == LW_CSV_NARROW && !lw_key_valid (name, strlen (name))) {
         fprintf (stderr, "lwctl: --sensor '%.64s' is not a valid key\n",
                  name);

@@ -12,6 +12,7 @@
 */
 
 #include "lw_super.h"
+#include "lw_limits.h"
 #include "lw_util.h"
 
 #include <errno.h>
@@ -178,9 +179,22 @@ s_spawn (lw_super_t *self, child_t *child)
         return -1;
     }
     if (pid == 0) {
-        //  Child: die with the supervisor, restore the signal mask, exec
+        //  Child: die with the supervisor, restore the signal mask, send
+        //  a process's log to <home>/log/<name>.log (tail keeps the
+        //  terminal), exec
         prctl (PR_SET_PDEATHSIG, SIGKILL);
         sigprocmask (SIG_SETMASK, &self->original, NULL);
+        if (!child->tail) {
+            char log_path[LW_PATH_MAX];
+            snprintf (log_path, sizeof (log_path), "%s/log/%s.log",
+                      self->home, child->name);
+            int log = open (log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (log >= 0) {
+                dup2 (log, STDOUT_FILENO);
+                dup2 (log, STDERR_FILENO);
+                close (log);
+            }
+        }
         char *argv[] = {child->path, "-c", self->config_path, "--home",
                         self->home, "--name", child->name, NULL};
         char *tail_argv[] = {child->path, "tail", "--alerts", "-c",
@@ -203,6 +217,12 @@ lw_super_start (lw_super_t *self)
     sigemptyset (&self->blocked);
     sigaddset (&self->blocked, SIGCHLD);
     sigprocmask (SIG_BLOCK, &self->blocked, &self->original);
+    char *log_dir = zsys_sprintf ("%s/log", self->home);
+    if (!log_dir || lw_mkdir_p (log_dir, 0700))
+        fprintf (stderr, "lwctl: cannot create %s: %s (logs go to the "
+                         "terminal)\n", log_dir ? log_dir : self->home,
+                 strerror (errno));
+    zstr_free (&log_dir);
     for (size_t index = 0; index < self->nchildren; index++)
         if (s_spawn (self, &self->children[index]))
             return -1;
@@ -371,10 +391,10 @@ lw_ctl_up (lw_ctl_t *ctl, int argc, char **argv)
     if ((tail && lw_super_add_tail (super)) || lw_super_start (super))
         rc = LW_CTL_FAIL;
     else {
-        printf ("linewatch: node up home=%s config=%s\n"
+        printf ("linewatch: node up home=%s config=%s logs=%s/log\n"
                 "  lwctl status | lwctl tail --alerts | lwctl alerts "
                 "(Ctrl-C stops the node)\n%s",
-                ctl->node.home, ctl->config_path,
+                ctl->node.home, ctl->config_path, ctl->node.home,
                 tail ? "alerts as they open, update and close:\n" : "");
         fflush (stdout);
         while (lw_super_poll (super, 200) == 0)

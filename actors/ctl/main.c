@@ -62,8 +62,8 @@ s_config_path (const char *given, const char *home, char *buffer,
 {
     if (given)
         return given;
-    snprintf (buffer, buffer_size, "%s/linewatch.cfg", home);
-    if (zsys_file_exists (buffer))
+    int size = snprintf (buffer, buffer_size, "%s/linewatch.cfg", home);
+    if (size > 0 && (size_t) size < buffer_size && zsys_file_exists (buffer))
         return buffer;
     return LW_DEFAULT_CONFIG;
 }
