@@ -85,7 +85,7 @@ s_report (self_t *self)
     zmsg_addstr (msg, "REPORT");
     zmsg_addmem (msg, &self->report, sizeof (self->report));
     if (zmsg_send (&msg, self->pipe) == 0)
-        self->reported = self->report;
+        memcpy (&self->reported, &self->report, sizeof (self->reported));
     zmsg_destroy (&msg);
 }
 
