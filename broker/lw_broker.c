@@ -42,6 +42,10 @@ static const char *s_group_names[S_GROUPS] = {"features", "scorer"};
 #define S_RECONNECT_MS 100
 //  Most members the coordinator keeps (a node runs a few dozen at most)
 #define S_MEMBERS_MAX 4096
+//  Members that fell silent stay listed (alive false) this long, ms, and
+//  at most this many of them
+#define S_GONE_KEEP_MS (10 * 60 * 1000)
+#define S_GONE_MAX 64
 //  At most one warning about bad peer input per this many ms
 #define S_WARN_INTERVAL_MS 1000
 
@@ -59,6 +63,12 @@ typedef struct {
     int64_t pending_since;         //  Mono ns it started waiting
 } member_t;
 
+//  A member that fell silent, still listed by STATUS as down
+typedef struct {
+    lw_ctrl_t report; //  Its last report, alive false, no partitions
+    int64_t since;    //  Mono ns it was declared dead
+} gone_t;
+
 typedef struct {
     zsock_t *pipe;                          //  Actor pipe
     zloop_t *loop;                          //  Reactor of this thread
@@ -72,6 +82,7 @@ typedef struct {
     zactor_t *forwarders[S_STREAMS];        //  One actor per stream
     lw_forward_report_t reports[S_STREAMS]; //  Their latest reports
     zhashx_t *members;                      //  Hex routing id -> member_t
+    zlistx_t *gone;                         //  gone_t, oldest first
     uint64_t epoch;                         //  Assignment epoch
     bool ready;                             //  Readings and features covered
     bool dirty[S_GROUPS];                   //  Group needs a rebalance
@@ -100,6 +111,16 @@ s_member_destroy (void **item_p)
 }
 
 //  --------------------------------------------------------------------------
+//  Destroys a gone entry (zlistx destructor).
+
+static void
+s_gone_destroy (void **item_p)
+{
+    free (*item_p);
+    *item_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
 //  Creates the actor state (infallible parts only).
 
 static self_t *
@@ -111,6 +132,9 @@ s_self_new (zsock_t *pipe, const lw_actor_args_t *args)
     self->args = args;
     self->loop = zloop_new ();
     self->members = zhashx_new ();
+    self->gone = zlistx_new ();
+    assert (self->gone);
+    zlistx_set_destructor (self->gone, s_gone_destroy);
     self->request = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     self->reply = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
     assert (self->loop && self->members && self->request && self->reply);
@@ -133,6 +157,7 @@ s_self_destroy (self_t **self_p)
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         zhashx_destroy (&self->members);
+        zlistx_destroy (&self->gone);
         free (self->request);
         free (self->reply);
         free (self);
@@ -420,7 +445,27 @@ s_broadcast_ready (self_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Removes a member and marks its group for a rebalance.
+//  Forgets gone entries of group+name (NULL name: those past their time).
+
+static void
+s_gone_purge (self_t *self, const char *group, const char *name)
+{
+    int64_t oldest = lw_time_mono () - S_GONE_KEEP_MS * LW_NS_PER_MS;
+    gone_t *gone = (gone_t *)zlistx_first (self->gone);
+    while (gone) {
+        bool purge = name ? streq (gone->report.group, group) &&
+                                streq (gone->report.name, name)
+                          : gone->since < oldest;
+        if (purge)
+            zlistx_delete (self->gone, zlistx_cursor (self->gone));
+        gone = (gone_t *)zlistx_next (self->gone);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Removes a member and marks its group for a rebalance. A member that
+//  fell silent (crashed, hung) stays listed as down, so `lwctl status`
+//  shows it; one that said BYE or was replaced does not.
 
 static void
 s_member_remove (self_t *self, const char *key, const char *why)
@@ -433,6 +478,21 @@ s_member_remove (self_t *self, const char *key, const char *why)
                why);
     if (member->group >= 0)
         self->dirty[member->group] = true;
+    if (streq (why, "silent")) {
+        s_gone_purge (self, member->report->group, member->report->name);
+        if (zlistx_size (self->gone) >= S_GONE_MAX) {
+            zlistx_first (self->gone); //  The oldest goes
+            zlistx_delete (self->gone, zlistx_cursor (self->gone));
+        }
+        gone_t *gone = (gone_t *)zmalloc (sizeof (gone_t));
+        assert (gone);
+        memcpy (&gone->report, member->report, sizeof (lw_ctrl_t));
+        gone->report.kind = LW_CTRL_MEMBER;
+        gone->report.alive = false;
+        gone->report.npartitions = 0;
+        gone->since = lw_time_mono ();
+        zlistx_add_end (self->gone, gone);
+    }
     zhashx_delete (self->members, key);
 }
 
@@ -488,6 +548,7 @@ s_handle_member (self_t *self, zframe_t *identity, const char *key)
         return;
     }
     if (fresh) {
+        s_gone_purge (self, request->group, request->name);
         member = (member_t *)zmalloc (sizeof (member_t));
         assert (member);
         member->identity = zframe_dup (identity);
@@ -575,6 +636,7 @@ s_handle_status (self_t *self, zframe_t *identity)
     lw_ctrl_stat_add (ctrl, "out", total_out);
     lw_ctrl_stat_add (ctrl, "coord_in", self->requests);
     lw_ctrl_stat_add (ctrl, "members", zhashx_size (self->members));
+    lw_ctrl_stat_add (ctrl, "gone", zlistx_size (self->gone));
     lw_ctrl_stat_add (ctrl, "ready", self->ready);
     for (int reason = 1; reason < S_DROP_REASONS; reason++) {
         const char *text = reason == S_DROP_BAD_KIND ? "bad_kind"
@@ -597,7 +659,8 @@ s_handle_status (self_t *self, zframe_t *identity)
     zframe_t *address = zframe_dup (identity);
     zmsg_append (msg, &address);
     lw_reply_t reply = {0};
-    reply.count = (uint32_t)(1 + zhashx_size (self->members));
+    reply.count =
+        (uint32_t)(1 + zhashx_size (self->members) + zlistx_size (self->gone));
     zframe_t *head = lw_msg_reply_encode (&reply);
     zframe_t *frame = lw_msg_ctrl_encode (ctrl);
     if (!head || !frame) {
@@ -617,6 +680,16 @@ s_handle_status (self_t *self, zframe_t *identity)
         ctrl->kind = LW_CTRL_MEMBER;
         ctrl->alive = true;
         frame = lw_msg_ctrl_encode (ctrl);
+        if (!frame) {
+            zmsg_destroy (&msg);
+            zsys_error ("broker: cannot encode member status");
+            return;
+        }
+        zmsg_append (msg, &frame);
+    }
+    for (gone_t *gone = (gone_t *)zlistx_first (self->gone); gone;
+         gone = (gone_t *)zlistx_next (self->gone)) {
+        frame = lw_msg_ctrl_encode (&gone->report);
         if (!frame) {
             zmsg_destroy (&msg);
             zsys_error ("broker: cannot encode member status");
@@ -721,6 +794,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
          key = (char *)zlistx_next (dead))
         s_member_remove (self, key, "silent");
     zlistx_destroy (&dead);
+    s_gone_purge (self, NULL, NULL);
     s_rebalance_dirty (self);
     s_flush_assigns (self);
     return 0;

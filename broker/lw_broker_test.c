@@ -745,6 +745,9 @@ lw_broker_test (bool verbose)
     assert (met);
     int64_t took_ms = (lw_time_mono () - started) / LW_NS_PER_MS;
     assert (took_ms >= node->heartbeat); //  Not before it was due
+    //  ... and it is still listed, as down, without partitions
+    assert (s_test_counter (client, "members") == 1);
+    assert (s_test_counter (client, "gone") == 1);
     assert (probe_b.consistent);
 
     //  A third joins while b is not reading: c gets nothing until b has
@@ -786,6 +789,19 @@ lw_broker_test (bool verbose)
     lw_member_detach (probe_d.member);
     lw_member_destroy (&probe_d.member);
     lw_stats_destroy (&stats_d);
+
+    //  A member with the name of a gone one: no longer listed as down
+    lw_stats_t *stats_e = lw_stats_new ();
+    s_probe_t probe_e;
+    s_test_member (&probe_e, node, "a", stats_e, loop);
+    deadline = lw_time_mono () + 2 * LW_NS_PER_SEC;
+    while (s_test_counter (client, "gone") != 0 && lw_time_mono () < deadline)
+        s_test_run (loop, s_test_never, NULL, 20);
+    assert (s_test_counter (client, "gone") == 0);
+    assert (s_test_counter (client, "members") == 1);
+    lw_member_detach (probe_e.member);
+    lw_member_destroy (&probe_e.member);
+    lw_stats_destroy (&stats_e);
 
     //  The member on its own, against a fake coordinator
     s_test_member_alone (home, node, loop);
