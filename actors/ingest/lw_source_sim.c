@@ -88,12 +88,12 @@ s_create (const lw_source_env_t *env)
     char path[S_PATH_MAX];
     int rc = s_int (env, "machines", 10, 1, 100000, &machines);
     rc |= s_int (env, "sensors", 10, 1, 1000, &sensors);
-    rc |= s_int (env, "interval", 100, 1, 3600000, &interval);
+    rc |= s_int (env, "interval", 1000, 1, 3600000, &interval);
     rc |= s_int (env, "rate", 1000, 0, 10000000, &rate);
     rc |= s_int (env, "seed", 1, 0, 4294967295L, &seed);
     rc |= s_int (env, "start", 0, 0, 9000000000L, &start);
     snprintf (path, sizeof (path), "%s/faults", env->path);
-    rc |= lw_cfg_double (env->config, path, 0.05, 0, 1000, &faults);
+    rc |= lw_cfg_double (env->config, path, 1, 0, 1000, &faults);
     snprintf (path, sizeof (path), "%s/line", env->path);
     rc |= lw_cfg_string (env->config, path, "line1", LW_SIM_LINE_MAX, &line);
     snprintf (path, sizeof (path), "%s/truth", env->path);
