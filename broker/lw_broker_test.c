@@ -276,6 +276,80 @@ s_test_deliver (zsock_t *pub, zsock_t *sub, const char *body)
 }
 
 //  --------------------------------------------------------------------------
+//  Backpressure: a subscriber that does not read stalls its stream (the
+//  XPUB is NODROP), so the publisher's send gives EAGAIN; nothing is lost,
+//  and the coordinator keeps answering while the stream is stalled.
+
+static void
+s_test_backpressure (const lw_node_t *node, zsock_t *client)
+{
+    zsock_t *slow = zsock_new (ZMQ_SUB);
+    zsock_t *pub = zsock_new (ZMQ_XPUB);
+    assert (slow && pub);
+    zsock_set_rcvhwm (slow, 10);
+    int rc = zsock_connect (slow, "%s", node->readings_out);
+    assert (rc == 0);
+    rc = zmq_setsockopt (zsock_resolve (slow), ZMQ_SUBSCRIBE, "\x00\x09", 2);
+    assert (rc == 0);
+    zsock_set_xpub_nodrop (pub, 1);
+    zsock_set_sndhwm (pub, 10);
+    rc = zsock_connect (pub, "%s", node->readings_in);
+    assert (rc == 0);
+    zframe_t *frame = zframe_recv (pub); //  The broker's subscription
+    assert (frame);
+    zframe_destroy (&frame);
+    //  Probe until the subscription has reached the broker
+    zpoller_t *poller = zpoller_new (slow, NULL);
+    assert (poller);
+    const char *probe[2] = {"\x00\x09", "probe"};
+    size_t probe_sizes[2] = {2, 5};
+    bool arrived = false;
+    for (int attempt = 0; attempt < 30 && !arrived; attempt++) {
+        s_test_send (pub, 2, probe, probe_sizes);
+        arrived = zpoller_wait (poller, 100) == slow;
+    }
+    assert (arrived);
+    while (zpoller_wait (poller, 100) == slow) {
+        zmsg_t *msg = zmsg_recv (slow);
+        zmsg_destroy (&msg);
+    }
+
+    //  A send that waits a whole second is stalled: the broker forwards
+    //  in microseconds whenever its subscriber has room
+    zsock_set_sndtimeo (pub, 1000);
+    void *handle = zsock_resolve (pub);
+    char body[1024] = {0};
+    size_t sent = 0;
+    while (sent < 1000000) {
+        if (zmq_send (handle, "\x00\x09", 2, ZMQ_SNDMORE) < 0) {
+            assert (zmq_errno () == EAGAIN);
+            break;
+        }
+        snprintf (body, sizeof (body), "%zu", sent);
+        rc = zmq_send (handle, body, sizeof (body), 0);
+        assert (rc == (int)sizeof (body));
+        sent++;
+    }
+    assert (sent > 20 && sent < 1000000); //  Stalled past every HWM
+    //  The coordinator is not held up by the stalled stream
+    assert (s_test_counter (client, "readings_covered") == 1);
+    size_t received = 0;
+    while (received < sent && zpoller_wait (poller, 2000) == slow) {
+        zmsg_t *msg = zmsg_recv (slow);
+        assert (zmsg_size (msg) == 2);
+        char *text = zframe_strdup (zmsg_last (msg));
+        assert (text && strtoul (text, NULL, 10) == received);
+        free (text);
+        zmsg_destroy (&msg);
+        received++;
+    }
+    assert (received == sent);
+    zpoller_destroy (&poller);
+    zsock_destroy (&pub);
+    zsock_destroy (&slow);
+}
+
+//  --------------------------------------------------------------------------
 //  Removes a test directory and the files in it.
 
 static void
@@ -592,6 +666,7 @@ lw_broker_test (bool verbose)
     zmsg_destroy (&reply);
     assert (s_test_counter (client, "readings_fwd") == 0);
     assert (s_test_counter (client, "members") == 0);
+    s_test_backpressure (node, client);
 
     //  Two members split the partitions, disjoint halves
     zloop_t *loop = zloop_new ();
@@ -678,6 +753,7 @@ lw_broker_test (bool verbose)
     zsock_destroy (&all_features); //  Unsubscribes: not ready any more
     met = s_test_run (loop, s_test_not_ready, probe_b.member, 2000);
     assert (met);
+    zsock_destroy (&all_readings);
 
     //  Hostile coordinator input: dropped, counted, still answering
     const char *garbage[1] = {"\xc1\x93\x01"};
