@@ -44,6 +44,7 @@ struct _lw_member_t {
     uint64_t epoch;                      //  Epoch of the last ASSIGN/REVOKE
     bool ready;                          //  Broker's READY state
     bool rejoining;                      //  Said HELLO after broker silence
+    bool silent;                         //  Broker silent now (logged once)
     bool said_bye;                       //  BYE sent already
     bool owned[LW_PARTITIONS_MAX];       //  Partitions we own now
     size_t nowned;                       //  How many
@@ -269,6 +270,11 @@ s_handle_message (lw_member_t *self, zmsg_t *msg)
         return;
     }
     self->last_heard = lw_time_mono ();
+    if (self->silent) {
+        zsys_info ("member: broker answers again group=%s name=%s", self->group,
+                   self->name);
+        self->silent = false;
+    }
     switch (ctrl->kind) {
     case LW_CTRL_ASSIGN:
         s_handle_assign (self, ctrl);
@@ -328,10 +334,11 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     int64_t silence = (int64_t)self->misses * self->heartbeat * LW_NS_PER_MS;
     if (now - self->last_heard > silence) {
         if (now - self->last_hello > silence) {
-            if (!self->rejoining)
+            if (!self->silent)
                 zsys_warning ("member: broker silent, saying hello again "
                               "group=%s name=%s",
                               self->group, self->name);
+            self->silent = true;
             self->rejoining = true;
             s_send_hello (self);
         }
