@@ -29,7 +29,10 @@
 typedef struct _lw_member_t lw_member_t;
 
 //  Called on ASSIGN (LW_CTRL_ASSIGN) and REVOKE (LW_CTRL_REVOKE) with the
-//  partitions that changed hands.
+//  partitions that changed hands. The member acknowledges a REVOKE (with a
+//  heartbeat) only after the handler returns, and the broker sends the
+//  new owner its ASSIGN only after that acknowledgement: state the handler
+//  saves on REVOKE is there for the next owner to restore.
 typedef void (lw_member_fn) (lw_member_t *member, int kind,
                              const uint16_t *partitions, size_t count,
                              void *arg);
