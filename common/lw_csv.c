@@ -238,8 +238,10 @@ s_split (char *line, size_t size, char delimiter, field_t *fields, size_t max)
             cursor = read;
         }
         else {
-            char *found =
-                (char *)memchr (cursor, delimiter, (size_t)(limit - cursor));
+            //  cursor <= limit always; the guard also tells GCC so (it
+            //  warns about a huge bound under ASan otherwise)
+            size_t left = cursor < limit ? (size_t)(limit - cursor) : 0;
+            char *found = (char *)memchr (cursor, delimiter, left);
             cursor = found ? found : limit;
             stop = cursor;
             while (stop > start && stop[-1] == ' ')
