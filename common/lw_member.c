@@ -50,6 +50,7 @@ struct _lw_member_t {
     size_t nowned;                       //  How many
     int64_t last_heard;                  //  Mono ns of the last broker frame
     int64_t last_hello;                  //  Mono ns of the last HELLO
+    int64_t last_beat;                   //  Mono ns of the last heartbeat
     lw_ctrl_t *ctrl;                     //  Encode/decode scratch
     uint16_t changed[LW_PARTITIONS_MAX]; //  Scratch for handler calls
 };
@@ -331,6 +332,7 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     if (self->said_bye)
         return 0; //  Gone: a heartbeat would rejoin
     int64_t now = lw_time_mono ();
+    self->last_beat = now;
     int64_t silence = (int64_t)self->misses * self->heartbeat * LW_NS_PER_MS;
     if (now - self->last_heard > silence) {
         if (now - self->last_hello > silence) {
@@ -348,6 +350,23 @@ s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     else
         s_send (self, LW_CTRL_HEARTBEAT, true);
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Sends a heartbeat if one is due. For a caller blocked outside its loop
+//  (a worker waiting for a full broker to drain): the broker keeps seeing
+//  it alive. Replies are left queued for the loop, so no ASSIGN or REVOKE
+//  runs in the middle of the caller's work.
+
+void
+lw_member_tick (lw_member_t *self)
+{
+    assert (self);
+    int64_t now = lw_time_mono ();
+    if (self->said_bye || now - self->last_beat < self->heartbeat * LW_NS_PER_MS)
+        return;
+    self->last_beat = now;
+    s_send (self, LW_CTRL_HEARTBEAT, true);
 }
 
 //  --------------------------------------------------------------------------

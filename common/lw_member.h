@@ -68,6 +68,11 @@ uint64_t
 bool
     lw_member_ready (lw_member_t *self);
 
+//  Sends a heartbeat now if one is due, without reading replies: for a
+//  caller blocked outside its loop (e.g. waiting on a full output queue)
+void
+    lw_member_tick (lw_member_t *self);
+
 //  Says BYE to the broker (a graceful stop); destroy does it too.
 void
     lw_member_bye (lw_member_t *self);

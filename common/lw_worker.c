@@ -615,6 +615,9 @@ lw_worker_send (lw_worker_t *self, uint16_t partition, zframe_t **body_p)
         int nitems = self->pipe ? 2 : 1;
         if (zmq_poll (items, nitems, LW_WORKER_SEND_WAIT) < 0)
             break;
+        //  The loop is not running while we wait: keep heartbeating so a
+        //  long stall is not mistaken for death
+        lw_member_tick (self->member);
         //  A pending command is almost always $TERM: do not hold it
         //  behind a broker that may never drain
         if (nitems == 2 && (items[1].revents & ZMQ_POLLIN))
