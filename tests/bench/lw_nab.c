@@ -556,6 +556,10 @@ main (int argc, char **argv)
     if (s_load (det, corpus, results, args.detector, "anomaly_score", false,
                 false))
         goto cleanup;
+    size_t at_top;
+    size_t distinct = lw_nab_det_distinct (det, &at_top);
+    printf ("anomaly_score: %zu distinct values after probation, %zu rows "
+            "at the highest\n", distinct, at_top);
     double threshold[LW_NAB_PROFILES];
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
         threshold[profile] = lw_nab_optimise (det, profile, NULL);

@@ -1008,6 +1008,23 @@ s_det_prepare (lw_nab_det_t *self)
     free (fill);
 }
 
+size_t
+lw_nab_det_distinct (lw_nab_det_t *self, size_t *at_top)
+{
+    assert (self);
+    s_det_prepare (self);
+    size_t distinct = 0, top = 0;
+    for (size_t index = 0; index < self->nrows; index++) {
+        if (index == 0 || self->rows[index].score != self->rows[index - 1].score)
+            distinct++;
+        if (self->rows[index].score == self->rows[0].score)
+            top++;
+    }
+    if (at_top)
+        *at_top = top;
+    return distinct;
+}
+
 //  --------------------------------------------------------------------------
 //  True when a window has a non-probationary row (NAB scores only those)
 

@@ -150,6 +150,13 @@ int
 bool
     lw_nab_det_complete (lw_nab_det_t *self);
 
+//  Number of distinct scores over the non-probationary rows (the sweep's
+//  candidate thresholds, besides 1.1), and in *at_top the rows holding
+//  the highest score (a detector that saturates at 1 has many: the sweep
+//  cannot take some of them without all)
+size_t
+    lw_nab_det_distinct (lw_nab_det_t *self, size_t *at_top);
+
 //  Finds NAB's optimal threshold for a profile over the whole corpus
 //  (§7: one sweep over every non-probationary row; ties go to the highest
 //  threshold). Returns the threshold, and its raw score in *raw.
