@@ -5,19 +5,33 @@
 
     A bounded lw_keymap from key to lw_sensor_t. Each sensor is one
     allocation holding the struct and its key, made when the key is first
-    seen; lookups allocate nothing.
+    seen; lookups allocate nothing. Limits are a list of glob patterns
+    matched once per new key (fnmatch), never per reading.
     =========================================================================
 */
 
 #include <czmq.h>
+#include <float.h>
+#include <fnmatch.h>
+#include <math.h>
 
+#include "lw_cfg.h"
 #include "lw_clean.h"
 #include "lw_keymap.h"
 #include "lw_msg.h"
 #include "lw_util.h"
 
+typedef struct {
+    char *pattern; //  Glob on keys
+    double low;    //  Inclusive range
+    double high;
+    bool drop;     //  Drop readings outside instead of flagging
+} s_limit_t;
+
 struct _lw_clean_t {
     lw_keymap_t *sensors; //  key -> lw_sensor_t (owned)
+    s_limit_t *limits;    //  In config order; the first match applies
+    size_t nlimits;
     uint32_t partitions;  //  P
     int64_t lateness;     //  Lateness bound, ns
     size_t max_sensors;   //  Table bound
@@ -63,9 +77,110 @@ lw_clean_destroy (lw_clean_t **self_p)
     if (*self_p) {
         lw_clean_t *self = *self_p;
         lw_keymap_destroy (&self->sensors);
+        for (size_t index = 0; index < self->nlimits; index++)
+            free (self->limits[index].pattern);
+        free (self->limits);
         free (self);
         *self_p = NULL;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Adds an engineering limit; 0 or -1 (logged)
+
+int
+lw_clean_add_limit (lw_clean_t *self, const char *pattern, double low,
+                    double high, bool drop)
+{
+    assert (self);
+    assert (pattern);
+    assert (lw_keymap_size (self->sensors) == 0); //  Contract: limits first
+    size_t size = strnlen (pattern, LW_KEY_MAX + 1);
+    if (size == 0 || size > LW_KEY_MAX) {
+        zsys_error ("config: limit pattern is empty or longer than %d bytes",
+                    LW_KEY_MAX);
+        return -1;
+    }
+    if (isnan (low) || isnan (high) || low > high) {
+        zsys_error ("config: limit '%s': low %g is above high %g", pattern,
+                    low, high);
+        return -1;
+    }
+    if (self->nlimits == LW_CLEAN_LIMITS_MAX) {
+        zsys_error ("config: more than %d limits", LW_CLEAN_LIMITS_MAX);
+        return -1;
+    }
+    s_limit_t *limits = (s_limit_t *)realloc (
+        self->limits, (self->nlimits + 1) * sizeof (s_limit_t));
+    if (!limits)
+        return -1;
+    self->limits = limits;
+    s_limit_t *limit = &self->limits[self->nlimits];
+    limit->pattern = strdup (pattern);
+    if (!limit->pattern)
+        return -1;
+    limit->low = low;
+    limit->high = high;
+    limit->drop = drop;
+    self->nlimits++;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Reads the limits under `path`; 0 or -1 (logged)
+
+int
+lw_clean_load_limits (lw_clean_t *self, zconfig_t *config, const char *path)
+{
+    assert (self);
+    assert (config);
+    assert (path);
+    zconfig_t *section = zconfig_locate (config, path);
+    zconfig_t *child = section ? zconfig_child (section) : NULL;
+    for (; child; child = zconfig_next (child)) {
+        const char *name = zconfig_name (child);
+        if (!name || !*name || strlen (name) > LW_NAME_MAX) {
+            zsys_error ("config: %s: a limit name is empty or longer than "
+                        "%d bytes",
+                        path, LW_NAME_MAX);
+            return -1;
+        }
+        char key[LW_NAME_MAX + 256];
+        const char *pattern;
+        double low, high;
+        bool drop;
+        snprintf (key, sizeof (key), "%s/%s/pattern", path, name);
+        int rc = lw_cfg_string (config, key, "", LW_KEY_MAX, &pattern);
+        snprintf (key, sizeof (key), "%s/%s/low", path, name);
+        rc |= lw_cfg_double (config, key, -INFINITY, -DBL_MAX, DBL_MAX, &low);
+        snprintf (key, sizeof (key), "%s/%s/high", path, name);
+        rc |= lw_cfg_double (config, key, INFINITY, -DBL_MAX, DBL_MAX, &high);
+        snprintf (key, sizeof (key), "%s/%s/drop", path, name);
+        rc |= lw_cfg_bool (config, key, false, &drop);
+        if (rc)
+            return -1;
+        if (!*pattern) {
+            zsys_error ("config: %s/%s/pattern is missing", path, name);
+            return -1;
+        }
+        if (lw_clean_add_limit (self, pattern, low, high, drop)) {
+            zsys_error ("config: %s/%s is invalid", path, name);
+            return -1;
+        }
+        zsys_info ("ingest: limit name=%s pattern=%s low=%g high=%g drop=%d",
+                   name, pattern, low, high, drop);
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Number of limits
+
+size_t
+lw_clean_limits (lw_clean_t *self)
+{
+    assert (self);
+    return self->nlimits;
 }
 
 //  --------------------------------------------------------------------------
@@ -100,6 +215,21 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
     sensor->partition = lw_partition (copy, self->partitions);
     sensor->seen = false;
     sensor->newest = 0;
+    sensor->recent_next = 0;
+    sensor->limited = false;
+    sensor->limit_drop = false;
+    sensor->low = -INFINITY;
+    sensor->high = INFINITY;
+    for (size_t index = 0; index < self->nlimits; index++) {
+        s_limit_t *limit = &self->limits[index];
+        if (fnmatch (limit->pattern, copy, 0) == 0) {
+            sensor->limited = true;
+            sensor->limit_drop = limit->drop;
+            sensor->low = limit->low;
+            sensor->high = limit->high;
+            break;
+        }
+    }
     if (lw_keymap_insert (self->sensors, copy, sensor)) {
         free (sensor);
         *result = LW_CLEAN_TOO_MANY;
@@ -147,6 +277,8 @@ lw_clean_reason (int result)
         return "bad_key";
     case LW_CLEAN_TOO_MANY:
         return "sensors_limit";
+    case LW_CLEAN_LIMIT:
+        return "limit";
     default:
         return "unknown";
     }
@@ -228,6 +360,99 @@ lw_clean_test (bool verbose)
             LW_CLEAN_OK);
     assert (lw_clean_check (lateness, third, INT64_MIN, 1.0, &quality) ==
             LW_CLEAN_LATE);
+
+    //  Duplicates that are not the newest: found in the recent ring
+    lw_clean_t *dups = lw_clean_new (64, lateness, 10);
+    assert (dups);
+    lw_sensor_t *dup = lw_clean_sensor (dups, "m/dup", &result);
+    assert (dup);
+    quality = 0;
+    for (int64_t step = 0; step < 5; step++)
+        assert (lw_clean_check (lateness, dup, base + step * 100, 1.0,
+                                &quality) == LW_CLEAN_OK);
+    assert (quality == 0);
+    assert (lw_clean_check (lateness, dup, base + 200, 1.0, &quality) ==
+            LW_CLEAN_DUPLICATE);
+    assert (lw_clean_check (lateness, dup, base, 1.0, &quality) ==
+            LW_CLEAN_DUPLICATE); //  The first, held in every slot
+    //  Out of order, new: accepted once, then a duplicate
+    assert (lw_clean_check (lateness, dup, base + 150, 1.0, &quality) ==
+            LW_CLEAN_OK);
+    assert (quality == LW_QUALITY_LATE);
+    assert (lw_clean_check (lateness, dup, base + 150, 1.0, &quality) ==
+            LW_CLEAN_DUPLICATE);
+    //  Beyond the ring (8 accepted since): no longer recognised
+    for (int64_t step = 5; step < 5 + LW_CLEAN_RECENT; step++)
+        assert (lw_clean_check (lateness, dup, base + step * 100, 1.0,
+                                &quality) == LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, dup, base + 100, 1.0, &quality) ==
+            LW_CLEAN_OK);
+    lw_clean_destroy (&dups);
+
+    //  Limits: first matching pattern wins; flag or drop
+    lw_clean_t *limits = lw_clean_new (64, lateness, 10);
+    assert (limits);
+    assert (lw_clean_add_limit (limits, "line1/*/temp", 0, 100, false) == 0);
+    assert (lw_clean_add_limit (limits, "line1/press3/*", -5, 5, true) == 0);
+    assert (lw_clean_add_limit (limits, "", 0, 1, false) == -1);
+    assert (lw_clean_add_limit (limits, "x", 2, 1, false) == -1);
+    assert (lw_clean_add_limit (limits, "x", NAN, 1, false) == -1);
+    assert (lw_clean_limits (limits) == 2);
+    lw_sensor_t *hot = lw_clean_sensor (limits, "line1/press3/temp", &result);
+    lw_sensor_t *vib3 = lw_clean_sensor (limits, "line1/press3/vib", &result);
+    lw_sensor_t *free_ = lw_clean_sensor (limits, "line2/press3/vib", &result);
+    assert (hot && vib3 && free_);
+    assert (hot->limited && !hot->limit_drop && hot->high == 100);
+    assert (vib3->limited && vib3->limit_drop && vib3->low == -5);
+    assert (!free_->limited);
+    quality = 0;
+    assert (lw_clean_check (lateness, hot, base, 50, &quality) ==
+            LW_CLEAN_OK);
+    assert (quality == 0);
+    assert (lw_clean_check (lateness, hot, base + 1, 100, &quality) ==
+            LW_CLEAN_OK); //  Inclusive
+    assert (quality == 0);
+    assert (lw_clean_check (lateness, hot, base + 2, 100.5, &quality) ==
+            LW_CLEAN_OK);
+    assert (quality == LW_QUALITY_LIMIT);
+    quality = 0;
+    assert (lw_clean_check (lateness, hot, base + 3, -1, &quality) ==
+            LW_CLEAN_OK);
+    assert (quality == LW_QUALITY_LIMIT);
+    quality = 0;
+    assert (lw_clean_check (lateness, vib3, base, 6, &quality) ==
+            LW_CLEAN_LIMIT);
+    assert (!vib3->seen); //  A dropped reading leaves no trace
+    assert (lw_clean_check (lateness, vib3, base, 4, &quality) ==
+            LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, free_, base, 1e300, &quality) ==
+            LW_CLEAN_OK);
+    assert (quality == 0);
+    lw_clean_destroy (&limits);
+
+    //  Limits from config
+    zconfig_t *config = zconfig_new ("root", NULL);
+    zconfig_put (config, "ingest/limit/temps/pattern", "*/temp");
+    zconfig_put (config, "ingest/limit/temps/high", "90");
+    zconfig_put (config, "ingest/limit/press/pattern", "*/pressure");
+    zconfig_put (config, "ingest/limit/press/low", "0");
+    zconfig_put (config, "ingest/limit/press/drop", "1");
+    limits = lw_clean_new (64, lateness, 10);
+    assert (lw_clean_load_limits (limits, config, "ingest/limit") == 0);
+    assert (lw_clean_limits (limits) == 2);
+    hot = lw_clean_sensor (limits, "m/temp", &result);
+    assert (hot->limited && hot->high == 90 && hot->low == -INFINITY);
+    lw_clean_destroy (&limits);
+    zconfig_put (config, "ingest/limit/press/low", "abc");
+    limits = lw_clean_new (64, lateness, 10);
+    assert (lw_clean_load_limits (limits, config, "ingest/limit") == -1);
+    lw_clean_destroy (&limits);
+    zconfig_put (config, "ingest/limit/press/low", "10");
+    zconfig_put (config, "ingest/limit/press/high", "5");
+    limits = lw_clean_new (64, lateness, 10);
+    assert (lw_clean_load_limits (limits, config, "ingest/limit") == -1);
+    lw_clean_destroy (&limits);
+    zconfig_destroy (&config);
 
     for (int code = 0; code < LW_CLEAN_RESULTS; code++)
         assert (strlen (lw_clean_reason (code)) > 0);

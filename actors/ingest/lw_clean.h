@@ -3,12 +3,24 @@
 
     Copyright (c) the linewatch authors. MIT license.
 
-    Keeps one lw_sensor_t per sensor key (its partition and the newest
-    event time accepted) and judges each reading against it, in event time:
+    Keeps one lw_sensor_t per sensor key (its partition, the newest event
+    time accepted, a ring of the last LW_CLEAN_RECENT accepted times, and
+    its engineering limits) and judges each reading, in event time:
       - non-finite value                         -> LW_CLEAN_NONFINITE
+      - outside its limits, limit says drop      -> LW_CLEAN_LIMIT
+      - outside its limits                       -> accepted, LW_QUALITY_LIMIT
       - same timestamp as the newest             -> LW_CLEAN_DUPLICATE
       - older than newest - lateness             -> LW_CLEAN_LATE
+      - older, within lateness, and the same
+        time as one of the recent accepted ones  -> LW_CLEAN_DUPLICATE
       - older, within lateness                   -> accepted, LW_QUALITY_LATE
+    A duplicate older than the last LW_CLEAN_RECENT accepted readings of
+    its sensor is not recognised (it is accepted, flagged late): the ring
+    keeps the cost per sensor fixed.
+    Limits come from the config (ingest/limit/<name>: pattern, low, high,
+    drop): the first limit whose glob pattern (fnmatch, '*' also matches
+    '/') matches a key applies to that sensor, decided once when the key
+    is first seen, so the per-reading cost is two compares.
     Sources resolve a key to its lw_sensor_t once (a hash lookup) and may
     keep the pointer: it stays valid for the table's lifetime. The table is
     bounded (max_sensors) because keys come from outside the process.
@@ -22,6 +34,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <czmq.h>
+
+//  Accepted times remembered per sensor to find older duplicates
+#define LW_CLEAN_RECENT 8
+//  Most limits in the config
+#define LW_CLEAN_LIMITS_MAX 1024
+
 //  Verdicts; LW_CLEAN_OK accepts the reading
 typedef enum {
     LW_CLEAN_OK = 0,
@@ -29,16 +48,23 @@ typedef enum {
     LW_CLEAN_DUPLICATE = 2, //  Same timestamp as the sensor's newest
     LW_CLEAN_LATE = 3,      //  Older than the lateness bound allows
     LW_CLEAN_BAD_KEY = 4,   //  Key fails lw_key_valid
-    LW_CLEAN_TOO_MANY = 5   //  Sensor table full
+    LW_CLEAN_TOO_MANY = 5,  //  Sensor table full
+    LW_CLEAN_LIMIT = 6      //  Outside limits that say drop
 } lw_clean_result_t;
-#define LW_CLEAN_RESULTS 6
+#define LW_CLEAN_RESULTS 7
 
 //  One sensor's cleaning state
 typedef struct {
     const char *key;    //  Key, NUL-terminated; owned by the table
     uint16_t partition; //  lw_partition (key, P)
     bool seen;          //  A reading was accepted
+    bool limited;       //  Has engineering limits
+    bool limit_drop;    //  ...and readings outside them are dropped
+    uint8_t recent_next; //  Next slot of the recent ring
     int64_t newest;     //  Newest event time accepted, ns
+    double low;         //  Engineering limits, inclusive
+    double high;
+    int64_t recent[LW_CLEAN_RECENT]; //  Last accepted times (ring)
 } lw_sensor_t;
 
 typedef struct _lw_clean_t lw_clean_t;
@@ -49,13 +75,28 @@ lw_clean_t *lw_clean_new (uint32_t partitions, int64_t lateness,
                           size_t max_sensors);
 void lw_clean_destroy (lw_clean_t **self_p);
 
+//  Adds an engineering limit: keys matching the glob `pattern` must lie
+//  in [low, high]; drop = true drops readings outside instead of flagging
+//  them. Call before any sensor is added (limits are resolved per sensor
+//  when its key is first seen). Returns 0, or -1 (logged) on a bad
+//  pattern, low > high or too many limits.
+int lw_clean_add_limit (lw_clean_t *self, const char *pattern, double low,
+                        double high, bool drop);
+//  Reads every child of `path` (ingest/limit): pattern, low (default
+//  -inf), high (default +inf), drop (0). Returns 0, or -1 (logged).
+int lw_clean_load_limits (lw_clean_t *self, zconfig_t *config,
+                          const char *path);
+//  Number of limits
+size_t lw_clean_limits (lw_clean_t *self);
+
 //  Finds or adds the sensor of `key`. Returns it (valid for the table's
 //  lifetime), or NULL with *result set to LW_CLEAN_BAD_KEY or
 //  LW_CLEAN_TOO_MANY (also on no memory).
 lw_sensor_t *lw_clean_sensor (lw_clean_t *self, const char *key, int *result);
 
-//  Judges one reading. On LW_CLEAN_OK the sensor's newest time is updated
-//  and LW_QUALITY_LATE is or-ed into *quality when it was out of order.
+//  Judges one reading. On LW_CLEAN_OK the sensor's times are updated,
+//  LW_QUALITY_LATE is or-ed into *quality when it was out of order and
+//  LW_QUALITY_LIMIT when it is outside the sensor's limits.
 static inline int lw_clean_check (int64_t lateness, lw_sensor_t *sensor,
                                   int64_t time, double value,
                                   uint32_t *quality);
@@ -66,7 +107,7 @@ size_t lw_clean_size (lw_clean_t *self);
 int64_t lw_clean_lateness (lw_clean_t *self);
 
 //  Counter-friendly name of a verdict ("nonfinite", "duplicate", "late",
-//  "bad_key", "sensors_limit"; "ok")
+//  "bad_key", "sensors_limit", "limit"; "ok")
 const char *lw_clean_reason (int result);
 
 void lw_clean_test (bool verbose);
@@ -77,15 +118,39 @@ void lw_clean_test (bool verbose);
 #include "lw_msg.h"
 #include <math.h>
 
+static inline void
+lw_clean_remember (lw_sensor_t *sensor, int64_t time)
+{
+    sensor->recent[sensor->recent_next] = time;
+    sensor->recent_next = (uint8_t)((sensor->recent_next + 1) %
+                                    LW_CLEAN_RECENT);
+}
+
 static inline int
 lw_clean_check (int64_t lateness, lw_sensor_t *sensor, int64_t time,
                 double value, uint32_t *quality)
 {
     if (!isfinite (value))
         return LW_CLEAN_NONFINITE;
-    if (!sensor->seen || time > sensor->newest) {
+    uint32_t flags = 0;
+    if (sensor->limited && (value < sensor->low || value > sensor->high)) {
+        if (sensor->limit_drop)
+            return LW_CLEAN_LIMIT;
+        flags = LW_QUALITY_LIMIT;
+    }
+    if (!sensor->seen) {
+        //  The ring starts full of the first time: no empty slot matches
         sensor->seen = true;
         sensor->newest = time;
+        for (int slot = 0; slot < LW_CLEAN_RECENT; slot++)
+            sensor->recent[slot] = time;
+        *quality |= flags;
+        return LW_CLEAN_OK;
+    }
+    if (time > sensor->newest) {
+        sensor->newest = time;
+        lw_clean_remember (sensor, time);
+        *quality |= flags;
         return LW_CLEAN_OK;
     }
     if (time == sensor->newest)
@@ -93,7 +158,11 @@ lw_clean_check (int64_t lateness, lw_sensor_t *sensor, int64_t time,
     //  newest > time here, so the unsigned difference is exact
     if ((uint64_t)sensor->newest - (uint64_t)time > (uint64_t)lateness)
         return LW_CLEAN_LATE;
-    *quality |= LW_QUALITY_LATE;
+    for (int slot = 0; slot < LW_CLEAN_RECENT; slot++)
+        if (sensor->recent[slot] == time)
+            return LW_CLEAN_DUPLICATE;
+    lw_clean_remember (sensor, time);
+    *quality |= flags | LW_QUALITY_LATE;
     return LW_CLEAN_OK;
 }
 

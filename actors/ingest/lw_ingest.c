@@ -33,6 +33,8 @@
 #define S_READY_TICK_MS 20     //  How often READY is checked when idle
 #define S_SOURCES_MAX 64       //  Most configured sources
 #define S_DRAIN_MS 1000        //  Bounded wait for unsent batches at exit
+#define S_REJECT_LOG_FIRST 10  //  Rejected readings logged one by one
+#define S_REJECT_SUMMARY_NS (60 * LW_NS_PER_SEC) //  Then a summary per minute
 
 //  An encoded batch waiting for room on the publisher
 typedef struct {
@@ -53,7 +55,11 @@ struct _lw_sink_t {
     int c_out;
     int c_batches;
     int c_late;
+    int c_limit;                  //  Accepted outside limits (flagged)
     int c_drop[LW_CLEAN_RESULTS]; //  By lw_clean verdict
+    uint64_t rejects_logged;      //  Rejections logged one by one
+    uint64_t suppressed[LW_CLEAN_RESULTS]; //  Not logged since summary
+    int64_t summary_time;         //  Monotonic ns of the last summary
     lw_clean_t *clean;            //  Per-sensor state
     int64_t lateness;             //  Lateness bound, ns
     size_t batch_size;            //  ingest/batch
@@ -102,6 +108,7 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     self->c_out = lw_stats_counter (self->stats, "out");
     self->c_batches = lw_stats_counter (self->stats, "batches");
     self->c_late = lw_stats_counter (self->stats, "late");
+    self->c_limit = lw_stats_counter (self->stats, "limit");
     for (int verdict = 1; verdict < LW_CLEAN_RESULTS; verdict++) {
         char name[LW_STAT_NAME_MAX + 1];
         snprintf (name, sizeof (name), "drop_%s", lw_clean_reason (verdict));
@@ -285,6 +292,54 @@ lw_sink_sensor (lw_sink_t *self, const char *key)
 }
 
 //  --------------------------------------------------------------------------
+//  Logs a rejected reading: the first few one by one, then only counted
+//  for the summary (s_reject_summary). Off the hot path: rejections only.
+
+static void
+s_reject (self_t *self, int verdict, const char *key, int64_t time,
+          double value)
+{
+    if (self->rejects_logged < S_REJECT_LOG_FIRST) {
+        self->rejects_logged++;
+        char text[LW_TIME_TEXT_MAX];
+        zsys_warning ("ingest: rejected reading reason=%s sensor=%.64s "
+                      "time=%s value=%g%s",
+                      lw_clean_reason (verdict), key ? key : "(invalid)",
+                      lw_time_format (time, text, sizeof (text)), value,
+                      self->rejects_logged == S_REJECT_LOG_FIRST
+                          ? " (further rejections: a summary per minute)"
+                          : "");
+    }
+    else
+        self->suppressed[verdict]++;
+}
+
+//  --------------------------------------------------------------------------
+//  Logs the rejections not logged one by one, at most once a minute
+
+static void
+s_reject_summary (self_t *self, bool force)
+{
+    int64_t now = lw_time_mono ();
+    if (!force && now - self->summary_time < S_REJECT_SUMMARY_NS)
+        return;
+    self->summary_time = now;
+    char text[256] = "";
+    size_t used = 0;
+    for (int verdict = 1; verdict < LW_CLEAN_RESULTS; verdict++)
+        if (self->suppressed[verdict] && used < sizeof (text)) {
+            used += (size_t)snprintf (
+                text + used, sizeof (text) - used, " %s=%llu",
+                lw_clean_reason (verdict),
+                (unsigned long long)self->suppressed[verdict]);
+            self->suppressed[verdict] = 0;
+        }
+    if (used)
+        zsys_warning ("ingest: rejected readings since the last summary:%s",
+                      text);
+}
+
+//  --------------------------------------------------------------------------
 //  Sink: takes one reading. The hot path.
 
 bool
@@ -296,10 +351,13 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
         lw_clean_check (self->lateness, sensor, time, value, &quality);
     if (verdict != LW_CLEAN_OK) {
         lw_stats_add (self->stats, self->c_drop[verdict], 1);
+        s_reject (self, verdict, sensor->key, time, value);
         return self->open;
     }
     if (quality & LW_QUALITY_LATE)
         lw_stats_add (self->stats, self->c_late, 1);
+    if (quality & LW_QUALITY_LIMIT)
+        lw_stats_add (self->stats, self->c_limit, 1);
     uint16_t partition = sensor->partition;
     lw_batch_t *batch = self->batches[partition];
     if (lw_batch_count (batch) == 0) {
@@ -332,6 +390,9 @@ lw_sink_put_key (lw_sink_t *self, const char *key, int64_t time, double value,
         return lw_sink_put (self, sensor, time, value, quality);
     lw_stats_add (self->stats, self->c_in, 1);
     lw_stats_add (self->stats, self->c_drop[result], 1);
+    //  An invalid key is not logged: it may hold anything
+    s_reject (self, result, result == LW_CLEAN_BAD_KEY ? NULL : key, time,
+              value);
     return self->open;
 }
 
@@ -356,6 +417,38 @@ lw_sink_drop (lw_sink_t *self, const char *reason, uint64_t count)
     char name[LW_STAT_NAME_MAX + 1];
     snprintf (name, sizeof (name), "drop_%s", reason);
     lw_stats_add (self->stats, lw_stats_counter (self->stats, name), count);
+}
+
+//  --------------------------------------------------------------------------
+//  Sink: registers a source's counter; -1 when the table is nearly full
+//  (room is kept for drop_<reason> counters registered later)
+
+int
+lw_sink_counter (lw_sink_t *self, const char *name)
+{
+    assert (self);
+    assert (name);
+    if (lw_stats_value (self->stats, name) == 0) {
+        lw_ctrl_t *ctrl = (lw_ctrl_t *)zmalloc (sizeof (lw_ctrl_t));
+        assert (ctrl);
+        lw_stats_fill (self->stats, ctrl);
+        uint32_t used = ctrl->nstats;
+        free (ctrl);
+        if (used + 32 >= LW_STATS_MAX)
+            return -1;
+    }
+    return lw_stats_counter (self->stats, name);
+}
+
+//  --------------------------------------------------------------------------
+//  Sink: adds to a source's counter (a negative amount lowers a gauge)
+
+void
+lw_sink_count (lw_sink_t *self, int counter, int64_t amount)
+{
+    assert (self);
+    if (counter >= 0)
+        lw_stats_add (self->stats, counter, (uint64_t)amount);
 }
 
 //  --------------------------------------------------------------------------
@@ -452,6 +545,7 @@ s_handle_ready (zloop_t *loop, int timer_id, void *arg)
     self_t *self = (self_t *)arg;
     s_drain (self);
     s_update (self);
+    s_reject_summary (self, false);
     return 0;
 }
 
@@ -518,6 +612,9 @@ s_configure (self_t *self)
 
     self->clean =
         lw_clean_new (self->partitions, self->lateness, (size_t)sensors_max);
+    if (self->clean &&
+        lw_clean_load_limits (self->clean, config, "ingest/limit"))
+        return -1;
     self->batches =
         (lw_batch_t **)calloc (self->partitions, sizeof (lw_batch_t *));
     self->first = (int64_t *)calloc (self->partitions, sizeof (int64_t));
@@ -631,6 +728,7 @@ s_shutdown (self_t *self)
     if (unsent)
         zsys_warning ("ingest: stopping with unsent readings=%llu",
                       (unsigned long long)unsent);
+    s_reject_summary (self, true);
     //  Give libzmq time to hand over what it queued
     zsock_set_linger (self->pub, S_DRAIN_MS);
     zsys_info ("ingest: stopped in=%llu out=%llu",

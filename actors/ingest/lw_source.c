@@ -15,9 +15,9 @@
 
 //  Every known type, and its config name in the same position: a new
 //  source type adds one line to each
-static const lw_source_ops_t *s_registry[] = {&lw_source_simulator,
-                                              &lw_source_csv, NULL};
-static const char *s_type_names[] = {"simulator", "csv", NULL};
+static const lw_source_ops_t *s_registry[] = {
+    &lw_source_simulator, &lw_source_csv, &lw_source_modbus, NULL};
+static const char *s_type_names[] = {"simulator", "csv", "modbus", NULL};
 
 struct _lw_source_t {
     const lw_source_ops_t *ops; //  The type's functions

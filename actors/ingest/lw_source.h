@@ -62,6 +62,13 @@ bool lw_sink_open (lw_sink_t *sink);
 //  Counts a rejection that is not a reading (a bad frame, a bad CSV row)
 //  as "drop_<reason>"
 void lw_sink_drop (lw_sink_t *sink, const char *reason, uint64_t count);
+//  A source's own counter or gauge in lw-ingest's heartbeat counters
+//  (e.g. "modbus_requests"): registers it and returns its index, or -1
+//  when the counter table is nearly full (then lw_sink_count ignores it).
+//  Call at create, not per reading.
+int lw_sink_counter (lw_sink_t *sink, const char *name);
+//  Adds `amount` (may be negative for a gauge) to a counter
+void lw_sink_count (lw_sink_t *sink, int counter, int64_t amount);
 
 //  What a source gets at creation; borrowed for the source's lifetime
 typedef struct {
@@ -87,6 +94,7 @@ typedef struct {
 extern const lw_source_ops_t lw_source_simulator; //  "simulator"
 extern const lw_source_ops_t lw_source_csv;       //  "csv"
 extern const lw_source_ops_t lw_source_gateway;   //  "gateway" (always on)
+extern const lw_source_ops_t lw_source_modbus;    //  "modbus"
 
 typedef struct _lw_source_t lw_source_t;
 
