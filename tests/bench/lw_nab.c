@@ -48,7 +48,8 @@
     "  --nab-dir DIR   NAB-layout corpus (default $NAB_DIR, else\n"            \
     "                  " LW_NAB_DIR ")\n"                                      \
     "  --out DIR       output directory (default nab-out); results go to\n"    \
-    "                  DIR/results/<detector>/<category>/<detector>_<name>.csv\n" \
+    "                  "                                                       \
+    "DIR/results/<detector>/<category>/<detector>_<name>.csv\n"                \
     "  --detector NAME detector name in the results (default linewatch)\n"     \
     "  --lwctl PATH    lwctl to run (default $LW_BIN_DIR/lwctl, else\n"        \
     "                  " LW_NAB_LWCTL ")\n"                                    \
@@ -63,17 +64,17 @@
     "  -v              per-file table\n"
 
 typedef struct {
-    const char *nab_dir;        //  Corpus directory
-    const char *out;            //  Output directory
-    const char *detector;       //  Detector name
-    const char *lwctl;          //  lwctl executable
-    const char *config;         //  Config for lwctl
-    const char *files;          //  Only these files, or NULL
-    const char *results;        //  Results directory, or NULL = default
-    long jobs;                  //  Parallel lwctl runs
-    bool score_only;            //  Skip running lwctl
-    bool skip_missing;          //  Exit 77 on a missing corpus
-    bool verbose;               //  Per-file table
+    const char *nab_dir;  //  Corpus directory
+    const char *out;      //  Output directory
+    const char *detector; //  Detector name
+    const char *lwctl;    //  lwctl executable
+    const char *config;   //  Config for lwctl
+    const char *files;    //  Only these files, or NULL
+    const char *results;  //  Results directory, or NULL = default
+    long jobs;            //  Parallel lwctl runs
+    bool score_only;      //  Skip running lwctl
+    bool skip_missing;    //  Exit 77 on a missing corpus
+    bool verbose;         //  Per-file table
 } s_args_t;
 
 //  --------------------------------------------------------------------------
@@ -86,7 +87,7 @@ s_path (char *path, size_t path_size, const char *format, ...)
     va_start (args, format);
     int size = vsnprintf (path, path_size, format, args);
     va_end (args);
-    if (size < 0 || (size_t) size >= path_size)
+    if (size < 0 || (size_t)size >= path_size)
         fprintf (stderr, "lw-nab: path too long: %.64s...\n", path);
 }
 
@@ -98,7 +99,7 @@ s_now (void)
 {
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
-    return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
 //  --------------------------------------------------------------------------
@@ -108,7 +109,7 @@ static int
 s_mkdir_p (const char *path)
 {
     char buffer[S_PATH_MAX];
-    if (snprintf (buffer, sizeof (buffer), "%s", path) >= (int) sizeof (buffer))
+    if (snprintf (buffer, sizeof (buffer), "%s", path) >= (int)sizeof (buffer))
         return -1;
     for (char *slash = buffer + 1; *slash; slash++)
         if (*slash == '/') {
@@ -150,8 +151,8 @@ s_parse_args (int argc, char **argv, s_args_t *args)
             errno = 0;
             if (argn + 1 < argc)
                 args->jobs = strtol (argv[++argn], &end, 10);
-            if (!end || *end || errno || args->jobs < 1
-                || args->jobs > S_JOBS_MAX) {
+            if (!end || *end || errno || args->jobs < 1 ||
+                args->jobs > S_JOBS_MAX) {
                 fprintf (stderr, "lw-nab: --jobs needs 1..%d\n", S_JOBS_MAX);
                 return -1;
             }
@@ -195,8 +196,8 @@ s_result_path (lw_nab_corpus_t *corpus, size_t file, const char *results,
                const char *detector, char *path, size_t path_size)
 {
     s_path (path, path_size, "%s/%s/%s_%s", results,
-              lw_nab_corpus_category (corpus, file), detector,
-              lw_nab_corpus_base (corpus, file));
+            lw_nab_corpus_category (corpus, file), detector,
+            lw_nab_corpus_base (corpus, file));
 }
 
 //  --------------------------------------------------------------------------
@@ -213,9 +214,11 @@ s_spawn (const s_args_t *args, const char *home, const char *data,
         if (null_fd >= 0)
             dup2 (null_fd, STDOUT_FILENO);
         dup2 (log_fd, STDERR_FILENO);
-        char *argv[] = {(char *) "lwctl", (char *) "-c", (char *) args->config,
-                        (char *) "--home", (char *) home, (char *) "score",
-                        (char *) data, (char *) "-o", (char *) result, NULL};
+        char *argv[] = {(char *)"lwctl",      (char *)"-c",
+                        (char *)args->config, (char *)"--home",
+                        (char *)home,         (char *)"score",
+                        (char *)data,         (char *)"-o",
+                        (char *)result,       NULL};
         execv (args->lwctl, argv);
         fprintf (stderr, "lw-nab: cannot run %s: %s\n", args->lwctl,
                  strerror (errno));
@@ -229,8 +232,7 @@ s_spawn (const s_args_t *args, const char *home, const char *data,
 //  of failed runs, or -1 if nothing could start.
 
 static int
-s_run_lwctl (const s_args_t *args, lw_nab_corpus_t *corpus,
-             const char *results)
+s_run_lwctl (const s_args_t *args, lw_nab_corpus_t *corpus, const char *results)
 {
     char home[S_PATH_MAX], log_path[S_PATH_MAX];
     s_path (home, sizeof (home), "%s/home", args->out);
@@ -245,8 +247,7 @@ s_run_lwctl (const s_args_t *args, lw_nab_corpus_t *corpus,
                  args->lwctl);
         return -1;
     }
-    int log_fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND,
-                       0644);
+    int log_fd = open (log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
     if (log_fd < 0) {
         fprintf (stderr, "lw-nab: cannot write %s: %s\n", log_path,
                  strerror (errno));
@@ -262,11 +263,11 @@ s_run_lwctl (const s_args_t *args, lw_nab_corpus_t *corpus,
         while (next < nfiles && active < args->jobs) {
             char data[S_PATH_MAX], result[S_PATH_MAX], dir[S_PATH_MAX];
             s_path (data, sizeof (data), "%s/data/%s", args->nab_dir,
-                      lw_nab_corpus_name (corpus, next));
+                    lw_nab_corpus_name (corpus, next));
             s_result_path (corpus, next, results, args->detector, result,
                            sizeof (result));
             s_path (dir, sizeof (dir), "%s/%s", results,
-                      lw_nab_corpus_category (corpus, next));
+                    lw_nab_corpus_category (corpus, next));
             pid_t pid = -1;
             if (s_mkdir_p (dir) == 0)
                 pid = s_spawn (args, home, data, result, log_fd);
@@ -323,15 +324,16 @@ s_load (lw_nab_det_t *det, lw_nab_corpus_t *corpus, const char *results,
         char path[S_PATH_MAX], error[S_PATH_MAX + 256];
         s_result_path (corpus, file, results, detector, path, sizeof (path));
         size_t mismatched = 0;
-        if (lw_nab_det_load (det, file, path, column, opens, &mismatched,
-                             error, sizeof (error))) {
+        if (lw_nab_det_load (det, file, path, column, opens, &mismatched, error,
+                             sizeof (error))) {
             if (!quiet)
                 fprintf (stderr, "lw-nab: %s\n", error);
             return -1;
         }
         if (mismatched && !quiet)
             printf ("note: %s: %zu rows' timestamps differ from the data "
-                    "(matched by row, as NAB does)\n", path, mismatched);
+                    "(matched by row, as NAB does)\n",
+                    path, mismatched);
     }
     return 0;
 }
@@ -346,7 +348,7 @@ s_write_table (lw_nab_corpus_t *corpus, const char *results,
 {
     char path[S_PATH_MAX];
     s_path (path, sizeof (path), "%s/%s_%s_scores.csv", results, detector,
-              lw_nab_profiles[profile].name);
+            lw_nab_profiles[profile].name);
     FILE *file = fopen (path, "w");
     if (!file) {
         fprintf (stderr, "lw-nab: cannot write %s\n", path);
@@ -390,14 +392,13 @@ s_print_cell (const lw_nab_result_t *result)
 //  category. per_file holds files x profiles results afterwards.
 
 static void
-s_report (lw_nab_det_t *det, lw_nab_corpus_t *corpus,
-          const double *threshold, lw_nab_result_t *per_file,
-          lw_nab_result_t *total)
+s_report (lw_nab_det_t *det, lw_nab_corpus_t *corpus, const double *threshold,
+          lw_nab_result_t *per_file, lw_nab_result_t *total)
 {
     size_t nfiles = lw_nab_corpus_files (corpus);
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
         lw_nab_score (det, profile, threshold[profile], &total[profile],
-                      per_file + (size_t) profile * nfiles);
+                      per_file + (size_t)profile * nfiles);
     printf ("  %-28s", "score");
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
         printf ("  %20.2f", total[profile].normalised);
@@ -423,20 +424,21 @@ s_report (lw_nab_det_t *det, lw_nab_corpus_t *corpus,
         const char *category = lw_nab_corpus_category (corpus, file);
         bool seen = false;
         for (size_t earlier = 0; earlier < file && !seen; earlier++)
-            seen = strcmp (lw_nab_corpus_category (corpus, earlier), category)
-                   == 0;
+            seen = strcmp (lw_nab_corpus_category (corpus, earlier),
+                           category) == 0;
         if (seen)
             continue;
         lw_nab_result_t sums[LW_NAB_PROFILES];
         memset (sums, 0, sizeof (sums));
         long files = 0;
         for (size_t other = file; other < nfiles; other++)
-            if (strcmp (lw_nab_corpus_category (corpus, other), category) == 0) {
+            if (strcmp (lw_nab_corpus_category (corpus, other), category) ==
+                0) {
                 files++;
                 for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
-                    lw_nab_result_add (&sums[profile],
-                                       &per_file[(size_t) profile * nfiles
-                                                 + other]);
+                    lw_nab_result_add (
+                        &sums[profile],
+                        &per_file[(size_t)profile * nfiles + other]);
             }
         char label[96];
         snprintf (label, sizeof (label), "%.40s (%ld, %ldw)", category, files,
@@ -492,7 +494,7 @@ main (int argc, char **argv)
     //  The corpus
     char windows[S_PATH_MAX];
     s_path (windows, sizeof (windows), "%s/combined_windows.json",
-              args.nab_dir);
+            args.nab_dir);
     if (access (windows, R_OK) != 0) {
         const char *ci = getenv ("CI");
         bool in_ci = ci && strcmp (ci, "true") == 0;
@@ -525,17 +527,17 @@ main (int argc, char **argv)
         s_path (results, sizeof (results), "%s", args.results);
     else
         s_path (results, sizeof (results), "%s/results/%s", args.out,
-                  args.detector);
-    printf ("NAB corpus: %s (%zu files, %zu rows, %zu windows)\n",
-            args.nab_dir, nfiles, lw_nab_corpus_total_rows (corpus),
+                args.detector);
+    printf ("NAB corpus: %s (%zu files, %zu rows, %zu windows)\n", args.nab_dir,
+            nfiles, lw_nab_corpus_total_rows (corpus),
             lw_nab_corpus_total_windows (corpus));
     printf ("detector:   %s, results in %s\n", args.detector, results);
 
     //  Run lwctl score over the corpus
     double run_time = 0;
     if (!args.score_only) {
-        printf ("scoring:    %s score, config %s, %ld at a time\n",
-                args.lwctl, args.config, args.jobs);
+        printf ("scoring:    %s score, config %s, %ld at a time\n", args.lwctl,
+                args.config, args.jobs);
         fflush (stdout);
         double run_start = s_now ();
         int failures = s_run_lwctl (&args, corpus, results);
@@ -550,8 +552,8 @@ main (int argc, char **argv)
     double score_start = s_now ();
     det = lw_nab_det_new (corpus, args.detector);
     live = lw_nab_det_new (corpus, "live");
-    per_file = (lw_nab_result_t *) calloc (nfiles * LW_NAB_PROFILES + 1,
-                                           sizeof (lw_nab_result_t));
+    per_file = (lw_nab_result_t *)calloc (nfiles * LW_NAB_PROFILES + 1,
+                                          sizeof (lw_nab_result_t));
     assert (det && live && per_file);
     if (s_load (det, corpus, results, args.detector, "anomaly_score", false,
                 false))
@@ -559,7 +561,8 @@ main (int argc, char **argv)
     size_t at_top;
     size_t distinct = lw_nab_det_distinct (det, &at_top);
     printf ("anomaly_score: %zu distinct values after probation, %zu rows "
-            "at the highest\n", distinct, at_top);
+            "at the highest\n",
+            distinct, at_top);
     double threshold[LW_NAB_PROFILES];
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
         threshold[profile] = lw_nab_optimise (det, profile, NULL);
@@ -572,14 +575,14 @@ main (int argc, char **argv)
     if (!args.score_only)
         for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
             s_write_table (corpus, results, args.detector, profile,
-                           per_file + (size_t) profile * nfiles,
+                           per_file + (size_t)profile * nfiles,
                            &total[profile]);
     if (args.verbose)
         s_print_files (corpus, per_file);
 
     //  The live decision: a detection where an alert opens, no sweep
-    if (s_load (live, corpus, results, args.detector, "alert", true, true)
-        == 0) {
+    if (s_load (live, corpus, results, args.detector, "alert", true, true) ==
+        0) {
         double live_threshold[LW_NAB_PROFILES] = {1.0, 1.0, 1.0};
         printf ("\n%-30s", "live alerts (alert opens)");
         for (int profile = 0; profile < LW_NAB_PROFILES; profile++)

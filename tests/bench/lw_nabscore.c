@@ -40,42 +40,42 @@ const lw_nab_profile_t lw_nab_profiles[LW_NAB_PROFILES] = {
 
 //  One file of the corpus
 typedef struct {
-    char *name;                 //  "<category>/<name>.csv"
-    char *category;             //  "<category>"
-    const char *base;           //  "<name>.csv", inside name
-    size_t rows;                //  Data rows
-    int64_t *stamps;            //  Row timestamps (us), or NULL
-    size_t nwindows;            //  Label windows
-    size_t *left;               //  First row of each window
-    size_t *right;              //  Last row of each window (inclusive)
-    size_t window_base;         //  Corpus-wide index of its first window
+    char *name;         //  "<category>/<name>.csv"
+    char *category;     //  "<category>"
+    const char *base;   //  "<name>.csv", inside name
+    size_t rows;        //  Data rows
+    int64_t *stamps;    //  Row timestamps (us), or NULL
+    size_t nwindows;    //  Label windows
+    size_t *left;       //  First row of each window
+    size_t *right;      //  Last row of each window (inclusive)
+    size_t window_base; //  Corpus-wide index of its first window
 } s_file_t;
 
 struct _lw_nab_corpus_t {
-    s_file_t *files;            //  The files, in load order
-    size_t nfiles;              //  Files held
-    size_t total_rows;          //  Sum of rows
-    size_t total_windows;       //  Sum of windows
+    s_file_t *files;      //  The files, in load order
+    size_t nfiles;        //  Files held
+    size_t total_rows;    //  Sum of rows
+    size_t total_windows; //  Sum of windows
 };
 
 //  One non-probationary row, as the sweep sees it
 typedef struct {
-    double score;               //  Detector's anomaly score
-    double sigma[LW_NAB_PROFILES];  //  sigma(i) per profile (§4)
-    int32_t window;             //  Corpus-wide window index, or -1
-    uint32_t file;              //  File index
-    uint32_t order;             //  Position in the unsorted list
+    double score;                  //  Detector's anomaly score
+    double sigma[LW_NAB_PROFILES]; //  sigma(i) per profile (§4)
+    int32_t window;                //  Corpus-wide window index, or -1
+    uint32_t file;                 //  File index
+    uint32_t order;                //  Position in the unsorted list
 } s_row_t;
 
 struct _lw_nab_det_t {
-    lw_nab_corpus_t *corpus;    //  Borrowed
-    char *name;                 //  Detector name
-    double **scores;            //  Per file, rows scores (NULL until set)
-    s_row_t *rows;              //  Sorted rows (built on demand)
-    size_t nrows;               //  Rows in rows
-    size_t *file_start;         //  Per file, offset of its rows in by_file
-    uint32_t *by_file;          //  Row indices grouped by file, each group
-                                //  in sorted order
+    lw_nab_corpus_t *corpus; //  Borrowed
+    char *name;              //  Detector name
+    double **scores;         //  Per file, rows scores (NULL until set)
+    s_row_t *rows;           //  Sorted rows (built on demand)
+    size_t nrows;            //  Rows in rows
+    size_t *file_start;      //  Per file, offset of its rows in by_file
+    uint32_t *by_file;       //  Row indices grouped by file, each group
+                             //  in sorted order
 };
 
 //  --------------------------------------------------------------------------
@@ -113,19 +113,19 @@ s_read_file (const char *path, size_t *size_p, char *error, size_t error_size)
         s_error (error, error_size, "cannot read %s (size %ld)", path, size);
         goto cleanup;
     }
-    buffer = (char *) malloc ((size_t) size + 1);
+    buffer = (char *)malloc ((size_t)size + 1);
     if (!buffer) {
         s_error (error, error_size, "out of memory reading %s", path);
         goto cleanup;
     }
-    if (fread (buffer, 1, (size_t) size, file) != (size_t) size) {
+    if (fread (buffer, 1, (size_t)size, file) != (size_t)size) {
         s_error (error, error_size, "short read on %s", path);
         free (buffer);
         buffer = NULL;
         goto cleanup;
     }
     buffer[size] = 0;
-    *size_p = (size_t) size;
+    *size_p = (size_t)size;
 cleanup:
     fclose (file);
     return buffer;
@@ -170,24 +170,24 @@ s_digits (const char *text, int count)
 static int
 s_parse_stamp (const char *text, size_t size, int64_t *stamp)
 {
-    if (size < 19 || text[4] != '-' || text[7] != '-'
-        || (text[10] != ' ' && text[10] != 'T') || text[13] != ':'
-        || text[16] != ':')
+    if (size < 19 || text[4] != '-' || text[7] != '-' ||
+        (text[10] != ' ' && text[10] != 'T') || text[13] != ':' ||
+        text[16] != ':')
         return -1;
     int64_t year = s_digits (text, 4), month = s_digits (text + 5, 2);
     int64_t day = s_digits (text + 8, 2), hour = s_digits (text + 11, 2);
     int64_t minute = s_digits (text + 14, 2);
     int64_t second = s_digits (text + 17, 2);
-    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31
-        || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0
-        || second > 60)
+    if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 ||
+        hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 ||
+        second > 60)
         return -1;
     int64_t micros = 0;
     if (size > 19) {
         size_t digits = size - 20;
         if (text[19] != '.' || digits < 1 || digits > 9)
             return -1;
-        int64_t fraction = s_digits (text + 20, (int) digits);
+        int64_t fraction = s_digits (text + 20, (int)digits);
         if (fraction < 0)
             return -1;
         for (size_t digit = digits; digit < 6; digit++)
@@ -197,8 +197,8 @@ s_parse_stamp (const char *text, size_t size, int64_t *stamp)
         micros = fraction;
     }
     int64_t days = s_days_from_civil (year, month, day);
-    *stamp = ((days * 24 + hour) * 60 + minute) * 60 * 1000000LL
-             + second * 1000000LL + micros;
+    *stamp = ((days * 24 + hour) * 60 + minute) * 60 * 1000000LL +
+             second * 1000000LL + micros;
     return 0;
 }
 
@@ -219,7 +219,7 @@ s_next_line (char **cursor, char **line, size_t *size)
     if (end > start && end[-1] == '\r')
         end--;
     *line = start;
-    *size = (size_t) (end - start);
+    *size = (size_t)(end - start);
     *cursor = next;
     return true;
 }
@@ -230,7 +230,7 @@ s_next_line (char **cursor, char **line, size_t *size)
 lw_nab_corpus_t *
 lw_nab_corpus_new (void)
 {
-    return (lw_nab_corpus_t *) calloc (1, sizeof (lw_nab_corpus_t));
+    return (lw_nab_corpus_t *)calloc (1, sizeof (lw_nab_corpus_t));
 }
 
 void
@@ -262,14 +262,14 @@ s_add (lw_nab_corpus_t *self, const char *name, size_t rows, int64_t *stamps,
        size_t error_size)
 {
     const char *slash = strchr (name, '/');
-    if (!slash || slash == name || slash[1] == 0 || strchr (slash + 1, '/')
-        || strlen (name) >= S_NAME_MAX) {
+    if (!slash || slash == name || slash[1] == 0 || strchr (slash + 1, '/') ||
+        strlen (name) >= S_NAME_MAX) {
         s_error (error, error_size,
                  "file name '%.64s' is not <category>/<name>", name);
         goto failed;
     }
-    if (self->nfiles >= LW_NAB_FILES_MAX || rows > LW_NAB_ROWS_MAX
-        || nwindows > LW_NAB_WINDOWS_MAX) {
+    if (self->nfiles >= LW_NAB_FILES_MAX || rows > LW_NAB_ROWS_MAX ||
+        nwindows > LW_NAB_WINDOWS_MAX) {
         s_error (error, error_size, "%s: too many files, rows or windows",
                  name);
         goto failed;
@@ -280,24 +280,24 @@ s_add (lw_nab_corpus_t *self, const char *name, size_t rows, int64_t *stamps,
             goto failed;
         }
     for (size_t window = 0; window < nwindows; window++)
-        if (left[window] > right[window] || right[window] >= rows
-            || (window > 0 && left[window] <= right[window - 1])) {
+        if (left[window] > right[window] || right[window] >= rows ||
+            (window > 0 && left[window] <= right[window - 1])) {
             s_error (error, error_size,
-                     "%s: window %zu [%zu, %zu] is out of order or range",
-                     name, window, left[window], right[window]);
+                     "%s: window %zu [%zu, %zu] is out of order or range", name,
+                     window, left[window], right[window]);
             goto failed;
         }
-    s_file_t *files = (s_file_t *) realloc (
-        self->files, (self->nfiles + 1) * sizeof (s_file_t));
+    s_file_t *files = (s_file_t *)realloc (self->files, (self->nfiles + 1) *
+                                                            sizeof (s_file_t));
     if (!files)
         goto nomem;
     self->files = files;
     s_file_t *file = &files[self->nfiles];
     memset (file, 0, sizeof (*file));
     file->name = strdup (name);
-    file->category = strndup (name, (size_t) (slash - name));
-    file->left = (size_t *) malloc ((nwindows + 1) * sizeof (size_t));
-    file->right = (size_t *) malloc ((nwindows + 1) * sizeof (size_t));
+    file->category = strndup (name, (size_t)(slash - name));
+    file->left = (size_t *)malloc ((nwindows + 1) * sizeof (size_t));
+    file->right = (size_t *)malloc ((nwindows + 1) * sizeof (size_t));
     if (!file->name || !file->category || !file->left || !file->right) {
         free (file->name);
         free (file->category);
@@ -316,7 +316,7 @@ s_add (lw_nab_corpus_t *self, const char *name, size_t rows, int64_t *stamps,
     file->window_base = self->total_windows;
     self->total_rows += rows;
     self->total_windows += nwindows;
-    return (int) self->nfiles++;
+    return (int)self->nfiles++;
 
 nomem:
     s_error (error, error_size, "out of memory");
@@ -342,15 +342,14 @@ lw_nab_corpus_add (lw_nab_corpus_t *self, const char *name, size_t rows,
 //  Returns an array (caller frees) and its length, or NULL with a message.
 
 static int64_t *
-s_read_stamps (const char *path, size_t *rows_p, char *error,
-               size_t error_size)
+s_read_stamps (const char *path, size_t *rows_p, char *error, size_t error_size)
 {
     size_t size;
     char *text = s_read_file (path, &size, error, error_size);
     if (!text)
         return NULL;
-    size_t capacity = size / 20 + 1;    //  A row is at least 20 bytes
-    int64_t *stamps = (int64_t *) malloc (capacity * sizeof (int64_t));
+    size_t capacity = size / 20 + 1; //  A row is at least 20 bytes
+    int64_t *stamps = (int64_t *)malloc (capacity * sizeof (int64_t));
     size_t rows = 0;
     char *cursor = text, *line;
     size_t line_size;
@@ -358,18 +357,17 @@ s_read_stamps (const char *path, size_t *rows_p, char *error,
         s_error (error, error_size, "out of memory");
         goto failed;
     }
-    if (!s_next_line (&cursor, &line, &line_size)
-        || line_size < 10 || strncmp (line, "timestamp,", 10) != 0) {
-        s_error (error, error_size, "%s: header is not timestamp,value",
-                 path);
+    if (!s_next_line (&cursor, &line, &line_size) || line_size < 10 ||
+        strncmp (line, "timestamp,", 10) != 0) {
+        s_error (error, error_size, "%s: header is not timestamp,value", path);
         goto failed;
     }
     while (s_next_line (&cursor, &line, &line_size)) {
-        char *comma = (char *) memchr (line, ',', line_size);
+        char *comma = (char *)memchr (line, ',', line_size);
         if (line_size == 0 && *cursor == 0)
-            break;                      //  Blank last line
-        if (rows >= capacity || rows >= LW_NAB_ROWS_MAX || !comma
-            || s_parse_stamp (line, (size_t) (comma - line), &stamps[rows])) {
+            break; //  Blank last line
+        if (rows >= capacity || rows >= LW_NAB_ROWS_MAX || !comma ||
+            s_parse_stamp (line, (size_t)(comma - line), &stamps[rows])) {
             s_error (error, error_size, "%s: row %zu: bad timestamp", path,
                      rows + 1);
             goto failed;
@@ -391,17 +389,16 @@ failed:
 //  escapes. Whitespace is JSON's.
 
 typedef struct {
-    const char *text;           //  The JSON text
-    size_t pos;                 //  Read position
-    size_t size;                //  Text length
+    const char *text; //  The JSON text
+    size_t pos;       //  Read position
+    size_t size;      //  Text length
 } s_json_t;
 
 static void
 s_json_space (s_json_t *json)
 {
-    while (json->pos < json->size
-           && strchr (" \t\r\n", json->text[json->pos])
-           && json->text[json->pos])
+    while (json->pos < json->size &&
+           strchr (" \t\r\n", json->text[json->pos]) && json->text[json->pos])
         json->pos++;
 }
 
@@ -425,10 +422,10 @@ s_json_string (s_json_t *json, char *dest, size_t dest_size)
         return -1;
     size_t length = 0;
     while (json->pos < json->size && json->text[json->pos] != '"') {
-        unsigned char c = (unsigned char) json->text[json->pos++];
+        unsigned char c = (unsigned char)json->text[json->pos++];
         if (c < 0x20 || c == '\\' || length + 1 >= dest_size)
             return -1;
-        dest[length++] = (char) c;
+        dest[length++] = (char)c;
     }
     if (json->pos >= json->size)
         return -1;
@@ -448,7 +445,7 @@ s_listed (const char *list, const char *name)
     size_t length = strlen (name);
     for (const char *item = list; item;) {
         const char *comma = strchr (item, ',');
-        size_t item_size = comma ? (size_t) (comma - item) : strlen (item);
+        size_t item_size = comma ? (size_t)(comma - item) : strlen (item);
         if (item_size == length && strncmp (item, name, length) == 0)
             return true;
         item = comma ? comma + 1 : NULL;
@@ -464,7 +461,7 @@ s_find_stamp (const int64_t *stamps, size_t rows, int64_t stamp)
 {
     for (size_t row = 0; row < rows; row++)
         if (stamps[row] == stamp)
-            return (long) row;
+            return (long)row;
     return -1;
 }
 
@@ -481,8 +478,8 @@ lw_nab_corpus_load (lw_nab_corpus_t *self, const char *nab_dir,
     if (!text)
         return -1;
     int rc = -1;
-    size_t *left = (size_t *) malloc (LW_NAB_WINDOWS_MAX * sizeof (size_t));
-    size_t *right = (size_t *) malloc (LW_NAB_WINDOWS_MAX * sizeof (size_t));
+    size_t *left = (size_t *)malloc (LW_NAB_WINDOWS_MAX * sizeof (size_t));
+    size_t *right = (size_t *)malloc (LW_NAB_WINDOWS_MAX * sizeof (size_t));
     if (!left || !right) {
         s_error (error, error_size, "out of memory");
         goto cleanup;
@@ -496,8 +493,8 @@ lw_nab_corpus_load (lw_nab_corpus_t *self, const char *nab_dir,
         if (!first && !s_json_char (&json, ','))
             goto malformed;
         first = false;
-        if (s_json_string (&json, name, sizeof (name))
-            || !s_json_char (&json, ':') || !s_json_char (&json, '['))
+        if (s_json_string (&json, name, sizeof (name)) ||
+            !s_json_char (&json, ':') || !s_json_char (&json, '['))
             goto malformed;
         bool wanted = s_listed (only, name);
         int64_t *stamps = NULL;
@@ -518,22 +515,22 @@ lw_nab_corpus_load (lw_nab_corpus_t *self, const char *nab_dir,
         size_t nwindows = 0;
         bool first_window = true;
         while (!s_json_char (&json, ']')) {
-            if ((!first_window && !s_json_char (&json, ','))
-                || !s_json_char (&json, '[')
-                || s_json_string (&json, start, sizeof (start))
-                || !s_json_char (&json, ',')
-                || s_json_string (&json, end, sizeof (end))
-                || !s_json_char (&json, ']')) {
+            if ((!first_window && !s_json_char (&json, ',')) ||
+                !s_json_char (&json, '[') ||
+                s_json_string (&json, start, sizeof (start)) ||
+                !s_json_char (&json, ',') ||
+                s_json_string (&json, end, sizeof (end)) ||
+                !s_json_char (&json, ']')) {
                 free (stamps);
                 goto malformed;
             }
             first_window = false;
             int64_t start_stamp, end_stamp;
-            if (nwindows >= LW_NAB_WINDOWS_MAX
-                || s_parse_stamp (start, strlen (start), &start_stamp)
-                || s_parse_stamp (end, strlen (end), &end_stamp)) {
-                s_error (error, error_size, "%s: %s: bad window [%s, %s]",
-                         path, name, start, end);
+            if (nwindows >= LW_NAB_WINDOWS_MAX ||
+                s_parse_stamp (start, strlen (start), &start_stamp) ||
+                s_parse_stamp (end, strlen (end), &end_stamp)) {
+                s_error (error, error_size, "%s: %s: bad window [%s, %s]", path,
+                         name, start, end);
                 free (stamps);
                 goto cleanup;
             }
@@ -548,14 +545,13 @@ lw_nab_corpus_load (lw_nab_corpus_t *self, const char *nab_dir,
                     free (stamps);
                     goto cleanup;
                 }
-                left[nwindows] = (size_t) first_row;
-                right[nwindows] = (size_t) last_row;
+                left[nwindows] = (size_t)first_row;
+                right[nwindows] = (size_t)last_row;
             }
             nwindows++;
         }
-        if (wanted
-            && s_add (self, name, rows, stamps, left, right, nwindows, error,
-                      error_size) < 0)
+        if (wanted && s_add (self, name, rows, stamps, left, right, nwindows,
+                             error, error_size) < 0)
             goto cleanup;
     }
     s_json_space (&json);
@@ -569,8 +565,7 @@ lw_nab_corpus_load (lw_nab_corpus_t *self, const char *nab_dir,
     goto cleanup;
 
 malformed:
-    s_error (error, error_size, "%s: malformed near byte %zu", path,
-             json.pos);
+    s_error (error, error_size, "%s: malformed near byte %zu", path, json.pos);
 cleanup:
     free (left);
     free (right);
@@ -645,8 +640,8 @@ lw_nab_corpus_total_windows (lw_nab_corpus_t *self)
 size_t
 lw_nab_probation (size_t rows)
 {
-    double length = floor (0.15 * (double) rows);
-    return (size_t) (length < 0.15 * 5000 ? length : 0.15 * 5000);
+    double length = floor (0.15 * (double)rows);
+    return (size_t)(length < 0.15 * 5000 ? length : 0.15 * 5000);
 }
 
 //  --------------------------------------------------------------------------
@@ -676,19 +671,17 @@ lw_nab_sigma (lw_nab_corpus_t *self, size_t file_index, int profile,
     const s_file_t *file = &self->files[file_index];
     const lw_nab_profile_t *weights = &lw_nab_profiles[profile];
     double max_tp = lw_nab_sigmoid (-1.0);
-    size_t next = 0;                    //  Next window to enter
-    long current = -1;                  //  Window we are in, or -1
-    long previous_right = -1;           //  Right end of the last window
-    long previous_width = 0;            //  Its width
+    size_t next = 0;          //  Next window to enter
+    long current = -1;        //  Window we are in, or -1
+    long previous_right = -1; //  Right end of the last window
+    long previous_width = 0;  //  Its width
     for (size_t row = 0; row < file->rows; row++) {
         if (next < file->nwindows && row == file->left[next])
-            current = (long) next++;
+            current = (long)next++;
         if (current >= 0) {
-            long width = (long) (file->right[current] - file->left[current])
-                         + 1;
-            double y = -(double) ((long) file->right[current] - (long) row
-                                  + 1)
-                       / (double) width;
+            long width = (long)(file->right[current] - file->left[current]) + 1;
+            double y = -(double)((long)file->right[current] - (long)row + 1) /
+                       (double)width;
             sigma[row] = weights->a_tp * lw_nab_sigmoid (y) / max_tp;
         }
         else if (previous_right < 0)
@@ -697,16 +690,15 @@ lw_nab_sigma (lw_nab_corpus_t *self, size_t file_index, int profile,
             //  A one-row window would divide by zero: NAB's windows are
             //  29 rows or more, treat it as far away
             double y = previous_width > 1
-                           ? (double) labs ((long) row - previous_right)
-                                 / (double) (previous_width - 1)
+                           ? (double)labs ((long)row - previous_right) /
+                                 (double)(previous_width - 1)
                            : 4.0;
             sigma[row] = weights->a_fp * lw_nab_sigmoid (y);
         }
         if (current >= 0 && row == file->right[current]) {
-            previous_right = (long) file->right[current];
-            previous_width = (long) (file->right[current]
-                                     - file->left[current])
-                             + 1;
+            previous_right = (long)file->right[current];
+            previous_width =
+                (long)(file->right[current] - file->left[current]) + 1;
             current = -1;
         }
     }
@@ -720,12 +712,12 @@ lw_nab_det_new (lw_nab_corpus_t *corpus, const char *name)
 {
     assert (corpus);
     assert (name);
-    lw_nab_det_t *self = (lw_nab_det_t *) calloc (1, sizeof (lw_nab_det_t));
+    lw_nab_det_t *self = (lw_nab_det_t *)calloc (1, sizeof (lw_nab_det_t));
     if (self) {
         self->corpus = corpus;
         self->name = strdup (name);
-        self->scores = (double **) calloc (corpus->nfiles + 1,
-                                           sizeof (double *));
+        self->scores =
+            (double **)calloc (corpus->nfiles + 1, sizeof (double *));
         if (!self->name || !self->scores)
             lw_nab_det_destroy (&self);
     }
@@ -792,7 +784,7 @@ lw_nab_det_set (lw_nab_det_t *self, size_t file, const double *scores,
                      data->name, row + 1, scores[row]);
             return -1;
         }
-    double *copy = (double *) malloc ((rows + 1) * sizeof (double));
+    double *copy = (double *)malloc ((rows + 1) * sizeof (double));
     if (!copy) {
         s_error (error, error_size, "out of memory");
         return -1;
@@ -820,7 +812,7 @@ lw_nab_det_load (lw_nab_det_t *self, size_t file, const char *path,
     if (!text)
         return -1;
     int rc = -1;
-    double *scores = (double *) malloc ((data->rows + 1) * sizeof (double));
+    double *scores = (double *)malloc ((data->rows + 1) * sizeof (double));
     if (!scores) {
         s_error (error, error_size, "out of memory");
         goto cleanup;
@@ -833,10 +825,10 @@ lw_nab_det_load (lw_nab_det_t *self, size_t file, const char *path,
         long index = 0;
         size_t column_size = strlen (column);
         for (size_t pos = 0; pos <= line_size; index++) {
-            char *comma = (char *) memchr (line + pos, ',', line_size - pos);
-            size_t end = comma ? (size_t) (comma - line) : line_size;
-            if (end - pos == column_size
-                && strncmp (line + pos, column, column_size) == 0) {
+            char *comma = (char *)memchr (line + pos, ',', line_size - pos);
+            size_t end = comma ? (size_t)(comma - line) : line_size;
+            if (end - pos == column_size &&
+                strncmp (line + pos, column, column_size) == 0) {
                 wanted = index;
                 break;
             }
@@ -859,10 +851,9 @@ lw_nab_det_load (lw_nab_det_t *self, size_t file, const char *path,
             goto cleanup;
         }
         //  Fields: the timestamp, then up to the wanted column
-        char *comma = (char *) memchr (line, ',', line_size);
+        char *comma = (char *)memchr (line, ',', line_size);
         int64_t stamp;
-        if (!comma
-            || s_parse_stamp (line, (size_t) (comma - line), &stamp)) {
+        if (!comma || s_parse_stamp (line, (size_t)(comma - line), &stamp)) {
             s_error (error, error_size, "%s: row %zu: bad timestamp", path,
                      rows + 1);
             goto cleanup;
@@ -879,14 +870,15 @@ lw_nab_det_load (lw_nab_det_t *self, size_t file, const char *path,
         char *field = line;
         char *line_end = line + line_size;
         for (long index = 0; index < wanted && field; index++) {
-            char *next = (char *) memchr (field, ',', (size_t) (line_end - field));
+            char *next =
+                (char *)memchr (field, ',', (size_t)(line_end - field));
             field = next ? next + 1 : NULL;
         }
         char field_text[64];
         size_t field_size = 0;
         if (field) {
-            char *end = (char *) memchr (field, ',', (size_t) (line_end - field));
-            field_size = (size_t) ((end ? end : line_end) - field);
+            char *end = (char *)memchr (field, ',', (size_t)(line_end - field));
+            field_size = (size_t)((end ? end : line_end) - field);
         }
         char *parsed_end = NULL;
         double value = NAN;
@@ -941,8 +933,8 @@ lw_nab_det_complete (lw_nab_det_t *self)
 static int
 s_compare_rows (const void *left, const void *right)
 {
-    const s_row_t *a = (const s_row_t *) left;
-    const s_row_t *b = (const s_row_t *) right;
+    const s_row_t *a = (const s_row_t *)left;
+    const s_row_t *b = (const s_row_t *)right;
     if (a->score != b->score)
         return a->score > b->score ? -1 : 1;
     return a->order < b->order ? -1 : a->order > b->order;
@@ -961,21 +953,21 @@ s_det_prepare (lw_nab_det_t *self)
     assert (lw_nab_det_complete (self));
     lw_nab_corpus_t *corpus = self->corpus;
     size_t capacity = corpus->total_rows + 1;
-    self->rows = (s_row_t *) malloc (capacity * sizeof (s_row_t));
-    self->file_start = (size_t *) calloc (corpus->nfiles + 1, sizeof (size_t));
+    self->rows = (s_row_t *)malloc (capacity * sizeof (s_row_t));
+    self->file_start = (size_t *)calloc (corpus->nfiles + 1, sizeof (size_t));
     size_t longest = 1;
     for (size_t file = 0; file < corpus->nfiles; file++)
         if (corpus->files[file].rows > longest)
             longest = corpus->files[file].rows;
-    double *sigma = (double *) malloc (LW_NAB_PROFILES * longest
-                                       * sizeof (double));
+    double *sigma =
+        (double *)malloc (LW_NAB_PROFILES * longest * sizeof (double));
     assert (self->rows && self->file_start && sigma);
     size_t count = 0;
     for (size_t file_index = 0; file_index < corpus->nfiles; file_index++) {
         const s_file_t *file = &corpus->files[file_index];
         for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
             lw_nab_sigma (corpus, file_index, profile,
-                          sigma + (size_t) profile * longest);
+                          sigma + (size_t)profile * longest);
         size_t probation = lw_nab_probation (file->rows);
         size_t window = 0;
         for (size_t row = probation; row < file->rows; row++) {
@@ -984,13 +976,12 @@ s_det_prepare (lw_nab_det_t *self)
             s_row_t *item = &self->rows[count];
             item->score = self->scores[file_index][row];
             for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
-                item->sigma[profile] = sigma[(size_t) profile * longest + row];
-            item->window = window < file->nwindows
-                                   && file->left[window] <= row
-                               ? (int32_t) (file->window_base + window)
+                item->sigma[profile] = sigma[(size_t)profile * longest + row];
+            item->window = window < file->nwindows && file->left[window] <= row
+                               ? (int32_t)(file->window_base + window)
                                : -1;
-            item->file = (uint32_t) file_index;
-            item->order = (uint32_t) count;
+            item->file = (uint32_t)file_index;
+            item->order = (uint32_t)count;
             count++;
         }
         self->file_start[file_index + 1] = count;
@@ -999,12 +990,12 @@ s_det_prepare (lw_nab_det_t *self)
     self->nrows = count;
     qsort (self->rows, count, sizeof (s_row_t), s_compare_rows);
     //  Group by file, keeping the sorted order within each file
-    self->by_file = (uint32_t *) malloc ((count + 1) * sizeof (uint32_t));
-    size_t *fill = (size_t *) malloc ((corpus->nfiles + 1) * sizeof (size_t));
+    self->by_file = (uint32_t *)malloc ((count + 1) * sizeof (uint32_t));
+    size_t *fill = (size_t *)malloc ((corpus->nfiles + 1) * sizeof (size_t));
     assert (self->by_file && fill);
     memcpy (fill, self->file_start, corpus->nfiles * sizeof (size_t));
     for (size_t index = 0; index < count; index++)
-        self->by_file[fill[self->rows[index].file]++] = (uint32_t) index;
+        self->by_file[fill[self->rows[index].file]++] = (uint32_t)index;
     free (fill);
 }
 
@@ -1015,7 +1006,8 @@ lw_nab_det_distinct (lw_nab_det_t *self, size_t *at_top)
     s_det_prepare (self);
     size_t distinct = 0, top = 0;
     for (size_t index = 0; index < self->nrows; index++) {
-        if (index == 0 || self->rows[index].score != self->rows[index - 1].score)
+        if (index == 0 ||
+            self->rows[index].score != self->rows[index - 1].score)
             distinct++;
         if (self->rows[index].score == self->rows[0].score)
             top++;
@@ -1038,8 +1030,7 @@ s_scorable (const s_file_t *file, size_t window)
 //  Sum of the parts in NAB's dict order: "fp", then the windows
 
 static double
-s_sum_parts (double fp, const double *parts, const bool *present,
-             size_t count)
+s_sum_parts (double fp, const double *parts, const bool *present, size_t count)
 {
     double sum = 0;
     sum += fp;
@@ -1058,8 +1049,8 @@ lw_nab_optimise (lw_nab_det_t *self, int profile, double *raw)
     lw_nab_corpus_t *corpus = self->corpus;
     const lw_nab_profile_t *weights = &lw_nab_profiles[profile];
     size_t nwindows = corpus->total_windows;
-    double *parts = (double *) malloc ((nwindows + 1) * sizeof (double));
-    bool *present = (bool *) calloc (nwindows + 1, sizeof (bool));
+    double *parts = (double *)malloc ((nwindows + 1) * sizeof (double));
+    bool *present = (bool *)calloc (nwindows + 1, sizeof (bool));
     assert (parts && present);
     for (size_t file = 0; file < corpus->nfiles; file++)
         for (size_t window = 0; window < corpus->files[file].nwindows;
@@ -1112,9 +1103,8 @@ static void
 s_normalise (lw_nab_result_t *result)
 {
     double span = result->perfect - result->null_raw;
-    result->normalised = span != 0 ? 100 * (result->raw - result->null_raw)
-                                         / span
-                                   : NAN;
+    result->normalised =
+        span != 0 ? 100 * (result->raw - result->null_raw) / span : NAN;
 }
 
 void
@@ -1148,10 +1138,10 @@ lw_nab_score (lw_nab_det_t *self, int profile, double threshold,
     const lw_nab_profile_t *weights = &lw_nab_profiles[profile];
     memset (total, 0, sizeof (*total));
     total->threshold = threshold;
-    double *parts = (double *) malloc ((LW_NAB_WINDOWS_MAX + 1)
-                                       * sizeof (double));
-    bool *present = (bool *) calloc (LW_NAB_WINDOWS_MAX + 1, sizeof (bool));
-    bool *hit = (bool *) calloc (LW_NAB_WINDOWS_MAX + 1, sizeof (bool));
+    double *parts =
+        (double *)malloc ((LW_NAB_WINDOWS_MAX + 1) * sizeof (double));
+    bool *present = (bool *)calloc (LW_NAB_WINDOWS_MAX + 1, sizeof (bool));
+    bool *hit = (bool *)calloc (LW_NAB_WINDOWS_MAX + 1, sizeof (bool));
     assert (parts && present && hit);
     for (size_t file_index = 0; file_index < corpus->nfiles; file_index++) {
         const s_file_t *file = &corpus->files[file_index];
@@ -1163,15 +1153,15 @@ lw_nab_score (lw_nab_det_t *self, int profile, double threshold,
             if (present[window])
                 result.null_raw += -weights->a_fn;
         }
-        result.windows = (long) file->nwindows;
-        result.perfect = (double) file->nwindows * weights->a_tp;
+        result.windows = (long)file->nwindows;
+        result.perfect = (double)file->nwindows * weights->a_tp;
         //  Rows inside and outside windows (non-probationary)
         size_t start = self->file_start[file_index];
         size_t end = self->file_start[file_index + 1];
         long inside = 0;
         for (size_t index = start; index < end; index++)
             inside += self->rows[self->by_file[index]].window >= 0;
-        long outside = (long) (end - start) - inside;
+        long outside = (long)(end - start) - inside;
         //  Detections in sorted order, as NAB's sweep takes them
         double fp = 0;
         for (size_t index = start; index < end; index++) {
@@ -1180,7 +1170,7 @@ lw_nab_score (lw_nab_det_t *self, int profile, double threshold,
                 break;
             double sigma = row->sigma[profile];
             if (row->window >= 0) {
-                size_t window = (size_t) row->window - file->window_base;
+                size_t window = (size_t)row->window - file->window_base;
                 if (sigma > parts[window])
                     parts[window] = sigma;
                 hit[window] = true;

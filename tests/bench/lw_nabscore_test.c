@@ -54,8 +54,8 @@ s_test_vector (void)
     size_t left[] = {12, 28};
     size_t right[] = {16, 32};
     char error[256];
-    int file = lw_nab_corpus_add (corpus, "test/vector.csv", 40, left, right,
-                                  2, error, sizeof (error));
+    int file = lw_nab_corpus_add (corpus, "test/vector.csv", 40, left, right, 2,
+                                  error, sizeof (error));
     assert (file == 0);
     assert (lw_nab_probation (40) == 6);
     assert (lw_nab_probation (22695) == 750);
@@ -84,8 +84,7 @@ s_test_vector (void)
                   {25, -0.10999713843173738},
                   {31, 0.7719269398210883},
                   {36, -0.10852757279665734}};
-    for (size_t item = 0; item < sizeof (expect) / sizeof (expect[0]);
-         item++) {
+    for (size_t item = 0; item < sizeof (expect) / sizeof (expect[0]); item++) {
         char what[64];
         snprintf (what, sizeof (what), "sigma row %d = %.17g", expect[item].row,
                   sigma[expect[item].row]);
@@ -123,22 +122,23 @@ s_test_vector (void)
             lw_nab_result_t result;
             lw_nab_score (det, profile, table[item].threshold, &result, NULL);
             char what[128];
-            snprintf (what, sizeof (what), "vector T=%g %s: %.12f (%ld,%ld,%ld,%ld)",
+            snprintf (what, sizeof (what),
+                      "vector T=%g %s: %.12f (%ld,%ld,%ld,%ld)",
                       table[item].threshold, lw_nab_profiles[profile].name,
                       result.raw, result.tp, result.tn, result.fp, result.fn);
-            s_check (fabs (result.raw - table[item].score[profile]) < 5e-13
-                         && result.tp == table[item].tp
-                         && result.tn == table[item].tn
-                         && result.fp == table[item].fp
-                         && result.fn == table[item].fn,
+            s_check (fabs (result.raw - table[item].score[profile]) < 5e-13 &&
+                         result.tp == table[item].tp &&
+                         result.tn == table[item].tn &&
+                         result.fp == table[item].fp &&
+                         result.fn == table[item].fn,
                      what);
         }
     //  The optimiser picks T = 0.65 (the best entry) for every profile
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++) {
         double raw;
         double threshold = lw_nab_optimise (det, profile, &raw);
-        s_check (threshold == 0.65
-                     && fabs (raw - table[4].score[profile]) < 5e-13,
+        s_check (threshold == 0.65 &&
+                     fabs (raw - table[4].score[profile]) < 5e-13,
                  "vector optimiser");
     }
     //  A threshold below every score detects every row (NAB would crash)
@@ -157,11 +157,11 @@ s_test_vector (void)
              "row count checked");
     size_t bad_left[] = {5, 10};
     size_t bad_right[] = {12, 20};
-    s_check (lw_nab_corpus_add (corpus, "test/bad.csv", 40, bad_left,
-                                bad_right, 2, error, sizeof (error)) == -1,
+    s_check (lw_nab_corpus_add (corpus, "test/bad.csv", 40, bad_left, bad_right,
+                                2, error, sizeof (error)) == -1,
              "overlapping windows refused");
-    s_check (lw_nab_corpus_add (corpus, "noslash.csv", 40, NULL, NULL, 0,
-                                error, sizeof (error)) == -1,
+    s_check (lw_nab_corpus_add (corpus, "noslash.csv", 40, NULL, NULL, 0, error,
+                                sizeof (error)) == -1,
              "name without category refused");
     lw_nab_det_destroy (&det);
     lw_nab_corpus_destroy (&corpus);
@@ -188,8 +188,8 @@ s_test_sweep (void)
                                error, sizeof (error)) == 0);
     assert (lw_nab_corpus_add (corpus, "a/two.csv", 100, left_b, right_b, 1,
                                error, sizeof (error)) == 1);
-    assert (lw_nab_corpus_add (corpus, "b/none.csv", 250, NULL, NULL, 0,
-                               error, sizeof (error)) == 2);
+    assert (lw_nab_corpus_add (corpus, "b/none.csv", 250, NULL, NULL, 0, error,
+                               sizeof (error)) == 2);
     lw_nab_det_t *det = lw_nab_det_new (corpus, "random");
     assert (det);
     uint64_t state = 42;
@@ -200,7 +200,7 @@ s_test_sweep (void)
             for (size_t row = 0; row < rows; row++) {
                 state = state * 6364136223846793005ULL + 1442695040888963407ULL;
                 //  Skewed towards 0, so high thresholds are sparse
-                double uniform = (double) (state >> 11) / 9007199254740992.0;
+                double uniform = (double)(state >> 11) / 9007199254740992.0;
                 scores[row] = round (pow (uniform, 4) * 100) / 100;
             }
             assert (lw_nab_det_set (det, file, scores, rows, error,
@@ -222,8 +222,8 @@ s_test_sweep (void)
             }
             lw_nab_result_t chosen;
             lw_nab_score (det, profile, threshold, &chosen, NULL);
-            s_check (fabs (raw - best) < 1e-9
-                         && fabs (chosen.raw - best) < 1e-9,
+            s_check (fabs (raw - best) < 1e-9 &&
+                         fabs (chosen.raw - best) < 1e-9,
                      "sweep maximum equals the brute-force maximum");
             s_check (threshold >= best_threshold - 1e-12,
                      "ties go to the highest threshold");
@@ -258,8 +258,8 @@ s_load_reference (lw_nab_corpus_t *corpus, const char *nab_dir,
         }
         if (mismatched)
             printf ("nab_scorer: %s: %zu rows' timestamps differ from the "
-                    "data (matched by position, as NAB does)\n", path,
-                    mismatched);
+                    "data (matched by position, as NAB does)\n",
+                    path, mismatched);
     }
     return det;
 }
@@ -293,7 +293,7 @@ s_test_reference (lw_nab_corpus_t *corpus, const char *nab_dir,
         s_check (fabs (total.raw - optimised_raw) < 1e-9,
                  "optimiser raw equals the scored raw");
     }
-    printf ("  (%.2f s cpu)\n", (double) (clock () - begin) / CLOCKS_PER_SEC);
+    printf ("  (%.2f s cpu)\n", (double)(clock () - begin) / CLOCKS_PER_SEC);
     if (strcmp (name, "windowedGaussian") == 0) {
         //  §9's check numbers: raw totals at the stored threshold 1.0
         double raw[] = {-24.013105489, -67.586272887, -67.013105489};
@@ -329,7 +329,8 @@ main (void)
             return 1;
         }
         printf ("nab_scorer: SKIPPED reference check: NAB corpus not found "
-                "at %s (set NAB_DIR)\n", nab_dir);
+                "at %s (set NAB_DIR)\n",
+                nab_dir);
         return s_failures ? 1 : S_SKIP;
     }
     lw_nab_corpus_t *corpus = lw_nab_corpus_new ();
