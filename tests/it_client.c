@@ -1,0 +1,203 @@
+/*  =========================================================================
+    it_client.c - lw_client and its example against a real lw-ingest
+
+    Copyright (c) the linewatch authors. MIT license.
+
+    Starts lw-broker, lw-features, lw-scorer and lw-ingest on a temporary
+    home, and checks at a subscriber of the broker's readings XPUB (what
+    lw-features receives):
+      - the example gateway program (lw_client_example) publishes 300
+        readings of 3 sensors through lw-ingest's gateway: every one
+        arrives, with its name, value and a timestamp from the run;
+      - lw_client in this process publishes readings; lw-ingest is
+        stopped and started again in the middle; the client reconnects by
+        itself (adds wait or return EAGAIN meanwhile, never crash) and the
+        readings added after the restart arrive, in order per sensor.
+    =========================================================================
+*/
+
+#include "lw_client.h"
+#include "lw_msg.h"
+#include "lw_testkit.h"
+#include "lw_util.h"
+
+#include <errno.h>
+#include <signal.h>
+
+#define START_DEADLINE 30000 //  ms for readings to flow (ASan)
+#define EXAMPLE_COUNT 300    //  Readings the example sends
+
+typedef struct {
+    zsock_t *sub;
+    zpoller_t *poller;
+    lw_batch_t *batch;
+    bool example[EXAMPLE_COUNT]; //  Example readings seen, by value
+    size_t example_seen;
+    double client_last;   //  Newest value of it/client/x seen
+    size_t client_seen;   //  Readings of it/client/x seen
+    int64_t start;        //  Wall clock at test start
+} watch_t;
+
+//  --------------------------------------------------------------------------
+//  Receives for up to `ms` and records the readings of interest
+
+static void
+s_watch (watch_t *self, int ms)
+{
+    int64_t deadline = zclock_mono () + ms;
+    while (zclock_mono () < deadline) {
+        if (zpoller_wait (self->poller, 20) != self->sub)
+            continue;
+        zmsg_t *msg = zmsg_recv (self->sub);
+        assert (msg);
+        uint16_t partition;
+        assert (lw_msg_envelope (msg, &partition) == 0);
+        zframe_t *body = zmsg_last (msg);
+        assert (lw_batch_decode (self->batch, zframe_data (body),
+                                 zframe_size (body)) == 0);
+        for (size_t index = 0; index < lw_batch_count (self->batch);
+             index++) {
+            lw_item_t *item = lw_batch_item (self->batch, index);
+            if (strncmp (item->sensor, "it/example/s", 12) == 0) {
+                long value = (long)item->value;
+                assert (value >= 0 && value < EXAMPLE_COUNT);
+                assert ((double)value == item->value);
+                //  Sensor s<n> carries the values n, n + 3, n + 6...
+                char expect[32];
+                snprintf (expect, sizeof (expect), "it/example/s%ld",
+                          value % 3);
+                assert (streq (item->sensor, expect));
+                assert (item->time >= self->start);
+                assert (item->time <= lw_time_now ());
+                assert (!self->example[value]); //  No duplicate
+                self->example[value] = true;
+                self->example_seen++;
+            }
+            else if (streq (item->sensor, "it/client/x")) {
+                //  In order: each is newer than the last
+                assert (item->value > self->client_last);
+                self->client_last = item->value;
+                self->client_seen++;
+            }
+        }
+        zmsg_destroy (&msg);
+    }
+}
+
+typedef struct {
+    lw_testnode_t *node;
+    pid_t pid;
+} child_t;
+
+//  --------------------------------------------------------------------------
+//  True once the child has exited
+
+static bool
+s_exited (void *arg)
+{
+    child_t *child = (child_t *)arg;
+    return !lw_testnode_alive (child->node, child->pid);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    const char *overrides[] = {
+        "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
+        "ingest/source/sim/rate=10", "common/partitions=16", NULL};
+    watch_t watch = {.start = lw_time_now (), .client_last = -1};
+    lw_testnode_t *node = lw_testnode_new (overrides);
+    const lw_node_t *settings = lw_testnode_node (node);
+    pid_t broker = lw_testnode_spawn (node, "lw-broker", NULL);
+    pid_t features = lw_testnode_spawn (node, "lw-features", NULL);
+    pid_t scorer = lw_testnode_spawn (node, "lw-scorer", NULL);
+    pid_t ingest = lw_testnode_spawn (node, "lw-ingest", NULL);
+    assert (broker > 0 && features > 0 && scorer > 0 && ingest > 0);
+    watch.sub = zsock_new (ZMQ_SUB);
+    assert (watch.sub);
+    zsock_set_rcvhwm (watch.sub, 100000);
+    zsock_set_subscribe (watch.sub, "");
+    assert (zsock_connect (watch.sub, "%s", settings->readings_out) == 0);
+    watch.poller = zpoller_new (watch.sub, NULL);
+    watch.batch = lw_batch_new (LW_MSG_READINGS);
+    assert (watch.poller && watch.batch);
+
+    //  Readings flow before anything is sent (the subscriber is joined)
+    int64_t deadline = zclock_mono () + START_DEADLINE;
+    lw_client_t *client = lw_client_new ();
+    assert (client);
+    assert (lw_client_set_batch (client, 16) == 0);
+    assert (lw_client_set_flush_ms (client, 5) == 0);
+    assert (lw_client_set_block_ms (client, 10) == 0);
+    assert (lw_client_connect (client, settings->gateway) == 0);
+    double value = 0;
+    while (watch.client_seen == 0) {
+        assert (zclock_mono () < deadline);
+        if (lw_client_add (client, "it/client/x", lw_time_now (), ++value))
+            assert (errno == EAGAIN);
+        lw_client_flush (client);
+        s_watch (&watch, 50);
+    }
+
+    //  The example program: all 300 readings arrive
+    char count[16];
+    snprintf (count, sizeof (count), "%d", EXAMPLE_COUNT);
+    pid_t example = lw_testnode_spawn (node, "lw_client_example", "--machine",
+                                       "it/example", "--sensors", "3",
+                                       "--rate", "1000", "--count", count,
+                                       NULL);
+    assert (example > 0);
+    deadline = zclock_mono () + START_DEADLINE;
+    while (watch.example_seen < EXAMPLE_COUNT) {
+        assert (zclock_mono () < deadline);
+        s_watch (&watch, 100);
+    }
+    child_t child = {node, example};
+    assert (lw_test_wait (s_exited, &child, START_DEADLINE));
+    printf ("it_client: example readings arrived=%zu\n", watch.example_seen);
+
+    //  lw-ingest restarts while the client publishes
+    size_t before = watch.client_seen;
+    assert (lw_testnode_kill (node, ingest, SIGTERM) == 0);
+    uint64_t refused = 0;
+    for (int index = 0; index < 50; index++) {
+        //  Nobody there: taken while the queue has room, then EAGAIN
+        if (lw_client_add (client, "it/client/x", lw_time_now (), ++value)) {
+            assert (errno == EAGAIN);
+            refused++;
+            value--; //  Not taken: the same value again later
+        }
+    }
+    double restart_value = value;
+    ingest = lw_testnode_spawn (node, "lw-ingest", NULL);
+    assert (ingest > 0);
+    deadline = zclock_mono () + START_DEADLINE;
+    while (watch.client_last < restart_value + 100) {
+        assert (zclock_mono () < deadline);
+        if (lw_client_add (client, "it/client/x", lw_time_now (), ++value)) {
+            assert (errno == EAGAIN);
+            value--;
+            refused++;
+        }
+        lw_client_flush (client);
+        s_watch (&watch, 5);
+    }
+    printf ("it_client: client readings arrived before restart=%zu "
+            "after=%zu refused_while_down=%llu sent=%llu\n",
+            before, watch.client_seen - before, (unsigned long long)refused,
+            (unsigned long long)lw_client_sent (client));
+    assert (watch.client_seen > before);
+    lw_client_destroy (&client);
+
+    lw_batch_destroy (&watch.batch);
+    zpoller_destroy (&watch.poller);
+    zsock_destroy (&watch.sub);
+    assert (lw_testnode_kill (node, ingest, SIGTERM) == 0);
+    lw_testnode_kill (node, scorer, SIGTERM);
+    lw_testnode_kill (node, features, SIGTERM);
+    lw_testnode_kill (node, broker, SIGTERM);
+    lw_testnode_destroy (&node);
+    printf ("it_client: OK\n");
+    return 0;
+}
