@@ -57,6 +57,8 @@
     "                  " LW_NAB_CONFIG ")\n"                                   \
     "  --jobs N        lwctl processes at once, 1..16 (default 2)\n"           \
     "  --files LIST    only these files: <category>/<name>.csv,...\n"          \
+    "  --threshold T   score at T (or T1,T2,T3 per profile) instead of\n"      \
+    "                  NAB's optimised threshold\n"                            \
     "  --score-only    do not run lwctl; score the results on disk\n"          \
     "  --results DIR   where the results are (default\n"                       \
     "                  OUT/results/<detector>)\n"                              \
@@ -64,17 +66,19 @@
     "  -v              per-file table\n"
 
 typedef struct {
-    const char *nab_dir;  //  Corpus directory
-    const char *out;      //  Output directory
-    const char *detector; //  Detector name
-    const char *lwctl;    //  lwctl executable
-    const char *config;   //  Config for lwctl
-    const char *files;    //  Only these files, or NULL
-    const char *results;  //  Results directory, or NULL = default
-    long jobs;            //  Parallel lwctl runs
-    bool score_only;      //  Skip running lwctl
-    bool skip_missing;    //  Exit 77 on a missing corpus
-    bool verbose;         //  Per-file table
+    const char *nab_dir;                //  Corpus directory
+    const char *out;                    //  Output directory
+    const char *detector;               //  Detector name
+    const char *lwctl;                  //  lwctl executable
+    const char *config;                 //  Config for lwctl
+    const char *files;                  //  Only these files, or NULL
+    const char *results;                //  Results directory, or NULL = default
+    long jobs;                          //  Parallel lwctl runs
+    int nthresholds;                    //  Fixed thresholds given (0, 1 or 3)
+    double thresholds[LW_NAB_PROFILES]; //  Fixed thresholds per profile
+    bool score_only;                    //  Skip running lwctl
+    bool skip_missing;                  //  Exit 77 on a missing corpus
+    bool verbose;                       //  Per-file table
 } s_args_t;
 
 //  --------------------------------------------------------------------------
@@ -156,6 +160,30 @@ s_parse_args (int argc, char **argv, s_args_t *args)
                 fprintf (stderr, "lw-nab: --jobs needs 1..%d\n", S_JOBS_MAX);
                 return -1;
             }
+            continue;
+        }
+        else if (strcmp (arg, "--threshold") == 0) {
+            const char *text = argn + 1 < argc ? argv[++argn] : "";
+            args->nthresholds = 0;
+            while (*text && args->nthresholds < LW_NAB_PROFILES) {
+                char *end = NULL;
+                errno = 0;
+                double value = strtod (text, &end);
+                if (end == text || errno || !(value >= 0 && value <= 1.1) ||
+                    (*end != ',' && *end != 0))
+                    break;
+                args->thresholds[args->nthresholds++] = value;
+                text = *end ? end + 1 : end;
+            }
+            if (*text || (args->nthresholds != 1 &&
+                          args->nthresholds != LW_NAB_PROFILES)) {
+                fprintf (stderr, "lw-nab: --threshold needs T or T1,T2,T3 "
+                                 "in [0, 1.1]\n");
+                return -1;
+            }
+            for (int profile = args->nthresholds; profile < LW_NAB_PROFILES;
+                 profile++)
+                args->thresholds[profile] = args->thresholds[0];
             continue;
         }
         else if (strcmp (arg, "--score-only") == 0) {
@@ -565,8 +593,11 @@ main (int argc, char **argv)
             distinct, at_top);
     double threshold[LW_NAB_PROFILES];
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
-        threshold[profile] = lw_nab_optimise (det, profile, NULL);
-    printf ("\n%-30s", "NAB scores (optimised)");
+        threshold[profile] = args.nthresholds
+                                 ? args.thresholds[profile]
+                                 : lw_nab_optimise (det, profile, NULL);
+    printf ("\n%-30s", args.nthresholds ? "NAB scores (fixed threshold)"
+                                        : "NAB scores (optimised)");
     for (int profile = 0; profile < LW_NAB_PROFILES; profile++)
         printf ("  %20s", lw_nab_profiles[profile].name);
     printf ("\n");
