@@ -312,9 +312,11 @@ main (void)
     const char *overrides[] = {
         "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
         "ingest/source/sim/rate=1", "ingest/source/sim/faults=0",
-        //  Low alert thresholds, so that both
-        //  files open alerts and the alert flag is
-        //  compared in both states
+        //  Every score on the events stream (the default; the test
+        //  depends on it)
+        "scorer/publish_scores=1",
+        //  Low alert thresholds, so that both files open alerts and the
+        //  alert flag is compared in both states
         "detect/open_threshold=0.3", "detect/close_threshold=0.2", NULL};
     test_t test = {.node = lw_testnode_new (overrides)};
     lw_testnode_t *node = test.node;
