@@ -550,6 +550,21 @@ main (int argc, char **argv)
         goto cleanup;
     }
     size_t nfiles = lw_nab_corpus_files (corpus);
+    if (args.files) {
+        //  Every listed file must be in the corpus (no silent typo)
+        size_t listed = 1;
+        for (const char *comma = strchr (args.files, ','); comma;
+             comma = strchr (comma + 1, ','))
+            listed++;
+        if (listed != nfiles) {
+            fprintf (stderr,
+                     "lw-nab: --files lists %zu files, %zu of them are in "
+                     "%s/combined_windows.json\n",
+                     listed, nfiles, args.nab_dir);
+            rc = S_USAGE_ERROR;
+            goto cleanup;
+        }
+    }
     char results[S_PATH_MAX];
     if (args.results)
         s_path (results, sizeof (results), "%s", args.results);
