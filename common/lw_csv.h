@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum {
     LW_CSV_NARROW = 1,
@@ -39,6 +40,10 @@ typedef struct _lw_csv_t lw_csv_t;
 //  its header makes no sense.
 lw_csv_t *
     lw_csv_open (const char *path);
+//  Same on a stream that is already open (not closed by destroy); `name`
+//  names it in messages. For in-memory input (fmemopen), e.g. fuzzing.
+lw_csv_t *
+    lw_csv_open_stream (FILE *file, const char *name);
 void
     lw_csv_destroy (lw_csv_t **self_p);
 

@@ -7,8 +7,9 @@
     arguments, config, node settings, logging, the actor's CONFIGURE
     handshake, then waiting for a signal or for the actor to end. Keeping
     it in one place means every process validates its input and exits with
-    the same codes: 0 after a clean stop, 1 when the actor failed, 2 on bad
-    usage or config.
+    the same codes: 0 after a clean stop, 1 when the actor failed after it
+    started, 2 on bad usage or config (also when the actor refuses its
+    CONFIGURE: nothing was started).
     =========================================================================
 */
 
@@ -190,7 +191,11 @@ lw_main_run (int argc, char *argv[], const char *ident, const char *group,
         goto cleanup;
     }
     if (zstr_send (running, "CONFIGURE") != 0 || zsock_wait (running) != 0) {
+        //  The actor refused its settings (a bad key of its own section,
+        //  logged naming the key) or could not bind: nothing is running,
+        //  so this is a refusal to start, like a bad common key (exit 2)
         zsys_error ("main: configure failed name=%s", name);
+        exit_code = LW_EXIT_USAGE;
         goto cleanup;
     }
 

@@ -49,6 +49,7 @@ struct _lw_super_t {
     sigset_t original;                      //  Mask to restore in children
     bool stopping;                          //  No more restarts
     size_t restarts;                        //  Restart count
+    const char *refused;                    //  Child that exited 2, or NULL
 };
 
 static int64_t
@@ -230,6 +231,25 @@ lw_super_start (lw_super_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  Copies the "config:" lines of a child's log to stderr, so that the
+//  operator sees which key was refused without opening the log
+
+static void
+s_print_config_errors (const char *home, const char *name)
+{
+    char path[LW_PATH_MAX + 64];
+    snprintf (path, sizeof (path), "%s/log/%s.log", home, name);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return;
+    char line[512];
+    while (fgets (line, sizeof (line), file))
+        if (strstr (line, "config:"))
+            fputs (line, stderr);
+    fclose (file);
+}
+
+//  --------------------------------------------------------------------------
 //  Reaps every exited child and schedules its restart
 
 static void
@@ -245,6 +265,17 @@ s_reap (lw_super_t *self)
             child->pid = 0;
             if (self->stopping)
                 break;
+            //  Exit 2: it refused its config (logged naming the key).
+            //  Restarting cannot help: the node stops (lwctl exits 2)
+            if (WIFEXITED (status) && WEXITSTATUS (status) == 2) {
+                fprintf (stderr,
+                         "lwctl: %s refused its config (exit 2), see "
+                         "%s/log/%s.log; stopping the node\n",
+                         child->name, self->home, child->name);
+                s_print_config_errors (self->home, child->name);
+                self->refused = child->name;
+                break;
+            }
             int64_t ran = s_now_ms () - child->started;
             if (ran >= LW_SUPER_STABLE)
                 child->backoff = LW_SUPER_BACKOFF_MIN;
@@ -286,6 +317,8 @@ lw_super_poll (lw_super_t *self, int timeout_ms)
     if (zsys_interrupted)
         return 1;
     s_reap (self);
+    if (self->refused)
+        return 2;
     now = s_now_ms ();
     for (size_t index = 0; index < self->nchildren; index++) {
         child_t *child = &self->children[index];
@@ -397,9 +430,12 @@ lw_ctl_up (lw_ctl_t *ctl, int argc, char **argv)
                 ctl->node.home, ctl->config_path, ctl->node.home,
                 tail ? "alerts as they open, update and close:\n" : "");
         fflush (stdout);
-        while (lw_super_poll (super, 200) == 0)
+        int polled;
+        while ((polled = lw_super_poll (super, 200)) == 0)
             ;
         printf ("linewatch: stopping\n");
+        if (polled == 2)
+            rc = LW_CTL_USAGE;
     }
     lw_super_destroy (&super);
     close (lock);

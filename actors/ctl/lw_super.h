@@ -37,7 +37,8 @@ int
 
 //  Waits up to timeout_ms for a signal or a child exit, reaps and restarts
 //  children as due. Returns 1 when SIGINT or SIGTERM arrived (the caller
-//  should stop), else 0.
+//  should stop), 2 when a child exited with status 2 (it refused its
+//  config: the caller should stop and exit 2), else 0.
 int
     lw_super_poll (lw_super_t *self, int timeout_ms);
 
