@@ -9,6 +9,10 @@
       - the example gateway program (lw_client_example) publishes 300
         readings of 3 sensors through lw-ingest's gateway: every one
         arrives, with its name, value and a timestamp from the run;
+      - re-ordering (ingest/reorder = 200 ms): readings of one sensor sent
+        as t+3, t+1, t+2 leave lw-ingest as t+1, t+2, t+3, not flagged
+        late, counted "reordered"; an older duplicate (t+1 again) is
+        dropped (drop_duplicate);
       - lw_client in this process publishes readings; lw-ingest is
         stopped and started again in the middle; the client reconnects by
         itself (adds wait or return EAGAIN meanwhile, never crash) and the
@@ -33,6 +37,9 @@ typedef struct {
     lw_batch_t *batch;
     bool example[EXAMPLE_COUNT]; //  Example readings seen, by value
     size_t example_seen;
+    int64_t order[8];     //  Times of it/order/y, in arrival order
+    uint32_t order_quality; //  Or of their quality flags
+    size_t order_seen;
     double client_last;   //  Newest value of it/client/x seen
     size_t client_seen;   //  Readings of it/client/x seen
     int64_t start;        //  Wall clock at test start
@@ -73,6 +80,11 @@ s_watch (watch_t *self, int ms)
                 self->example[value] = true;
                 self->example_seen++;
             }
+            else if (streq (item->sensor, "it/order/y")) {
+                assert (self->order_seen < 8);
+                self->order[self->order_seen++] = item->time;
+                self->order_quality |= item->quality;
+            }
             else if (streq (item->sensor, "it/client/x")) {
                 //  In order: each is newer than the last
                 assert (item->value > self->client_last);
@@ -99,13 +111,31 @@ s_exited (void *arg)
     return !lw_testnode_alive (child->node, child->pid);
 }
 
+typedef struct {
+    lw_testnode_t *node;
+    const char *name;
+    long long expect;
+} counter_t;
+
+//  --------------------------------------------------------------------------
+//  True when the ingest counter equals its expected value
+
+static bool
+s_counter_is (void *arg)
+{
+    counter_t *counter = (counter_t *)arg;
+    return lw_test_counter (counter->node, "ingest", counter->name, 1000) ==
+           counter->expect;
+}
+
 int
 main (void)
 {
     zsys_init ();
     const char *overrides[] = {
         "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
-        "ingest/source/sim/rate=10", "common/partitions=16", NULL};
+        "ingest/source/sim/rate=10", "common/partitions=16",
+        "ingest/reorder=200", NULL};
     watch_t watch = {.start = lw_time_now (), .client_last = -1};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const lw_node_t *settings = lw_testnode_node (node);
@@ -156,6 +186,29 @@ main (void)
     child_t child = {node, example};
     assert (lw_test_wait (s_exited, &child, START_DEADLINE));
     printf ("it_client: example readings arrived=%zu\n", watch.example_seen);
+
+    //  Out of order within the window: put back in order
+    assert (lw_client_set_block_ms (client, 5000) == 0);
+    int64_t base = lw_time_now ();
+    assert (lw_client_add (client, "it/order/y", base + 3, 3) == 0);
+    assert (lw_client_add (client, "it/order/y", base + 1, 1) == 0);
+    assert (lw_client_add (client, "it/order/y", base + 2, 2) == 0);
+    assert (lw_client_flush (client) == 0);
+    deadline = zclock_mono () + START_DEADLINE;
+    while (watch.order_seen < 3) {
+        assert (zclock_mono () < deadline);
+        s_watch (&watch, 50);
+    }
+    assert (watch.order[0] == base + 1 && watch.order[1] == base + 2 &&
+            watch.order[2] == base + 3);
+    assert ((watch.order_quality & LW_QUALITY_LATE) == 0);
+    counter_t reordered = {node, "reordered", 2};
+    assert (lw_test_wait (s_counter_is, &reordered, START_DEADLINE));
+    assert (lw_client_add (client, "it/order/y", base + 1, 1) == 0);
+    assert (lw_client_flush (client) == 0);
+    counter_t duplicates = {node, "drop_duplicate", 1};
+    assert (lw_test_wait (s_counter_is, &duplicates, START_DEADLINE));
+    assert (lw_client_set_block_ms (client, 10) == 0);
 
     //  lw-ingest restarts while the client publishes
     size_t before = watch.client_seen;

@@ -31,6 +31,7 @@ typedef struct {
 struct _lw_clean_t {
     lw_keymap_t *sensors; //  key -> lw_sensor_t (owned)
     s_limit_t *limits;    //  In config order; the first match applies
+    lw_sensor_t *holding; //  Sensors holding readings (re-ordering)
     size_t nlimits;
     uint32_t partitions;  //  P
     int64_t lateness;     //  Lateness bound, ns
@@ -43,6 +44,9 @@ struct _lw_clean_t {
 static void
 s_sensor_free (void **value_p)
 {
+    lw_sensor_t *sensor = (lw_sensor_t *)*value_p;
+    if (sensor)
+        free (sensor->held);
     free (*value_p);
     *value_p = NULL;
 }
@@ -216,6 +220,12 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
     sensor->seen = false;
     sensor->newest = 0;
     sensor->recent_next = 0;
+    sensor->held = NULL;
+    sensor->nheld = 0;
+    sensor->released_any = false;
+    sensor->released = 0;
+    sensor->hold_next = NULL;
+    sensor->hold_prev = NULL;
     sensor->limited = false;
     sensor->limit_drop = false;
     sensor->low = -INFINITY;
@@ -236,6 +246,90 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
         return NULL;
     }
     return sensor;
+}
+
+//  --------------------------------------------------------------------------
+//  Holds a reading for re-ordering
+
+int
+lw_clean_hold (lw_clean_t *self, lw_sensor_t *sensor, int64_t time,
+               double value, uint32_t quality, int64_t arrival)
+{
+    assert (self);
+    assert (sensor);
+    assert (sensor->nheld < LW_CLEAN_HOLD);
+    if (sensor->released_any && time < sensor->released)
+        return 0; //  Its successors are gone already
+    if (!sensor->held) {
+        //  Once per sensor, and only with re-ordering on
+        sensor->held = (lw_held_t *)malloc (LW_CLEAN_HOLD * sizeof (lw_held_t));
+        if (!sensor->held)
+            return -1;
+    }
+    size_t slot = sensor->nheld;
+    while (slot > 0 && sensor->held[slot - 1].time > time) {
+        sensor->held[slot] = sensor->held[slot - 1];
+        slot--;
+    }
+    sensor->held[slot] = (lw_held_t){.time = time,
+                                     .arrival = arrival,
+                                     .value = value,
+                                     .quality = quality & ~LW_QUALITY_LATE};
+    if (sensor->nheld++ == 0) {
+        //  Joins the list of sensors holding readings
+        sensor->hold_prev = NULL;
+        sensor->hold_next = self->holding;
+        if (self->holding)
+            self->holding->hold_prev = sensor;
+        self->holding = sensor;
+    }
+    return 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Pops the oldest held reading when it is due
+
+bool
+lw_clean_pop (lw_clean_t *self, lw_sensor_t *sensor, int64_t watermark,
+              int64_t arrived_before, lw_held_t *out)
+{
+    assert (self);
+    assert (sensor);
+    assert (out);
+    if (sensor->nheld == 0)
+        return false;
+    lw_held_t *oldest = &sensor->held[0];
+    if (oldest->time > watermark && oldest->arrival > arrived_before)
+        return false;
+    *out = *oldest;
+    sensor->nheld--;
+    memmove (&sensor->held[0], &sensor->held[1],
+             sensor->nheld * sizeof (lw_held_t));
+    sensor->released_any = true;
+    sensor->released = out->time;
+    if (sensor->nheld == 0) {
+        lw_sensor_t *prev = (lw_sensor_t *)sensor->hold_prev;
+        lw_sensor_t *next = (lw_sensor_t *)sensor->hold_next;
+        if (prev)
+            prev->hold_next = next;
+        else
+            self->holding = next;
+        if (next)
+            next->hold_prev = prev;
+        sensor->hold_next = NULL;
+        sensor->hold_prev = NULL;
+    }
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  First sensor holding readings
+
+lw_sensor_t *
+lw_clean_holding (lw_clean_t *self)
+{
+    assert (self);
+    return self->holding;
 }
 
 //  --------------------------------------------------------------------------
@@ -429,6 +523,49 @@ lw_clean_test (bool verbose)
             LW_CLEAN_OK);
     assert (quality == 0);
     lw_clean_destroy (&limits);
+
+    //  Re-ordering: 3, 1, 2 leave as 1, 2, 3 once due; a reading older
+    //  than what left already cannot be put back
+    lw_clean_t *order = lw_clean_new (64, lateness, 10);
+    assert (order);
+    lw_sensor_t *one = lw_clean_sensor (order, "m/one", &result);
+    lw_sensor_t *two = lw_clean_sensor (order, "m/two", &result);
+    assert (one && two);
+    assert (lw_clean_holding (order) == NULL);
+    lw_held_t held;
+    assert (!lw_clean_pop (order, one, INT64_MAX, INT64_MAX, &held));
+    assert (lw_clean_hold (order, one, base + 3, 3, 0, 100) == 1);
+    assert (lw_clean_hold (order, two, base, 9, 0, 100) == 1);
+    assert (lw_clean_hold (order, one, base + 1, 1, LW_QUALITY_LATE, 101) ==
+            1);
+    assert (lw_clean_hold (order, one, base + 2, 2, LW_QUALITY_LATE, 102) ==
+            1);
+    assert (one->nheld == 3 && two->nheld == 1);
+    assert (lw_clean_holding (order) == two); //  Newest joiner first
+    assert (two->hold_next == one && one->hold_prev == two);
+    //  Not due: neither old enough in event time nor held long enough
+    assert (!lw_clean_pop (order, one, base, 99, &held));
+    //  Due by event time: the oldest two
+    assert (lw_clean_pop (order, one, base + 2, 0, &held));
+    assert (held.value == 1 && held.quality == 0); //  Late flag cleared
+    assert (lw_clean_pop (order, one, base + 2, 0, &held));
+    assert (held.value == 2);
+    assert (!lw_clean_pop (order, one, base + 2, 0, &held));
+    //  Older than what left: not held
+    assert (lw_clean_hold (order, one, base + 1, 5, LW_QUALITY_LATE, 103) ==
+            0);
+    //  Due by arrival: the rest
+    assert (lw_clean_pop (order, one, 0, 100, &held));
+    assert (held.value == 3);
+    assert (lw_clean_holding (order) == two);
+    assert (lw_clean_pop (order, two, 0, 100, &held));
+    assert (lw_clean_holding (order) == NULL);
+    //  Full buffer: the caller pops before holding
+    for (int index = 0; index < LW_CLEAN_HOLD; index++)
+        assert (lw_clean_hold (order, two, base + 100 + index, index, 0, 0) ==
+                1);
+    assert (two->nheld == LW_CLEAN_HOLD);
+    lw_clean_destroy (&order); //  Frees the held buffers
 
     //  Limits from config
     zconfig_t *config = zconfig_new ("root", NULL);

@@ -21,6 +21,14 @@
     drop): the first limit whose glob pattern (fnmatch, '*' also matches
     '/') matches a key applies to that sensor, decided once when the key
     is first seen, so the per-reading cost is two compares.
+    Re-ordering (ingest/reorder > 0): lw-ingest holds each accepted
+    reading in its sensor's small buffer (LW_CLEAN_HOLD readings, sorted
+    by time) and emits it once the sensor has seen a reading `reorder`
+    newer in event time, or it has been held `reorder` of wall time, or
+    the buffer is full - so readings that arrive out of order by less
+    than the window leave in order, unflagged. One older than what the
+    sensor already emitted cannot be put back: it leaves at once, flagged
+    LW_QUALITY_LATE (as with reorder = 0, where nothing is held).
     Sources resolve a key to its lw_sensor_t once (a hash lookup) and may
     keep the pointer: it stays valid for the table's lifetime. The table is
     bounded (max_sensors) because keys come from outside the process.
@@ -40,6 +48,16 @@
 #define LW_CLEAN_RECENT 8
 //  Most limits in the config
 #define LW_CLEAN_LIMITS_MAX 1024
+//  Readings held per sensor for re-ordering
+#define LW_CLEAN_HOLD 8
+
+//  A reading held for re-ordering
+typedef struct {
+    int64_t time;     //  Event time, ns
+    int64_t arrival;  //  Monotonic ns it was taken
+    double value;
+    uint32_t quality;
+} lw_held_t;
 
 //  Verdicts; LW_CLEAN_OK accepts the reading
 typedef enum {
@@ -65,6 +83,13 @@ typedef struct {
     double low;         //  Engineering limits, inclusive
     double high;
     int64_t recent[LW_CLEAN_RECENT]; //  Last accepted times (ring)
+    //  Re-ordering (lw_clean_hold); unused while ingest/reorder = 0
+    lw_held_t *held;    //  LW_CLEAN_HOLD slots, sorted by time; lazily
+    uint8_t nheld;      //  Readings held
+    bool released_any;  //  A held reading was emitted
+    int64_t released;   //  Time of the newest emitted from the buffer
+    void *hold_next;    //  List of sensors holding readings
+    void *hold_prev;
 } lw_sensor_t;
 
 typedef struct _lw_clean_t lw_clean_t;
@@ -100,6 +125,21 @@ lw_sensor_t *lw_clean_sensor (lw_clean_t *self, const char *key, int *result);
 static inline int lw_clean_check (int64_t lateness, lw_sensor_t *sensor,
                                   int64_t time, double value,
                                   uint32_t *quality);
+
+//  Re-ordering. Holds an accepted reading in its sensor's buffer, which
+//  must have room (pop first when nheld == LW_CLEAN_HOLD). Returns 1 when
+//  held (LW_QUALITY_LATE is cleared: it will leave in order), 0 when it
+//  is older than what the sensor already emitted (emit it now, flagged
+//  late), -1 on no memory (emit it now).
+int lw_clean_hold (lw_clean_t *self, lw_sensor_t *sensor, int64_t time,
+                   double value, uint32_t quality, int64_t arrival);
+//  Pops the sensor's oldest held reading into *out when its time is at or
+//  before `watermark` or it arrived at or before `arrived_before`.
+//  Returns true when one was popped.
+bool lw_clean_pop (lw_clean_t *self, lw_sensor_t *sensor, int64_t watermark,
+                   int64_t arrived_before, lw_held_t *out);
+//  First sensor holding readings (then sensor->hold_next), or NULL
+lw_sensor_t *lw_clean_holding (lw_clean_t *self);
 
 //  Sensors in the table
 size_t lw_clean_size (lw_clean_t *self);

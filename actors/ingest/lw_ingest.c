@@ -56,12 +56,14 @@ struct _lw_sink_t {
     int c_batches;
     int c_late;
     int c_limit;                  //  Accepted outside limits (flagged)
+    int c_reordered;              //  Out of order, put back in order
     int c_drop[LW_CLEAN_RESULTS]; //  By lw_clean verdict
     uint64_t rejects_logged;      //  Rejections logged one by one
     uint64_t suppressed[LW_CLEAN_RESULTS]; //  Not logged since summary
     int64_t summary_time;         //  Monotonic ns of the last summary
     lw_clean_t *clean;            //  Per-sensor state
     int64_t lateness;             //  Lateness bound, ns
+    int64_t reorder;              //  Re-order window, ns (0 = off)
     size_t batch_size;            //  ingest/batch
     int64_t flush;                //  ingest/flush, ns
     bool wait_ready;              //  ingest/wait_ready
@@ -109,6 +111,7 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     self->c_batches = lw_stats_counter (self->stats, "batches");
     self->c_late = lw_stats_counter (self->stats, "late");
     self->c_limit = lw_stats_counter (self->stats, "limit");
+    self->c_reordered = lw_stats_counter (self->stats, "reordered");
     for (int verdict = 1; verdict < LW_CLEAN_RESULTS; verdict++) {
         char name[LW_STAT_NAME_MAX + 1];
         snprintf (name, sizeof (name), "drop_%s", lw_clean_reason (verdict));
@@ -340,20 +343,12 @@ s_reject_summary (self_t *self, bool force)
 }
 
 //  --------------------------------------------------------------------------
-//  Sink: takes one reading. The hot path.
+//  Appends one clean reading to its partition's batch
 
-bool
-lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
-             uint32_t quality)
+static inline void
+s_emit (self_t *self, lw_sensor_t *sensor, int64_t time, double value,
+        uint32_t quality)
 {
-    lw_stats_add (self->stats, self->c_in, 1);
-    int verdict =
-        lw_clean_check (self->lateness, sensor, time, value, &quality);
-    if (verdict != LW_CLEAN_OK) {
-        lw_stats_add (self->stats, self->c_drop[verdict], 1);
-        s_reject (self, verdict, sensor->key, time, value);
-        return self->open;
-    }
     if (quality & LW_QUALITY_LATE)
         lw_stats_add (self->stats, self->c_late, 1);
     if (quality & LW_QUALITY_LIMIT)
@@ -373,6 +368,72 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
     item->quality = quality;
     if (lw_batch_count (batch) >= self->batch_size)
         s_flush (self, partition);
+}
+
+//  --------------------------------------------------------------------------
+//  Re-ordering: holds a clean reading in its sensor's buffer and emits
+//  what is due (ingest/reorder > 0)
+
+static void
+s_hold (self_t *self, lw_sensor_t *sensor, int64_t time, double value,
+        uint32_t quality)
+{
+    int64_t now = lw_time_mono ();
+    lw_held_t held;
+    if (sensor->nheld == LW_CLEAN_HOLD &&
+        lw_clean_pop (self->clean, sensor, INT64_MAX, INT64_MAX, &held))
+        s_emit (self, sensor, held.time, held.value, held.quality);
+    int rc = lw_clean_hold (self->clean, sensor, time, value, quality, now);
+    if (rc <= 0)
+        s_emit (self, sensor, time, value, quality); //  Too late to re-order
+    else if (quality & LW_QUALITY_LATE)
+        lw_stats_add (self->stats, self->c_reordered, 1);
+    //  newest >= reorder's worth of ns above INT64_MIN: no overflow
+    int64_t watermark = sensor->newest < INT64_MIN + self->reorder
+                            ? INT64_MIN
+                            : sensor->newest - self->reorder;
+    while (lw_clean_pop (self->clean, sensor, watermark, now - self->reorder,
+                         &held))
+        s_emit (self, sensor, held.time, held.value, held.quality);
+}
+
+//  --------------------------------------------------------------------------
+//  Re-ordering: emits every held reading that has waited the window (or
+//  every one, at exit)
+
+static void
+s_release_held (self_t *self, bool all)
+{
+    int64_t before = all ? INT64_MAX : lw_time_mono () - self->reorder;
+    lw_sensor_t *sensor = lw_clean_holding (self->clean);
+    while (sensor) {
+        lw_sensor_t *next = (lw_sensor_t *)sensor->hold_next;
+        lw_held_t held;
+        while (lw_clean_pop (self->clean, sensor, INT64_MIN, before, &held))
+            s_emit (self, sensor, held.time, held.value, held.quality);
+        sensor = next;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Sink: takes one reading. The hot path.
+
+bool
+lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
+             uint32_t quality)
+{
+    lw_stats_add (self->stats, self->c_in, 1);
+    int verdict =
+        lw_clean_check (self->lateness, sensor, time, value, &quality);
+    if (verdict != LW_CLEAN_OK) {
+        lw_stats_add (self->stats, self->c_drop[verdict], 1);
+        s_reject (self, verdict, sensor->key, time, value);
+        return self->open;
+    }
+    if (self->reorder)
+        s_hold (self, sensor, time, value, quality);
+    else
+        s_emit (self, sensor, time, value, quality);
     return self->open;
 }
 
@@ -546,6 +607,8 @@ s_handle_ready (zloop_t *loop, int timer_id, void *arg)
     s_drain (self);
     s_update (self);
     s_reject_summary (self, false);
+    if (self->reorder)
+        s_release_held (self, false);
     return 0;
 }
 
@@ -589,7 +652,7 @@ s_configure (self_t *self)
     }
     zconfig_t *config = self->args->config;
     const lw_node_t *node = self->args->node;
-    long batch, flush, lateness, sensors_max;
+    long batch, flush, lateness, sensors_max, reorder;
     bool wait_ready;
     int rc = lw_cfg_int (config, "ingest/batch", 512, 1, LW_BATCH_MAX, &batch);
     rc |= lw_cfg_int (config, "ingest/flush", 5, 1, 1000, &flush);
@@ -597,8 +660,15 @@ s_configure (self_t *self)
     rc |= lw_cfg_int (config, "ingest/sensors_max", 1000000, 1, 100000000,
                       &sensors_max);
     rc |= lw_cfg_bool (config, "ingest/wait_ready", true, &wait_ready);
+    rc |= lw_cfg_int (config, "ingest/reorder", 0, 0, 60000, &reorder);
     if (rc)
         return -1;
+    if (reorder > lateness) {
+        zsys_error ("config: ingest/reorder=%ld is more than "
+                    "ingest/lateness=%ld",
+                    reorder, lateness);
+        return -1;
+    }
     if (node->partitions < 1 || node->partitions > LW_PARTITIONS_MAX) {
         zsys_error ("ingest: bad partition count %ld", node->partitions);
         return -1;
@@ -606,6 +676,7 @@ s_configure (self_t *self)
     self->batch_size = (size_t)batch;
     self->flush = flush * LW_NS_PER_MS;
     self->lateness = lateness * LW_NS_PER_MS;
+    self->reorder = reorder * LW_NS_PER_MS;
     self->wait_ready = wait_ready;
     self->partitions = (uint32_t)node->partitions;
     self->publisher = lw_random_id ();
@@ -691,9 +762,10 @@ s_configure (self_t *self)
     self->configured = true;
     zsys_info ("ingest: configured publisher=%016llx sources=%zu "
                "partitions=%u batch=%zu flush=%ldms lateness=%ldms "
-               "wait_ready=%d",
+               "reorder=%ldms limits=%zu wait_ready=%d",
                (unsigned long long)self->publisher, self->nsources,
-               self->partitions, self->batch_size, flush, lateness, wait_ready);
+               self->partitions, self->batch_size, flush, lateness, reorder,
+               lw_clean_limits (self->clean), wait_ready);
     return 0;
 }
 
@@ -707,6 +779,8 @@ s_shutdown (self_t *self)
         return;
     for (size_t index = 0; index < self->nsources; index++)
         lw_source_pause (self->sources[index]);
+    if (self->reorder)
+        s_release_held (self, true);
     for (uint32_t partition = 0; partition < self->partitions; partition++)
         s_flush (self, (uint16_t)partition);
     int64_t deadline = zclock_mono () + S_DRAIN_MS;
