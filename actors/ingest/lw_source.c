@@ -15,9 +15,13 @@
 
 //  Every known type, and its config name in the same position: a new
 //  source type adds one line to each
+extern const lw_source_ops_t lw_source_lineproto; //  lw_source_lineproto.c
+extern const lw_source_ops_t lw_source_mqtt;      //  lw_source_mqtt.c
 static const lw_source_ops_t *s_registry[] = {
-    &lw_source_simulator, &lw_source_csv, &lw_source_modbus, NULL};
-static const char *s_type_names[] = {"simulator", "csv", "modbus", NULL};
+    &lw_source_simulator, &lw_source_csv, &lw_source_modbus,
+    &lw_source_lineproto, &lw_source_mqtt, NULL};
+static const char *s_type_names[] = {"simulator", "csv", "modbus",
+                                     "lineproto", "mqtt", NULL};
 
 struct _lw_source_t {
     const lw_source_ops_t *ops; //  The type's functions
