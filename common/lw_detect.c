@@ -27,7 +27,9 @@
 */
 
 #include "lw_detect.h"
+#include "lw_calib.h"
 #include "lw_cfg.h"
+#include "lw_hst.h"
 #include "lw_util.h"
 
 #include <math.h>
@@ -39,15 +41,42 @@
 #define S_CLIP_Z 3.0
 //  Largest z_open: keeps the expected range finite for open_threshold ~ 1
 #define S_Z_OPEN_MAX 1e6
+//  The ensemble's parts, in the order of lw_detector_t's arrays
+#define S_PARTS 3
+#define S_SPIKE 0
+#define S_SHIFT 1
+#define S_FOREST 2
+//  Forest context: the value and the two before it
+#define S_FOREST_DIMS 3
+//  Forest coordinates: deviations from the long level in units of this
+//  many long sigmas, squashed into (0,1) by tanh
+#define S_FOREST_SPAN 3.0
+//  Density floor of the forest's raw score, -log2 (density + floor)
+#define S_FOREST_FLOOR 0.015625
+//  Onset filter: a score below the recent maximum is multiplied by this
+#define S_ONSET_DAMP 0.5
+//  Calibration: raw scores learned before a part calibrates
+#define S_CALIB_WARMUP 50
+
+static const char *s_part_names[S_PARTS] = {
+    LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST};
 
 struct _lw_detector_t {
-    lw_detect_cfg_t cfg; //  Settings
-    double z_open;       //  z at which the score is open_threshold
-    double clip_z;       //  z at which learning clips a deviation
-    bool seeded;         //  Level and absdev hold learned values
-    double level;        //  Robust level L
-    double absdev;       //  EWMA of |clipped deviation| D
-    long warmup_left;    //  Points still needed before scoring
+    lw_detect_cfg_t cfg;         //  Settings
+    double z_open;               //  z at which the score is open_threshold
+    double clip_z;               //  z at which learning clips a deviation
+    bool seeded;                 //  Level and absdev hold learned values
+    double level;                //  Spike: robust level L
+    double absdev;               //  Spike: EWMA of |clipped deviation| D
+    double short_level;          //  Shift: short EWMA of the value
+    lw_hst_t *forest;            //  Forest part, NULL when off
+    lw_calib_t *calib[S_PARTS];  //  One calibrator per part
+    bool enabled[S_PARTS];       //  Parts switched on
+    double onset_max;            //  Decaying max of the ensemble score
+    double decay;                //  Its decay per point
+    long flagged_run;            //  Consecutive flagged points
+    long warmup_left;            //  Points still needed before scoring
+    int top;                     //  Part behind the last score
 };
 
 //  --------------------------------------------------------------------------
@@ -63,13 +92,39 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->warmup = 30;
     out->floor_abs = 1e-6;
     out->floor_rel = 0.001;
-    out->z_scale = 6;
+    out->z_scale = 3;
     out->open_threshold = 0.7;
     out->close_threshold = 0.4;
     out->min_duration = 1;
     out->close_after = 10;
     out->cooldown = 20;
     out->update_margin = 0.05;
+    out->slow_alpha = 0.005;
+    out->short_alpha = 0.25;
+    out->spike = true;
+    out->shift = true;
+    out->forest = true;
+    out->calibration = true;
+    out->forest_trees = 25;
+    out->forest_depth = 8;
+    out->forest_window = 128;
+    out->seed = 1;
+    out->calib_alpha = 0.0005;
+    out->decades = 1.5;
+    out->refractory = 100;
+    out->relearn = 128;
+}
+
+//  --------------------------------------------------------------------------
+//  Reads a 0/1 switch of the `detect` section.
+
+static int
+s_cfg_switch (zconfig_t *cfg, const char *path, bool dflt, bool *out)
+{
+    long value;
+    int rc = lw_cfg_int (cfg, path, dflt ? 1 : 0, 0, 1, &value);
+    *out = value != 0;
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -120,10 +175,53 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     if (lw_cfg_double (cfg, "detect/update_margin", dflt.update_margin, 0, 1,
                        &out->update_margin))
         rc = -1;
+    if (lw_cfg_double (cfg, "detect/slow_alpha", dflt.slow_alpha, 0.00001, 1,
+                       &out->slow_alpha))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/short_alpha", dflt.short_alpha, 0.001, 1,
+                       &out->short_alpha))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/spike", dflt.spike, &out->spike))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/shift", dflt.shift, &out->shift))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/forest", dflt.forest, &out->forest))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/calibration", dflt.calibration,
+                      &out->calibration))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/forest_trees", dflt.forest_trees, 1,
+                    LW_HST_TREES_MAX, &out->forest_trees))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/forest_depth", dflt.forest_depth, 1,
+                    LW_HST_DEPTH_MAX, &out->forest_depth))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/forest_window", dflt.forest_window, 8,
+                    LW_HST_WINDOW_MAX, &out->forest_window))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/seed", dflt.seed, 0, 2147483647L, &out->seed))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/calib_alpha", dflt.calib_alpha, 0, 0.5,
+                       &out->calib_alpha))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/decades", dflt.decades, 0.5, 300,
+                       &out->decades))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/refractory", dflt.refractory, 0, 1000000,
+                    &out->refractory))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/relearn", dflt.relearn, 1, 1000000,
+                    &out->relearn))
+        rc = -1;
     if (rc == 0 && !(out->close_threshold < out->open_threshold)) {
         zsys_error ("config: detect/close_threshold=%g must be below "
                     "detect/open_threshold=%g",
                     out->close_threshold, out->open_threshold);
+        rc = -1;
+    }
+    if (rc == 0 && !out->spike && !out->shift && !out->forest) {
+        zsys_error ("config: detect/spike, detect/shift and detect/forest "
+                    "are all 0: at least one part must run");
         rc = -1;
     }
     return rc;
@@ -140,20 +238,63 @@ s_z_at (const lw_detect_cfg_t *cfg, double score)
 }
 
 //  --------------------------------------------------------------------------
-//  Creates a robust z-score detector for one sensor. Returns it (caller
-//  owns, lw_detector_destroy) or NULL when out of memory.
+//  Points the calibration and the forest still need once seeded.
+
+static long
+s_parts_left (lw_detector_t *self)
+{
+    long left = 0;
+    if (self->cfg.calibration) {
+        for (int part = 0; part < S_PARTS; part++) {
+            long need = S_CALIB_WARMUP - lw_calib_learned (self->calib[part]);
+            if (self->enabled[part] && need > left)
+                left = need;
+        }
+    }
+    if (self->forest) {
+        long need =
+            self->cfg.forest_window / 2 - (long)lw_hst_learned (self->forest);
+        if (need > left)
+            left = need;
+    }
+    return left;
+}
+
+//  --------------------------------------------------------------------------
+//  Creates the ensemble detector for one sensor. Returns it (caller owns,
+//  lw_detector_destroy) or NULL when out of memory.
 
 lw_detector_t *
 lw_detector_new (const lw_detect_cfg_t *cfg)
 {
     assert (cfg);
     lw_detector_t *self = (lw_detector_t *)zmalloc (sizeof (lw_detector_t));
-    if (self) {
-        self->cfg = *cfg;
-        self->z_open = s_z_at (cfg, cfg->open_threshold);
-        self->clip_z = self->z_open < S_CLIP_Z ? self->z_open : S_CLIP_Z;
-        self->warmup_left = cfg->warmup;
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->z_open = s_z_at (cfg, cfg->open_threshold);
+    self->clip_z = self->z_open < S_CLIP_Z ? self->z_open : S_CLIP_Z;
+    self->enabled[S_SPIKE] = cfg->spike;
+    self->enabled[S_SHIFT] = cfg->shift;
+    self->enabled[S_FOREST] = cfg->forest;
+    self->decay = cfg->refractory > 0 ? exp2 (-1.0 / (double)cfg->refractory)
+                                      : 0;
+    bool failed = false;
+    for (int part = 0; part < S_PARTS; part++) {
+        self->calib[part] =
+            lw_calib_new (cfg->calib_alpha, S_CALIB_WARMUP);
+        failed |= self->calib[part] == NULL;
     }
+    if (cfg->forest) {
+        self->forest = lw_hst_new (S_FOREST_DIMS, (int)cfg->forest_trees,
+                                   (int)cfg->forest_depth, cfg->forest_window,
+                                   (uint64_t)cfg->seed);
+        failed |= self->forest == NULL;
+    }
+    if (failed)
+        lw_detector_destroy (&self);
+    else
+        self->warmup_left = cfg->warmup + s_parts_left (self);
     return self;
 }
 
@@ -165,7 +306,11 @@ lw_detector_destroy (lw_detector_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
-        free (*self_p);
+        lw_detector_t *self = *self_p;
+        for (int part = 0; part < S_PARTS; part++)
+            lw_calib_destroy (&self->calib[part]);
+        lw_hst_destroy (&self->forest);
+        free (self);
         *self_p = NULL;
     }
 }
@@ -184,6 +329,29 @@ s_scale (const lw_detect_cfg_t *cfg, double sigma, double level, double quantum)
     if (scale < quantum)
         scale = quantum;
     return scale;
+}
+
+//  --------------------------------------------------------------------------
+//  A forest coordinate: the deviation from the long level in long sigmas,
+//  squashed into (0,1).
+
+static double
+s_squash (double value, double level, double scale)
+{
+    return 0.5 + 0.5 * tanh ((value - level) / (S_FOREST_SPAN * scale));
+}
+
+//  --------------------------------------------------------------------------
+//  Tail probability of a part's raw score without calibration: the fixed
+//  maps of a z (spike, shift) and of a forest density.
+
+static double
+s_fixed_tail (const lw_detector_t *self, int part, double raw)
+{
+    if (part == S_FOREST)
+        return exp2 (self->cfg.forest_depth - raw);
+    double ratio = raw / self->cfg.z_scale;
+    return exp (-M_LN2 * ratio * ratio);
 }
 
 //  --------------------------------------------------------------------------
@@ -206,15 +374,19 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     for (int index = 0; valid && index < LW_DETECT_FEATURES; index++)
         valid = isfinite (features[index]);
     if (!valid || features[LW_F_SEEN] < 0 || features[LW_F_STD] < 0 ||
-        features[LW_F_QUANTUM] < 0) {
+        features[LW_F_QUANTUM] < 0 || features[LW_F_SLOW_STD] < 0 ||
+        features[LW_F_DIFF_SD] < 0 || features[LW_F_MAD] < 0) {
         item->flags |= LW_SCORE_WARMUP;
         return;
     }
     double seen = features[LW_F_SEEN];
     double quantum = features[LW_F_QUANTUM];
-    if (!self->seeded && seen < (double)cfg->warmup) {
-        //  Warming up: no score, a range from the rolling statistics
-        self->warmup_left = cfg->warmup - (long)seen - 1;
+    if (seen < (double)cfg->warmup) {
+        //  Warming up: no score, a range from the rolling statistics. This
+        //  holds for a seeded detector too: lw-features restarted from
+        //  scratch (its new owner says so), and its long-scale features
+        //  mean nothing yet; the detector keeps its own state
+        self->warmup_left = cfg->warmup - (long)seen - 1 + s_parts_left (self);
         if (seen > 0) {
             double mean = features[LW_F_MEAN];
             double scale = s_scale (cfg, features[LW_F_STD], mean, quantum);
@@ -227,19 +399,105 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     if (!self->seeded) {
         self->level = features[LW_F_MEAN];
         self->absdev = features[LW_F_STD] * S_ABSDEV_PER_SIGMA;
+        self->short_level = features[LW_F_EWMA];
         self->seeded = true;
-        self->warmup_left = 0;
     }
+    //  Spike: robust z of the value against the clipped-learning level
     double scale =
         s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
-    double ratio = fabs (deviation) / scale / cfg->z_scale;
-    item->score = -expm1 (-M_LN2 * ratio * ratio);
+    double raw[S_PARTS] = {0, 0, 0};
+    raw[S_SPIKE] = fabs (deviation) / scale;
     item->expected_low = self->level - self->z_open * scale;
     item->expected_high = self->level + self->z_open * scale;
 
-    //  Learn from the clipped value: a flagged point moves L and D by a
-    //  bounded step only, yet a lasting shift is learned
+    //  Shift: the short EWMA (this value included) against the long level,
+    //  in units of the short mean's own noise
+    double long_level = features[LW_F_SLOW_MEAN];
+    double long_scale =
+        s_scale (cfg, features[LW_F_SLOW_STD], long_level, quantum);
+    double short_level =
+        self->short_level + cfg->short_alpha * (value - self->short_level);
+    double short_noise = sqrt (cfg->short_alpha / (2 - cfg->short_alpha));
+    raw[S_SHIFT] = fabs (short_level - long_level) / (long_scale * short_noise);
+
+    //  Forest: the context (this value and the two before) around the
+    //  long level
+    double point[S_FOREST_DIMS] = {
+        s_squash (value, long_level, long_scale),
+        s_squash (features[LW_F_LAST], long_level, long_scale),
+        s_squash (features[LW_F_LAST2], long_level, long_scale)};
+    if (self->forest)
+        raw[S_FOREST] = cfg->forest_depth - log2 (lw_hst_density (
+                                                self->forest, point) +
+                                            S_FOREST_FLOOR);
+
+    //  Calibrate each part, combine: the rarest part, Bonferroni-corrected
+    long left = s_parts_left (self);
+    double tail = 1;
+    int parts = 0;
+    self->top = S_SPIKE;
+    for (int part = 0; part < S_PARTS; part++) {
+        if (!self->enabled[part])
+            continue;
+        parts++;
+        //  Deviation floors hold under calibration too: the spike and
+        //  shift parts are never rarer than their z (in floored scale
+        //  units) says, so a +1 step on a signal flat for a month (every
+        //  earlier raw score 0) is not a record-breaking alarm. Until its
+        //  calibration has S_CALIB_WARMUP raw scores, a part uses the
+        //  fixed map alone (the forest, whose fixed map means little on a
+        //  half-empty forest, sits out)
+        double part_tail = s_fixed_tail (self, part, raw[part]);
+        bool warm = lw_calib_learned (self->calib[part]) >= S_CALIB_WARMUP;
+        if (part == S_FOREST &&
+            (long)lw_hst_learned (self->forest) < cfg->forest_window / 2)
+            warm = false;
+        if (cfg->calibration && warm) {
+            double calibrated = lw_calib_tail (self->calib[part], raw[part]);
+            if (part == S_FOREST || calibrated > part_tail)
+                part_tail = calibrated;
+        }
+        else if (part == S_FOREST && !warm)
+            part_tail = 1;
+        if (part_tail < tail) {
+            tail = part_tail;
+            self->top = part;
+        }
+    }
+    tail *= parts;
+    double score = lw_calib_score (tail, cfg->decades);
+
+    //  Onset filter: a score that does not beat the recent (decaying)
+    //  maximum is damped, so a change scores high when it starts and a
+    //  lasting one does not keep scoring as high
+    double output = score;
+    if (cfg->refractory > 0) {
+        double recent = self->onset_max * self->decay;
+        output = score > recent ? score : S_ONSET_DAMP * score;
+        self->onset_max = score > recent ? score : recent;
+    }
+    item->score = output;
+    if (left > 0)
+        item->flags |= LW_SCORE_WARMUP;
+
+    //  Learn. Points flagged (score at or above open_threshold) teach the
+    //  forest and the calibration nothing, unless the change lasted
+    //  `relearn` points: then it is the new normal
+    bool flagged = score >= cfg->open_threshold;
+    self->flagged_run = flagged ? self->flagged_run + 1 : 0;
+    bool learn = !flagged || self->flagged_run > cfg->relearn;
+    if (learn && self->forest)
+        lw_hst_learn (self->forest, point);
+    //  The calibration learns every raw score: it models the detectors'
+    //  score distribution, not the signal, and a flagged score left out
+    //  would make the next one as rare again (one fault, many alarms)
+    for (int part = 0; part < S_PARTS; part++)
+        if (self->enabled[part])
+            lw_calib_learn (self->calib[part], raw[part]);
+    self->short_level = short_level;
+    //  The spike level learns from the clipped value: a flagged point
+    //  moves L and D by a bounded step only, yet a lasting shift is learned
     double clip = self->clip_z * scale;
     if (deviation > clip)
         deviation = clip;
@@ -247,16 +505,17 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         deviation = -clip;
     self->level += cfg->ewma_alpha * deviation;
     self->absdev += cfg->ewma_alpha * (fabs (deviation) - self->absdev);
+    self->warmup_left = s_parts_left (self);
 }
 
 //  --------------------------------------------------------------------------
-//  Name of the detector (for alerts).
+//  Name of the part behind the last score (for alerts).
 
 const char *
 lw_detector_name (lw_detector_t *self)
 {
     assert (self);
-    return LW_DETECTOR_ROBUST_Z;
+    return s_part_names[self->top];
 }
 
 //  --------------------------------------------------------------------------
@@ -405,26 +664,6 @@ s_feed (lw_extract_t *extract, lw_detector_t *detector, lw_item_t *item,
 }
 
 //  --------------------------------------------------------------------------
-//  Self test helper: score of `last` after `count` points of N(100, 1)
-//  noise from seed 7 (the same history every call).
-
-static double
-s_score_after_noise (const lw_detect_cfg_t *cfg, int count, double last)
-{
-    lw_extract_t *extract = lw_extract_new (cfg);
-    lw_detector_t *detector = lw_detector_new (cfg);
-    assert (extract && detector);
-    uint64_t state = 7;
-    lw_item_t item;
-    for (int index = 0; index < count; index++)
-        s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
-    s_feed (extract, detector, &item, count, last);
-    lw_extract_destroy (&extract);
-    lw_detector_destroy (&detector);
-    return item.score;
-}
-
-//  --------------------------------------------------------------------------
 //  Self test of the `detect` section reader.
 
 static void
@@ -466,6 +705,24 @@ s_test_cfg (bool verbose)
 }
 
 //  --------------------------------------------------------------------------
+//  Self test helper: feeds `count` points of N(100, 1) noise from the
+//  given state; returns how many scored at or above open_threshold.
+
+static long
+s_noise (lw_extract_t *extract, lw_detector_t *detector, uint64_t *state,
+         int64_t *time, long count, double open)
+{
+    lw_item_t item;
+    long high = 0;
+    for (long index = 0; index < count; index++) {
+        s_feed (extract, detector, &item, (*time)++, 100 + s_gauss (state));
+        if (item.score >= open)
+            high++;
+    }
+    return high;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test of lw_detector.
 
 static void
@@ -476,99 +733,218 @@ s_test_detector (bool verbose)
     lw_extract_t *extract = lw_extract_new (&cfg);
     lw_detector_t *detector = lw_detector_new (&cfg);
     assert (extract && detector);
-    assert (streq (lw_detector_name (detector), LW_DETECTOR_ROBUST_Z));
 
-    //  Explicit warm-up: `warmup` points flagged and unscored
+    //  Explicit warm-up: the features' warm-up (flagged, unscored), then
+    //  the calibration and the forest (flagged, scored by the parts that
+    //  are ready); the count goes down by one per point
     uint64_t state = 1;
     lw_item_t item;
-    assert (lw_detector_warmup_left (detector) == cfg.warmup);
-    for (long index = 0; index < cfg.warmup; index++) {
+    long warmup = lw_detector_warmup_left (detector);
+    assert (warmup > cfg.warmup);
+    assert (warmup == cfg.warmup + cfg.forest_window / 2);
+    for (long index = 0; index < warmup; index++) {
         s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
         assert (item.flags & LW_SCORE_WARMUP);
-        assert (item.score == 0);
-        assert (lw_detector_warmup_left (detector) == cfg.warmup - index - 1);
-    }
-    //  Normal noise: scored, never near the open threshold
-    double total = 0;
-    for (long index = cfg.warmup; index < 5000; index++) {
-        s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
-        assert (!(item.flags & LW_SCORE_WARMUP));
-        assert (item.score >= 0 && item.score < cfg.close_threshold);
-        assert (item.expected_low < 100 && item.expected_high > 100);
-        total += item.score;
+        if (index < cfg.warmup)
+            assert (item.score == 0);
+        assert (item.score < cfg.open_threshold);
+        assert (lw_detector_warmup_left (detector) == warmup - index - 1);
     }
     assert (lw_detector_warmup_left (detector) == 0);
-    assert (total / 5000 < 0.05);
-    //  Expected range: about +-z_open sigma around the level
-    double width = (item.expected_high - item.expected_low) / 2;
-    double z_open = cfg.z_scale * sqrt (-log1p (-cfg.open_threshold) / M_LN2);
-    assert (width > 0.7 * z_open && width < 1.3 * z_open);
 
-    //  A 15-sigma spike scores near 1 and teaches the level little
+    //  Normal noise: scored, rarely at the open threshold
+    long high = 0;
+    double total = 0;
+    for (long index = warmup; index < 5000; index++) {
+        s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
+        assert (!(item.flags & LW_SCORE_WARMUP));
+        assert (item.score >= 0 && item.score < 1);
+        assert (item.expected_low < item.expected_high);
+        if (item.score >= cfg.open_threshold)
+            high++;
+        total += item.score;
+    }
+    if (verbose)
+        printf ("   noise: %ld of 5000 at open, mean score %.3f\n", high,
+                total / 5000);
+    assert (high < 25);
+    assert (total / 5000 < 0.3);
+
+    //  A 15-sigma spike scores high, above the expected range, and
+    //  teaches the spike level little
     double low = item.expected_low;
     s_feed (extract, detector, &item, 5000, 115);
-    assert (item.score > 0.95);
+    assert (item.score >= cfg.open_threshold);
     assert (item.value > item.expected_high);
     s_feed (extract, detector, &item, 5001, 100);
-    assert (item.score < 0.1);
+    assert (item.score < cfg.close_threshold);
     assert (fabs (item.expected_low - low) < 1.5);
 
-    //  A lasting level shift alerts, then is learned (clip, not skip)
-    s_feed (extract, detector, &item, 5002, 120 + s_gauss (&state));
+    //  Right after it, the onset filter damps what does not beat the
+    //  spike's score (one fault, one alarm); once that has decayed, a
+    //  lasting level shift alerts at once, then is learned: the score
+    //  falls below close_threshold and stays mostly there
+    int64_t time = 5002;
+    s_noise (extract, detector, &state, &time, 1000, 1);
+    s_feed (extract, detector, &item, time, 120 + s_gauss (&state));
     assert (item.score >= cfg.open_threshold);
-    long learned = 0;
-    for (long index = 5003; index < 5300; index++) {
-        s_feed (extract, detector, &item, index, 120 + s_gauss (&state));
+    long learned = 0, later_high = 0;
+    for (long index = 1; index < 1500; index++) {
+        s_feed (extract, detector, &item, time + index,
+                120 + s_gauss (&state));
         if (learned == 0 && item.score < cfg.close_threshold)
-            learned = index - 5002;
+            learned = index;
+        if (index > 1000 && item.score >= cfg.open_threshold)
+            later_high++;
     }
-    assert (learned > 1 && learned < 100);
-    assert (item.score < cfg.close_threshold);
+    if (verbose)
+        printf ("   shift: learned after %ld points\n", learned);
+    assert (learned > 0 && learned < 200);
+    assert (later_high < 5);
     assert (item.expected_low < 120 && item.expected_high > 120);
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
 
-    //  Score is monotone in the deviation
-    double previous = -1;
-    for (double size = 0; size <= 30; size += 2.5) {
-        double score = s_score_after_noise (&cfg, 500, 100 + size);
-        assert (score >= previous);
-        previous = score;
+    //  Deterministic: the same seed and input give the same scores bit
+    //  for bit; another seed changes the forest, so some score differs
+    lw_detect_cfg_t seeded = cfg;
+    seeded.seed = 2;
+    lw_extract_t *extracts[3];
+    lw_detector_t *detectors[3];
+    for (int index = 0; index < 3; index++) {
+        extracts[index] = lw_extract_new (&cfg);
+        detectors[index] = lw_detector_new (index == 2 ? &seeded : &cfg);
+        assert (extracts[index] && detectors[index]);
     }
-    assert (previous > 0.99);
+    bool differs = false;
+    state = 11;
+    for (long index = 0; index < 3000; index++) {
+        double value = 10 * sin (index * 0.05) + s_gauss (&state);
+        if (index == 2000)
+            value += 8;
+        lw_item_t items[3];
+        for (int which = 0; which < 3; which++)
+            s_feed (extracts[which], detectors[which], &items[which], index,
+                    value);
+        assert (items[0].score == items[1].score);
+        assert (items[0].expected_low == items[1].expected_low);
+        if (items[2].score != items[0].score)
+            differs = true;
+    }
+    assert (differs);
+    for (int index = 0; index < 3; index++) {
+        lw_extract_destroy (&extracts[index]);
+        lw_detector_destroy (&detectors[index]);
+    }
+
+    //  Every part can be switched off, and the detector still scores; a
+    //  15-sigma spike still alerts with the spike part alone
+    const char *parts[] = {"spike", "shift", "forest", "calibration"};
+    for (int part = 0; part < 4; part++) {
+        lw_detect_cfg_t ablated = cfg;
+        ablated.spike = part != 0;
+        ablated.shift = part != 1;
+        ablated.forest = part != 2;
+        ablated.calibration = part != 3;
+        extract = lw_extract_new (&ablated);
+        detector = lw_detector_new (&ablated);
+        assert (extract && detector);
+        time = 0;
+        state = 21;
+        s_noise (extract, detector, &state, &time, 2000, 1);
+        s_feed (extract, detector, &item, time++, 115);
+        if (verbose)
+            printf ("   without %s: spike scores %.3f\n", parts[part],
+                    item.score);
+        assert (item.score >= cfg.open_threshold);
+        lw_extract_destroy (&extract);
+        lw_detector_destroy (&detector);
+    }
+
+    //  Not learning from flagged points: a spike repeated every 50 points
+    //  keeps alerting in the detectors themselves (calibration and onset
+    //  filter off, so their raw view shows): the forest and the levels do
+    //  not take it as normal. With the whole ensemble the first alerts,
+    //  the ones after are judged against the score history (a sensor
+    //  that spikes every 50 points is not surprised by its 20th spike)
+    for (int whole = 0; whole < 2; whole++) {
+        lw_detect_cfg_t raw_cfg = cfg;
+        if (!whole) {
+            raw_cfg.calibration = false;
+            raw_cfg.refractory = 0;
+        }
+        extract = lw_extract_new (&raw_cfg);
+        detector = lw_detector_new (&raw_cfg);
+        assert (extract && detector);
+        time = 0;
+        state = 5;
+        s_noise (extract, detector, &state, &time, 1000, 1);
+        long alerted = 0;
+        double low_first = 0;
+        for (int spike = 0; spike < 20; spike++) {
+            s_noise (extract, detector, &state, &time, 49, 1);
+            s_feed (extract, detector, &item, time++, 125);
+            if (item.score >= cfg.open_threshold)
+                alerted++;
+            if (spike == 0) {
+                assert (item.score >= cfg.open_threshold);
+                low_first = item.expected_low;
+            }
+        }
+        if (verbose)
+            printf ("   repeated spike (%s): %ld of 20 alert\n",
+                    whole ? "ensemble" : "raw", alerted);
+        if (!whole)
+            assert (alerted == 20);
+        assert (fabs (item.expected_low - low_first) < 1.5);
+        lw_extract_destroy (&extract);
+        lw_detector_destroy (&detector);
+    }
 
     //  Quantised signal: steps of its quantum do not alarm
     extract = lw_extract_new (&cfg);
     detector = lw_detector_new (&cfg);
     assert (extract && detector);
+    high = 0;
     for (long index = 0; index < 5000; index++) {
         double value = 100 + round (0.3 * s_gauss (&state));
         s_feed (extract, detector, &item, index, value);
-        assert (item.score < cfg.close_threshold);
+        if (item.score >= cfg.open_threshold)
+            high++;
     }
+    if (verbose)
+        printf ("   quantised: %ld of 5000 at open\n", high);
+    assert (high < 5);
     assert (item.features[LW_F_QUANTUM] == 1);
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);
 
-    //  Flat signal then +1: the relative floor keeps it from a maximal
-    //  alarm; the step becomes the quantum, yet +10 still alerts
-    extract = lw_extract_new (&cfg);
-    detector = lw_detector_new (&cfg);
-    assert (extract && detector);
-    for (long index = 0; index < 2000; index++)
-        s_feed (extract, detector, &item, index, 100);
-    assert (item.score == 0);
-    s_feed (extract, detector, &item, 2000, 101);
-    assert (item.score > 0.3 && item.score < 0.95);
-    s_feed (extract, detector, &item, 2001, 110);
-    assert (item.score >= cfg.open_threshold);
-    assert (item.features[LW_F_QUANTUM] == 1);
-    lw_extract_destroy (&extract);
-    lw_detector_destroy (&detector);
+    //  Flat signal then +1: the floors keep it from a maximal alarm
+    //  (calibration alone would call any change on a flat signal a
+    //  record); +10 on the same history is a full alarm
+    double step_scores[2];
+    for (int size = 0; size < 2; size++) {
+        extract = lw_extract_new (&cfg);
+        detector = lw_detector_new (&cfg);
+        assert (extract && detector);
+        for (long index = 0; index < 2000; index++)
+            s_feed (extract, detector, &item, index, 100);
+        assert (item.score == 0);
+        s_feed (extract, detector, &item, 2000, size ? 110 : 101);
+        step_scores[size] = item.score;
+        lw_extract_destroy (&extract);
+        lw_detector_destroy (&detector);
+    }
+    if (verbose)
+        printf ("   flat: +1 scores %.3f, +10 %.3f\n", step_scores[0],
+                step_scores[1]);
+    assert (step_scores[0] > 0.1 && step_scores[0] < 0.95);
+    assert (step_scores[1] > 0.95);
 
     //  Bad features from a peer score 0 and teach nothing
     detector = lw_detector_new (&cfg);
     assert (detector);
+    long fresh = lw_detector_warmup_left (detector);
     memset (&item, 0, sizeof (item));
     item.value = 1;
     item.nfeatures = 3;
@@ -585,23 +961,52 @@ s_test_detector (bool verbose)
     item.flags = 0;
     lw_detector_score (detector, &item);
     assert (item.score == 0 && (item.flags & LW_SCORE_WARMUP));
-    assert (lw_detector_warmup_left (detector) == cfg.warmup);
+    assert (lw_detector_warmup_left (detector) == fresh);
 
-    //  A fresh detector on a long-seen sensor seeds from the features
+    //  A fresh detector on a long-seen sensor seeds from the features:
+    //  its own warm-up (calibration, forest) is all that is left
     item.features[LW_F_STD] = 2;
+    item.features[LW_F_SLOW_MEAN] = 50;
+    item.features[LW_F_SLOW_STD] = 2;
+    item.features[LW_F_EWMA] = 50;
+    item.features[LW_F_LAST] = 50;
+    item.features[LW_F_LAST2] = 50;
     item.value = 50;
     item.flags = 0;
     lw_detector_score (detector, &item);
-    assert (!(item.flags & LW_SCORE_WARMUP));
-    assert (lw_detector_warmup_left (detector) == 0);
-    assert (item.score == 0);
+    assert (item.flags & LW_SCORE_WARMUP);
+    assert (lw_detector_warmup_left (detector) == fresh - cfg.warmup - 1);
     assert (fabs (item.expected_low + item.expected_high - 100) < 1e-9);
-    assert (fabs (item.expected_high - 50 - z_open * 2) < 1e-6);
     lw_detector_destroy (&detector);
     assert (detector == NULL);
+
+    //  lw-features restarted from scratch under a warm detector: its
+    //  warm-up holds again (no score from empty long-scale features), and
+    //  a spike right after it alerts
+    extract = lw_extract_new (&cfg);
+    detector = lw_detector_new (&cfg);
+    assert (extract && detector);
+    time = 0;
+    state = 17;
+    s_noise (extract, detector, &state, &time, 1000, 1);
+    assert (lw_detector_warmup_left (detector) == 0);
+    lw_extract_destroy (&extract);
+    extract = lw_extract_new (&cfg);
+    assert (extract);
+    for (long index = 0; index < cfg.warmup; index++) {
+        s_feed (extract, detector, &item, time++, 100 + s_gauss (&state));
+        assert ((item.flags & LW_SCORE_WARMUP) && item.score == 0);
+        assert (lw_detector_warmup_left (detector) == cfg.warmup - index - 1);
+    }
+    s_feed (extract, detector, &item, time++, 115);
+    assert (!(item.flags & LW_SCORE_WARMUP));
+    assert (item.score >= cfg.open_threshold);
+    lw_extract_destroy (&extract);
+    lw_detector_destroy (&detector);
     lw_detector_destroy (&detector);
     if (verbose)
-        printf ("   detector: warm-up, noise, spike, shift, floors OK\n");
+        printf ("   detector: warm-up, noise, spike, shift, seed, ablation, "
+                "flagged, floors OK\n");
 }
 
 //  --------------------------------------------------------------------------
@@ -747,8 +1152,12 @@ s_test_chain (bool verbose)
         if (event == LW_ALERT_CLOSE)
             ncloses++;
     }
+    if (verbose)
+        printf ("   chain: %d opens (%lld, %lld, %lld), %d closes\n", nopens,
+                (long long)opens[0], (long long)opens[1], (long long)opens[2], ncloses);
     assert (nopens == 2 && ncloses == 2);
-    assert (opens[0] == 1000 && opens[1] == 2000);
+    assert (opens[0] == 1000);
+    assert (opens[1] >= 2000 && opens[1] <= 2005);
     assert (!(item.flags & LW_SCORE_ALERT));
     lw_extract_destroy (&extract);
     lw_detector_destroy (&detector);

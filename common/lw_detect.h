@@ -8,9 +8,11 @@
     episodes) and `lwctl score` (all three in-process) use, so offline and
     live scores are identical for the same input.
 
-    Per sensor: an lw_extract_t turns (time, value) into a feature vector,
-    an lw_detector_t turns the item with its features into a score in [0,1]
-    with an expected range, and an lw_episode_t turns scores into alert
+    Per sensor: an lw_extract_t turns (time, value) into a feature vector
+    (multi-scale: rolling window, EWMA, slow EWMA; robust: median, MAD),
+    an lw_detector_t (an ensemble: robust z, short-vs-long shift,
+    Half-Space Trees, each calibrated) turns the item with its features
+    into a score in [0,1] with an expected range, and an lw_episode_t turns scores into alert
     episodes (open, update, close) with hysteresis, minimum duration and
     cooldown.
     =========================================================================
@@ -39,6 +41,23 @@ typedef struct {
     long close_after;           //  Points below close before it closes
     long cooldown;              //  Points after a close before a new open
     double update_margin;       //  Peak rise that emits an UPDATE
+    //  The ensemble (lw_detector): each part can be switched off
+    double slow_alpha;          //  Slow EWMA (long scale) smoothing factor
+    double short_alpha;         //  Short EWMA (short scale), scorer side
+    bool spike;                 //  Part: robust z of the value
+    bool shift;                 //  Part: short vs long level (multi-scale)
+    bool forest;                //  Part: Half-Space Trees on a context
+    bool calibration;           //  Calibrate raw scores to tail probabilities
+    long forest_trees;          //  Trees in the forest
+    long forest_depth;          //  Depth of each tree
+    long forest_window;         //  Points per forest mass window
+    long seed;                  //  Seed of the forest (same seed, same trees)
+    double calib_alpha;         //  Forgetting rate of the calibration
+    double decades;             //  Tail probability 10^-decades scores 1
+    long refractory;            //  Half-life (points) of the onset filter,
+                                //  0 = off
+    long relearn;               //  Flagged points in a row after which
+                                //  they are learned (a lasting change)
 } lw_detect_cfg_t;
 
 //  Reads and validates the `detect` section (defaults for missing keys).
@@ -65,10 +84,20 @@ void
 #define LW_F_QUANTUM 5          //  Smallest non-zero |step| seen, 0 = none
 #define LW_F_DT 6               //  Seconds since the previous point, 0 first
 #define LW_F_LAST 7             //  Previous value
-#define LW_DETECT_FEATURES 8    //  Number of features in the vector
+#define LW_F_LAST2 8            //  The value before the previous one
+#define LW_F_MEDIAN 9           //  Rolling median over `window` points
+#define LW_F_MAD 10             //  Rolling MAD, scaled to sigma (x1.4826)
+#define LW_F_SLOW_MEAN 11       //  Slow EWMA of the value (slow_alpha)
+#define LW_F_SLOW_STD 12        //  Square root of its EWMA variance
+#define LW_F_DIFF_SD 13         //  Noise sigma from |steps| (EWMA)
+#define LW_F_MIN 14             //  Rolling minimum
+#define LW_F_MAX 15             //  Rolling maximum
+#define LW_DETECT_FEATURES 16   //  Number of features in the vector
 
-//  Detector names (alert->detectors)
-#define LW_DETECTOR_ROBUST_Z "robust_z"
+//  Detector names (alert->detectors): the ensemble's parts
+#define LW_DETECTOR_ROBUST_Z "robust_z"     //  Spike: robust z of the value
+#define LW_DETECTOR_SHIFT "shift"           //  Short vs long level
+#define LW_DETECTOR_FOREST "forest"         //  Half-Space Trees
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
@@ -84,7 +113,24 @@ void
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
-//  Detector state for one sensor
+//  Detector state for one sensor: an ensemble of three parts, each
+//  switchable (detect/spike, shift, forest), whose raw scores are
+//  calibrated (detect/calibration) into tail probabilities and combined:
+//    robust_z  |value - L| / scale, L and scale learned from the value
+//              clipped at 3 scales (a flagged point moves them a bounded
+//              step), scale floored (floor_abs, floor_rel * |L|, quantum)
+//    shift     |short EWMA (short_alpha, this value included) - slow
+//              level (LW_F_SLOW_MEAN)| in units of the short mean's noise
+//    forest    Half-Space Trees (lw_hst, seeded by detect/seed) on the
+//              context (value, previous, one before) around the slow
+//              level; raw = depth - log2 (density)
+//  Each raw score's tail probability comes from its own histogram of past
+//  raw scores (lw_calib); for robust_z and shift it is never below the
+//  fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors hold. The
+//  ensemble's p is the smallest part's times the number of parts; score =
+//  1 - 2^(-(-log10 p) / decades). An onset filter halves a score that
+//  does not beat the recent maximum (half-life `refractory` points), so a
+//  change scores high where it starts.
 typedef struct _lw_detector_t lw_detector_t;
 lw_detector_t *
     lw_detector_new (const lw_detect_cfg_t *cfg);
@@ -92,18 +138,24 @@ void
     lw_detector_destroy (lw_detector_t **self_p);
 //  Scores an item carrying features: writes score, expected_low/high and
 //  the LW_SCORE_WARMUP flag. Uses only item->value, item->time and
-//  item->features; keeps its own robust level and scale, which it updates
-//  with a clipped value so that points it flags do not teach it (a
-//  lasting level shift is still learned, slowly). An item with fewer than
+//  item->features, plus the detector's own state. Points whose ensemble
+//  score reaches open_threshold (flagged) teach the forest nothing and
+//  the levels a clipped step only, until `relearn` flagged points in a
+//  row say the change lasts; the calibration learns every raw score (it
+//  models the score distribution, not the signal). Deterministic: the
+//  same seed and input give the same scores. An item with fewer than
 //  LW_DETECT_FEATURES features or non-finite ones (a bad peer) scores 0
-//  with LW_SCORE_WARMUP and teaches nothing.
+//  with LW_SCORE_WARMUP and teaches nothing; so does one whose LW_F_SEEN
+//  is below `warmup` (lw-features restarted from scratch).
 void
     lw_detector_score (lw_detector_t *self, lw_item_t *item);
-//  Name of the detector (for alerts)
+//  Name of the part behind the last score (for alerts)
 const char *
     lw_detector_name (lw_detector_t *self);
-//  Points still needed before it scores (0 = warmed up); judged from
-//  LW_F_SEEN, so it is 0 from the first item on a long-seen sensor
+//  Points still needed before it scores (0 = warmed up): the features'
+//  warm-up (judged from LW_F_SEEN, so a fresh detector on a long-seen
+//  sensor skips it), then the calibration's 50 raw scores and the
+//  forest's half window. Exact: it goes down by one per scored point.
 long
     lw_detector_warmup_left (lw_detector_t *self);
 
