@@ -4,8 +4,9 @@
     Copyright (c) the linewatch authors. MIT license.
 
     Reads a CSV with lw_csv, runs each reading through the live pipeline's
-    calls (s_score: lw_extract_update, lw_detector_score,
-    lw_episode_update) and writes one result row per good input row. Speed:
+    calls (s_score: lw_extract_update, lw_detector_score, lw_rules_step
+    with the episode; wide rows through lw_machine) and writes one result
+    row per good input row. Speed:
     the input is read in large chunks and split in place (lw_csv), the
     output is assembled in a 1 MiB buffer written with one fwrite per MiB,
     texts are echoed rather than reformatted and scores are formatted by
@@ -46,6 +47,7 @@ typedef struct {
     lw_detector_t *detector; //  lw-scorer's detector
     lw_episode_t *episode;   //  lw-scorer's episodes; NULL for columns
     lw_alert_t alert;        //  Last alert of the episode
+    lw_rule_state_t rules;   //  lw-scorer's rule detectors
     bool seen;               //  lw-ingest's cleaning: a reading accepted
     int64_t newest;          //  Newest event time accepted
     double last_score;       //  Score of the last reading scored
@@ -63,6 +65,8 @@ typedef struct {
     size_t bad_keys;            //  Rows skipped for their sensor key
     size_t alerts;              //  Episodes opened
     int64_t lateness;           //  lw-ingest's lateness bound, ns
+    lw_rules_t *rules;          //  Rule detectors, or NULL
+    lw_machine_cfg_t machine;   //  Wide files' machine score
     size_t dropped;             //  Rows live ingest would drop
 } run_t;
 
@@ -87,11 +91,17 @@ s_sensor_destroy (void **self_p)
 //  file (the episode runs on the machine). Returns it or NULL.
 
 static sensor_t *
-s_sensor_new (const lw_detect_cfg_t *cfg, const char *key, bool with_episode)
+s_sensor_new (run_t *run, const char *key, bool with_episode)
 {
+    const lw_detect_cfg_t *cfg = run->cfg;
     sensor_t *self = (sensor_t *)zmalloc (sizeof (sensor_t));
     if (!self)
         return NULL;
+    lw_rule_t rule;
+    memset (&rule, 0, sizeof (rule));
+    if (run->rules)
+        lw_rules_resolve (run->rules, key, &rule);
+    lw_rule_state_init (&self->rules, &rule);
     self->extract = lw_extract_new (cfg);
     self->detector = lw_detector_new (cfg);
     self->episode = with_episode ? lw_episode_new (cfg, key) : NULL;
@@ -138,11 +148,10 @@ s_score (run_t *run, sensor_t *sensor, const char *key, int64_t time,
     lw_extract_update (sensor->extract, item);
     item->flags = 0;
     lw_detector_score (sensor->detector, item);
-    int change = 0;
-    if (sensor->episode)
-        change = lw_episode_update (sensor->episode, item,
-                                    lw_detector_name (sensor->detector),
-                                    &sensor->alert);
+    //  Rules, then the episode (none for a wide file's columns)
+    int change = lw_rules_step (&sensor->rules, sensor->episode, run->cfg,
+                                item, lw_detector_name (sensor->detector),
+                                &sensor->alert);
     sensor->last_score = item->score;
     sensor->last_flags = item->flags;
     return change;
@@ -249,7 +258,7 @@ static int
 s_run_narrow (run_t *run)
 {
     const char *key = run->sensor ? run->sensor : S_NARROW_DEFAULT;
-    sensor_t *sensor = s_sensor_new (run->cfg, key, true);
+    sensor_t *sensor = s_sensor_new (run, key, true);
     if (!sensor) {
         fprintf (stderr, "score: out of memory\n");
         return -1;
@@ -302,7 +311,7 @@ s_run_long (run_t *run)
                 run->bad_keys++;
                 continue;
             }
-            sensor = s_sensor_new (run->cfg, key, true);
+            sensor = s_sensor_new (run, key, true);
             if (!sensor || lw_keymap_insert (sensors, key, sensor)) {
                 void *pointer = sensor;
                 s_sensor_destroy (&pointer);
@@ -328,9 +337,10 @@ s_run_long (run_t *run)
 }
 
 //  --------------------------------------------------------------------------
-//  Wide file: every column a sensor "<machine>/<column>"; the machine
-//  score of a row is the maximum of its columns' scores, and one episode
-//  runs on it (its value and expected range are the top column's).
+//  Wide file: every column a sensor "<machine>/<column>"; each row is a
+//  row of the machine, scored by lw_machine as lw-scorer scores it (one
+//  episode on the machine score; its value and expected range are the top
+//  column's).
 
 static int
 s_run_wide (run_t *run)
@@ -339,7 +349,7 @@ s_run_wide (run_t *run)
     size_t count = lw_csv_values (run->csv);
     sensor_t **columns = (sensor_t **)calloc (count, sizeof (sensor_t *));
     char **keys = (char **)calloc (count, sizeof (char *));
-    lw_episode_t *episode = NULL;
+    lw_machine_t *state = NULL;
     int rc = -1;
     if (!columns || !keys)
         goto nomem;
@@ -368,14 +378,13 @@ s_run_wide (run_t *run)
                      index + 2);
             goto cleanup;
         }
-        columns[index] = s_sensor_new (run->cfg, keys[index], false);
+        columns[index] = s_sensor_new (run, keys[index], false);
         if (!columns[index])
             goto nomem;
     }
-    episode = lw_episode_new (run->cfg, machine);
-    if (!episode)
+    state = lw_machine_new (run->cfg, &run->machine, machine, 1);
+    if (!state)
         goto nomem;
-    const char *detector = lw_detector_name (columns[0]->detector);
 
     writer_t *writer = run->writer;
     s_put (writer, "timestamp,anomaly_score,alert\n");
@@ -385,42 +394,22 @@ s_run_wide (run_t *run)
     lw_alert_t alert;
     memset (&alert, 0, sizeof (alert));
     while ((rc = lw_csv_next (run->csv, &time, NULL, run->values)) == 1) {
-        memset (&top, 0, sizeof (top));
-        top.sensor = machine;
-        top.time = time;
-        top.score = -1;
-        bool scored = false;
         bool admitted = false;
-        bool dropped = false;
         for (size_t index = 0; index < count; index++) {
             if (isnan (run->values[index]))
                 continue; //  Missing reading
             if (s_score (run, columns[index], keys[index], time,
-                         run->values[index], &item) < 0) {
-                dropped = true; //  As lw-ingest would
-                continue;
-            }
+                         run->values[index], &item) < 0)
+                continue; //  As lw-ingest would drop it
             admitted = true;
-            if (!(item.flags & LW_SCORE_WARMUP))
-                scored = true;
-            if (item.score > top.score) {
-                top.score = item.score;
-                top.value = item.value;
-                top.expected_low = item.expected_low;
-                top.expected_high = item.expected_high;
-            }
+            lw_machine_add (state, keys[index], &item);
         }
-        if (top.score < 0)
-            top.score = 0;
-        if (!scored)
-            top.flags |= LW_SCORE_WARMUP;
-        if (dropped && !admitted) {
-            //  Every reading of the row dropped: the machine too
-            top.score = last.score;
-            top.flags = last.flags;
+        if (!admitted) {
+            //  Every reading of the row dropped or missing: the machine
+            //  has no row, and repeats its last score
+            top = last;
         }
-        else if (lw_episode_update (episode, &top, detector, &alert) ==
-                 LW_ALERT_OPEN)
+        else if (lw_machine_close (state, &top, &alert) == LW_ALERT_OPEN)
             run->alerts++;
         last = top;
         s_reserve (writer);
@@ -433,7 +422,7 @@ s_run_wide (run_t *run)
 nomem:
     fprintf (stderr, "score: out of memory\n");
 cleanup:
-    lw_episode_destroy (&episode);
+    lw_machine_destroy (&state);
     for (size_t index = 0; index < count; index++) {
         if (columns) {
             void *pointer = columns[index];
@@ -467,9 +456,24 @@ lw_offline_score_lateness (const lw_detect_cfg_t *cfg, int64_t lateness,
                            const char *in_path, const char *sensor,
                            const char *out_path)
 {
+    lw_offline_opts_t opts = {.lateness = lateness};
+    return lw_offline_score_opts (cfg, &opts, in_path, sensor, out_path);
+}
+
+//  --------------------------------------------------------------------------
+//  Scores a CSV file with rules and machine settings; see lw_offline.h.
+//  Returns 0 or -1 (printed).
+
+int
+lw_offline_score_opts (const lw_detect_cfg_t *cfg,
+                       const lw_offline_opts_t *opts, const char *in_path,
+                       const char *sensor, const char *out_path)
+{
     assert (cfg);
-    assert (lateness >= 0);
+    assert (opts);
+    assert (opts->lateness >= 0);
     assert (in_path);
+    int64_t lateness = opts->lateness;
     if (sensor && !lw_key_valid (sensor, strlen (sensor))) {
         fprintf (stderr,
                  "score: the sensor name is not a valid key (1 to "
@@ -479,8 +483,15 @@ lw_offline_score_lateness (const lw_detect_cfg_t *cfg, int64_t lateness,
     }
     int rc = -1;
     writer_t writer = {.path = out_path ? out_path : "-"};
-    run_t run = {
-        .cfg = cfg, .writer = &writer, .sensor = sensor, .lateness = lateness};
+    run_t run = {.cfg = cfg,
+                 .writer = &writer,
+                 .sensor = sensor,
+                 .lateness = lateness,
+                 .rules = opts->rules};
+    if (opts->machine)
+        run.machine = *opts->machine;
+    else
+        lw_machine_cfg_default (&run.machine);
     run.csv = lw_csv_open (in_path);
     if (!run.csv)
         goto cleanup;
@@ -780,6 +791,48 @@ lw_offline_test (bool verbose)
     assert (s_read_output (out, "timestamp,value,anomaly_score,alert\n", 2,
                            scores, alerts, 4 * ROWS) == 202);
     assert (scores[152] > 0.99);
+
+    //  With the rules lw-scorer applies: a column stuck from row 500 and
+    //  a column silent for rows 700..720 both raise the machine's score to
+    //  1 (stuck on its 30th equal value, gap on the reading after the
+    //  silence); with top = 1 the machine score is the columns' maximum
+    snprintf (missing, sizeof (missing), "%s/rules.csv", dir);
+    file = fopen (missing, "w");
+    assert (file);
+    fprintf (file, "timestamp,a,b\n");
+    for (int row = 0; row < ROWS; row++) {
+        int64_t seconds = 1700000000 + row * 60;
+        double b = row >= 500 && row < 600 ? 50.5 : s_value (1, row);
+        if (row >= 700 && row <= 720)
+            fprintf (file, "%" PRId64 ",,%.17g\n", seconds, b);
+        else
+            fprintf (file, "%" PRId64 ",%.17g,%.17g\n", seconds,
+                     s_value (0, row), b);
+    }
+    fclose (file);
+    lw_rules_t *rules = lw_rules_new ();
+    lw_rule_t rule = {.stuck = 30, .gap_factor = 5};
+    assert (rules && lw_rules_add (rules, "all", "*", LW_RULE_STUCK |
+                                   LW_RULE_GAP, &rule) == 0);
+    lw_machine_cfg_t machine;
+    lw_machine_cfg_default (&machine);
+    machine.top = 1;
+    lw_offline_opts_t opts = {
+        .lateness = LW_OFFLINE_LATENESS, .rules = rules, .machine = &machine};
+    assert (lw_offline_score_opts (&cfg, &opts, missing, "m", out) == 0);
+    rows = s_read_output (out, "timestamp,anomaly_score,alert\n", 1, scores,
+                          alerts, 4 * ROWS);
+    assert (rows == ROWS);
+    assert (scores[529] == 1.0 && alerts[529]);
+    assert (scores[599] == 1.0);
+    assert (scores[721] == 1.0 && alerts[721]);
+    assert (!alerts[ROWS - 1]);
+    //  Without rules neither fires
+    assert (lw_offline_score (&cfg, missing, "m", out) == 0);
+    assert (s_read_output (out, "timestamp,anomaly_score,alert\n", 1, scores,
+                           alerts, 4 * ROWS) == ROWS);
+    assert (scores[721] < 1.0);
+    lw_rules_destroy (&rules);
 
     free (scores);
     free (alerts);

@@ -20,10 +20,14 @@
               sensor's rows are scored and written.
       wide    timestamp,anomaly_score,alert
               every column is its own sensor "<machine>/<column>" (machine
-              = `sensor`, default "csv"); the machine's score on a row is
-              the maximum of its columns' scores on that row (an empty cell
-              is a missing reading: that column is neither updated nor
-              counted), and one alert episode runs on the machine score.
+              = `sensor`, default "csv"); a row is a row of the machine,
+              scored by lw_machine as lw-scorer scores it (by default the
+              combination of the highest column scores; with top = 1 the
+              maximum), and one alert episode runs on the machine score
+              (an empty cell is a missing reading: that column is neither
+              updated nor counted).
+    With options (lw_offline_score_opts), every sensor also runs the rule
+    detectors (lw_rules) as lw-scorer does: a rule that fires scores 1.
     The timestamp and value are echoed as they were in the input; scores
     are printed with up to 6 decimals. Like the live node, a reading is
     first cleaned as lw-ingest does: one with the same timestamp as its
@@ -40,6 +44,8 @@
 #include <stdint.h>
 
 #include "lw_detect.h"
+#include "lw_machine.h"
+#include "lw_rules.h"
 
 //  Most distinct sensors one long-shape file may hold; rows of further
 //  sensors are skipped as bad
@@ -59,6 +65,20 @@ int
     lw_offline_score_lateness (const lw_detect_cfg_t *cfg, int64_t lateness,
                                const char *in_path, const char *sensor,
                                const char *out_path);
+
+//  What lw-scorer applies beyond the detect section
+typedef struct {
+    int64_t lateness;                //  lw-ingest's lateness bound, ns
+    lw_rules_t *rules;               //  scorer/rule (borrowed), or NULL
+    const lw_machine_cfg_t *machine; //  scorer/machine, or NULL: defaults
+} lw_offline_opts_t;
+
+//  The same with rules and machine settings (lwctl score reads them from
+//  the config, so a file scores as the running node scores it)
+int
+    lw_offline_score_opts (const lw_detect_cfg_t *cfg,
+                           const lw_offline_opts_t *opts, const char *in_path,
+                           const char *sensor, const char *out_path);
 
 void
     lw_offline_test (bool verbose);

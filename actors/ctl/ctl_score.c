@@ -5,7 +5,8 @@
 
     Scores a CSV in-process with the detection library, exactly as the
     running node would (lw_offline), using the `detect` section of the
-    config (and ingest/lateness, to drop what lw-ingest drops). Needs no
+    config, lw-scorer's rules (scorer/rule) and machine settings
+    (scorer/machine), and ingest/lateness, to drop what lw-ingest drops. Needs no
     running node. Narrow files give NAB's results format plus an `alert`
     column; see lw_offline.h for every shape.
     =========================================================================
@@ -86,8 +87,25 @@ lw_ctl_score (lw_ctl_t *ctl, int argc, char **argv)
     if (ctl->config && lw_cfg_int (ctl->config, "ingest/lateness", lateness_ms,
                                    0, 86400000, &lateness_ms))
         return LW_CTL_USAGE;
-    if (lw_offline_score_lateness (&cfg, (int64_t)lateness_ms * 1000000, file,
-                                   sensor, out))
+    //  lw-scorer's rule detectors and machine settings, so a file scores
+    //  as the running node scores it
+    lw_machine_cfg_t machine;
+    lw_rules_t *rules = lw_rules_new ();
+    if (!rules) {
+        fprintf (stderr, "lwctl: out of memory\n");
         return LW_CTL_FAIL;
-    return LW_CTL_OK;
+    }
+    if (lw_rules_load (rules, ctl->config, "scorer/rule") ||
+        lw_machine_cfg_load (ctl->config, &machine)) {
+        fprintf (stderr, "lwctl: bad scorer/rule or scorer/machine in %s\n",
+                 ctl->config_path ? ctl->config_path : "the config");
+        lw_rules_destroy (&rules);
+        return LW_CTL_USAGE;
+    }
+    lw_offline_opts_t opts = {.lateness = (int64_t)lateness_ms * 1000000,
+                              .rules = rules,
+                              .machine = &machine};
+    int rc = lw_offline_score_opts (&cfg, &opts, file, sensor, out);
+    lw_rules_destroy (&rules);
+    return rc ? LW_CTL_FAIL : LW_CTL_OK;
 }

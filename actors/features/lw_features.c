@@ -18,8 +18,15 @@
 
 #include "lw_detect.h"
 #include "lw_main.h"
+#include "lw_peer.h"
 #include "lw_util.h"
 #include "lw_worker.h"
+
+//  Per-sensor state
+typedef struct {
+    lw_extract_t *extract; //  Feature extraction
+    int group;             //  Peer group (lw_peers index), -1 none
+} s_sensor_t;
 
 //  Actor state
 typedef struct {
@@ -31,6 +38,12 @@ typedef struct {
     lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
     int out_index;          //  Counter "out"
     int nomem_index;        //  Counter "drop_nomem"
+    int peer_index;         //  Counter "peer_out" (copies to peer groups)
+    lw_peers_t *peers;      //  scorer/peer: peer groups (lw_peer.h)
+    uint32_t partitions;    //  P, for the groups' partitions
+    uint64_t peer_publisher; //  Publisher id of the peer copies
+    lw_batch_t *peer_batches[LW_PEER_GROUPS_MAX]; //  Per group, lazily made
+    uint64_t *peer_seq;     //  Peer copies' sequence per partition
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -49,7 +62,14 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     assert (self->stats);
     self->out_index = lw_stats_counter (self->stats, "out");
     self->nomem_index = lw_stats_counter (self->stats, "drop_nomem");
+    self->peer_index = lw_stats_counter (self->stats, "peer_out");
     lw_detect_cfg_default (&self->detect);
+    self->peers = lw_peers_new ();
+    self->peer_seq = (uint64_t *)calloc (LW_PARTITIONS_MAX, sizeof (uint64_t));
+    assert (self->peers && self->peer_seq);
+    //  The copies have their own publisher id, so their sequences never
+    //  mix with the worker's own on a partition both publish to
+    self->peer_publisher = lw_random_id ();
     return self;
 }
 
@@ -65,20 +85,33 @@ s_self_destroy (self_t **self_p)
         lw_worker_destroy (&self->worker);
         zloop_destroy (&self->loop);
         lw_stats_destroy (&self->stats);
+        for (size_t index = 0; index < LW_PEER_GROUPS_MAX; index++)
+            lw_batch_destroy (&self->peer_batches[index]);
+        lw_peers_destroy (&self->peers);
+        free (self->peer_seq);
         free (self);
         *self_p = NULL;
     }
 }
 
 //  --------------------------------------------------------------------------
-//  Per-sensor state: one feature extractor, made on first sight.
+//  Per-sensor state: a feature extractor and the sensor's peer group,
+//  made on first sight (the group is matched once, not per reading).
 
 static void *
 s_state_new (const char *sensor, void *arg)
 {
-    (void)sensor;
     self_t *self = (self_t *)arg;
-    return lw_extract_new (&self->detect);
+    s_sensor_t *state = (s_sensor_t *)zmalloc (sizeof (s_sensor_t));
+    if (!state)
+        return NULL;
+    state->extract = lw_extract_new (&self->detect);
+    state->group = lw_peers_match (self->peers, sensor);
+    if (!state->extract) {
+        free (state);
+        return NULL;
+    }
+    return state;
 }
 
 //  --------------------------------------------------------------------------
@@ -87,9 +120,71 @@ s_state_new (const char *sensor, void *arg)
 static void
 s_state_free (void **state_p)
 {
-    lw_extract_t *extract = (lw_extract_t *)*state_p;
-    lw_extract_destroy (&extract);
+    s_sensor_t *state = (s_sensor_t *)*state_p;
+    if (state) {
+        lw_extract_destroy (&state->extract);
+        free (state);
+    }
     *state_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Publishes a peer group's batch of copies (when not empty) under the
+//  group's partition, with the peer publisher id and that partition's
+//  next sequence, then empties it.
+
+static void
+s_peer_publish (self_t *self, size_t group)
+{
+    lw_batch_t *batch = self->peer_batches[group];
+    if (!batch || lw_batch_count (batch) == 0)
+        return;
+    uint16_t partition = lw_batch_partition (batch);
+    lw_batch_set_sequence (batch, ++self->peer_seq[partition]);
+    zframe_t *body = lw_batch_encode (batch);
+    if (body) {
+        lw_stats_add (self->stats, self->peer_index, lw_batch_count (batch));
+        lw_worker_send (self->worker, partition, &body);
+    }
+    else
+        lw_stats_add (self->stats, self->nomem_index, 1);
+    lw_batch_reset (batch);
+}
+
+//  --------------------------------------------------------------------------
+//  Adds the copy of a peer group member's vector (LW_QUALITY_PEER) to its
+//  group's batch, sending the batch first when it is full.
+
+static void
+s_peer_copy (self_t *self, size_t group, const lw_item_t *vector,
+             int64_t ingest_time)
+{
+    lw_batch_t *batch = self->peer_batches[group];
+    if (!batch) {
+        batch = self->peer_batches[group] = lw_batch_new (LW_MSG_FEATURES);
+        if (!batch) {
+            lw_stats_add (self->stats, self->nomem_index, 1);
+            return;
+        }
+        lw_batch_set_publisher (batch, self->peer_publisher);
+        lw_batch_set_partition (
+            batch, lw_peers_partition (self->peers, group, self->partitions));
+    }
+    if (lw_batch_full (batch))
+        s_peer_publish (self, group);
+    if (lw_batch_count (batch) == 0)
+        lw_batch_set_ingest_time (batch, ingest_time);
+    lw_item_t *copy = lw_batch_add (batch, vector->sensor);
+    if (!copy) {
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    copy->time = vector->time;
+    copy->value = vector->value;
+    copy->quality = vector->quality | LW_QUALITY_PEER;
+    copy->nfeatures = vector->nfeatures;
+    memcpy (copy->features, vector->features,
+            vector->nfeatures * sizeof (double));
 }
 
 //  --------------------------------------------------------------------------
@@ -106,23 +201,28 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
     size_t count = lw_batch_count (batch);
     for (size_t index = 0; index < count; index++) {
         lw_item_t *reading = lw_batch_item (batch, index);
-        lw_extract_t *extract = (lw_extract_t *)lw_worker_state (
+        s_sensor_t *state = (s_sensor_t *)lw_worker_state (
             worker, reading->sensor, partition);
         //  Both batches hold at most LW_BATCH_MAX items, so add only fails
         //  with the sensor state when memory runs out
-        lw_item_t *vector =
-            extract ? lw_batch_add (out, reading->sensor) : NULL;
+        lw_item_t *vector = state ? lw_batch_add (out, reading->sensor) : NULL;
         if (!vector) {
             lw_stats_add (self->stats, self->nomem_index, 1);
             continue;
         }
         vector->time = reading->time;
         vector->value = reading->value;
-        vector->quality = reading->quality;
-        lw_extract_update (extract, vector);
+        //  The peer flag is ours to set: a reading never carries it in
+        vector->quality = reading->quality & ~(uint32_t)LW_QUALITY_PEER;
+        lw_extract_update (state->extract, vector);
+        if (state->group >= 0)
+            s_peer_copy (self, (size_t)state->group, vector,
+                         lw_batch_ingest_time (batch));
     }
     lw_stats_add (self->stats, self->out_index, lw_batch_count (out));
     lw_worker_publish (worker);
+    for (size_t group = 0; group < lw_peers_size (self->peers); group++)
+        s_peer_publish (self, group);
 }
 
 //  --------------------------------------------------------------------------
@@ -161,9 +261,13 @@ s_configure (self_t *self)
         zsys_error ("features: no config given to the actor");
         return -1;
     }
-    if (lw_detect_cfg_load (args->config, &self->detect))
+    //  Peer groups live in the scorer's section: the scorer judges them,
+    //  we only publish their members' copies
+    if (lw_detect_cfg_load (args->config, &self->detect) ||
+        lw_peers_load (self->peers, args->config, "scorer/peer"))
         return -1;
     const lw_node_t *node = args->node;
+    self->partitions = (uint32_t)node->partitions;
     self->worker = lw_worker_new (
         node, "features", args->name, node->readings_out, LW_MSG_READINGS,
         node->features_in, LW_MSG_FEATURES, self->stats);
@@ -276,6 +380,7 @@ s_test_setup (s_test_t *test)
     assert (test->config);
     zconfig_put (test->config, "detect/window", "16");
     zconfig_put (test->config, "detect/warmup", "5");
+    zconfig_put (test->config, "scorer/peer/fleet/pattern", "m7/*");
     test->args.config = test->config;
     test->args.node = test->node;
     test->args.name = "features-test";
@@ -663,6 +768,30 @@ lw_features_test (bool verbose)
         printf ("   drop_truncated=%" PRIu64 " drop_wrong_type=%" PRIu64 "\n",
                 s_test_stat (actor, "drop_truncated"),
                 s_test_stat (actor, "drop_wrong_type"));
+
+    //  A peer group member's vectors are also published under the group's
+    //  partition, flagged LW_QUALITY_PEER, by another publisher id with
+    //  its own sequence
+    uint16_t group_partition = (uint16_t)(lw_fnv1a32 ("peer:fleet", 10) % 4);
+    s_test_send_readings (test.readings, 2, 2, "m7", 2, 4, time, 5.0);
+    assert (s_test_recv_batch (test.features, batch) == 2);
+    assert (lw_batch_publisher (batch) == publisher);
+    assert (lw_batch_count (batch) == 4);
+    for (size_t index = 0; index < 4; index++)
+        assert (!(lw_batch_item (batch, index)->quality & LW_QUALITY_PEER));
+    assert (s_test_recv_batch (test.features, batch) == group_partition);
+    assert (lw_batch_partition (batch) == group_partition);
+    assert (lw_batch_publisher (batch) != publisher);
+    assert (lw_batch_sequence (batch) == 1);
+    assert (lw_batch_ingest_time (batch) == 1002);
+    assert (lw_batch_count (batch) == 4);
+    for (size_t index = 0; index < 4; index++) {
+        lw_item_t *copy = lw_batch_item (batch, index);
+        assert (copy->quality & LW_QUALITY_PEER);
+        assert (copy->value == 5.0 + index);
+        assert (strncmp (copy->sensor, "m7/", 3) == 0);
+    }
+    assert (s_test_stat (actor, "peer_out") == 4);
 
     //  Revoking a partition drops its sensors' state
     zstr_sendx (actor, "REVOKE", "2", NULL);

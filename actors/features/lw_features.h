@@ -10,9 +10,13 @@
     stream: one output batch per input batch, in the same partition, with
     its own publisher id and per-partition sequence, and the input's
     ingest_time carried forward so the scorer can measure end-to-end
-    latency.
+    latency. A sensor of a configured peer group (scorer/peer, lw_peer.h)
+    is published twice: also as a copy flagged LW_QUALITY_PEER in a batch
+    of the group's partition, fnv1a32 ("peer:" + group) mod P, under a
+    second publisher id with its own sequences, so the one scorer that
+    owns that partition sees the whole fleet.
 
-    Counters: in, out, gaps, drop_*.
+    Counters: in, out, peer_out (copies to peer groups), gaps, drop_*.
 
     Pipe commands (besides $TERM): CONFIGURE (signal 0 or 1), and ASSIGN,
     REVOKE and STATS as in lw_worker.h.

@@ -197,7 +197,9 @@ lw_sim_new (const lw_sim_config_t *config)
         config->interval <= 0 || !isfinite (config->faults) ||
         config->faults < 0 || strlen (line) == 0 ||
         strlen (line) > LW_SIM_LINE_MAX ||
-        (uint64_t)config->machines * config->sensors > 100000000ULL)
+        (uint64_t)config->machines * config->sensors > 100000000ULL ||
+        config->drift_machine > config->machines ||
+        !isfinite (config->drift_rate))
         return NULL;
     lw_sim_t *self = (lw_sim_t *)zmalloc (sizeof (lw_sim_t));
     if (!self)
@@ -244,6 +246,14 @@ lw_sim_new (const lw_sim_config_t *config)
             state->day_sin = sin (phase);
             state->day_cos = cos (phase);
             state->next_fault = s_fault_gap (self);
+            if (config->identical && machine > 1) {
+                //  The PRNG was consumed as without the option, so the
+                //  noise and faults stay those of the same seed
+                const s_sensor_t *first = &self->sensors[sensor - 1];
+                int64_t next_fault = state->next_fault;
+                *state = *first;
+                state->next_fault = next_fault;
+            }
             index++;
         }
     s_tick_begin (self);
@@ -447,6 +457,14 @@ lw_sim_generate (lw_sim_t *self, lw_sim_reading_t *out, size_t max)
             break;
         case LW_FAULT_DROPOUT:
             break;
+        }
+        if (self->config.drift_machine &&
+            index / self->config.sensors == self->config.drift_machine - 1) {
+            int64_t since = s_tick_time (self, self->tick) -
+                            self->config.drift_start;
+            if (since > 0)
+                value += self->config.drift_rate * state->sigma *
+                         (double)since / (double)S_HOUR;
         }
         out[count].sensor = index;
         out[count].time = s_tick_time (self, self->tick);
@@ -798,5 +816,49 @@ lw_sim_test (bool verbose)
     free (truth);
     free (first);
     free (second);
+
+    //  Identical machines: sensor j of every machine follows machine 1's
+    //  sensor j (same sigma, same expected value); machine 2 drifts by
+    //  3 sigma per hour from the start
+    memset (&config, 0, sizeof (config));
+    config.line = "line1";
+    config.machines = 3;
+    config.sensors = 4;
+    config.interval = 100 * LW_NS_PER_MS;
+    config.seed = 7;
+    config.start = 1700000000 * LW_NS_PER_SEC;
+    config.identical = true;
+    config.drift_machine = 2;
+    config.drift_rate = 3;
+    config.drift_start = config.start;
+    sim = lw_sim_new (&config);
+    assert (sim);
+    for (size_t index = 4; index < 12; index++) {
+        assert (lw_sim_sigma (sim, index) == lw_sim_sigma (sim, index % 4));
+        assert (lw_sim_expected (sim, index, config.start) ==
+                lw_sim_expected (sim, index % 4, config.start));
+    }
+    lw_sim_reading_t readings[12];
+    double drifted = 0, steady = 0;
+    for (int tick = 0; tick < 36000; tick++) {
+        assert (lw_sim_generate (sim, readings, 12) == 12);
+        if (tick == 35999)
+            for (int index = 0; index < 12; index++) {
+                double excess =
+                    (readings[index].value -
+                     lw_sim_expected (sim, (size_t)index, readings[index].time)) /
+                    lw_sim_sigma (sim, (size_t)index);
+                if (index / 4 == 1)
+                    drifted += excess / 4;
+                else
+                    steady += excess / 8;
+            }
+    }
+    //  One hour at 100 ms: about 3 sigma above, the others about 0
+    assert (drifted > 1.5 && drifted < 4.5);
+    assert (fabs (steady) < 1.5);
+    lw_sim_destroy (&sim);
+    config.drift_machine = 4;
+    assert (lw_sim_new (&config) == NULL);
     printf ("OK\n");
 }

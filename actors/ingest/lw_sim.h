@@ -56,6 +56,13 @@ typedef struct {
     double faults;     //  Faults per sensor per simulated hour
     uint64_t seed;     //  PRNG seed
     int64_t start;     //  Event time of the first sample, ns
+    //  Peer-group scenarios (all off when zero):
+    bool identical;         //  Sensor j of every machine has machine 1's
+                            //  sensor j's level, sigma and patterns (only
+                            //  the noise and faults differ)
+    uint32_t drift_machine; //  Machine (1-based) that drifts away slowly
+    double drift_rate;      //  Its drift, sigmas per simulated hour
+    int64_t drift_start;    //  Event time the drift starts, ns
 } lw_sim_config_t;
 
 //  One generated reading

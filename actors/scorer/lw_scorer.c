@@ -17,14 +17,34 @@
 #include <zmq.h>
 
 #include "lw_detect.h"
+#include "lw_machine.h"
 #include "lw_main.h"
+#include "lw_peer.h"
+#include "lw_rules.h"
 #include "lw_util.h"
 #include "lw_worker.h"
 
-//  Per-sensor scoring state
+//  Worker state keys of the non-sensor states: a control character (never
+//  in a sensor key) then the machine key or the peer group's name
+#define S_MACHINE_PREFIX '\x01'
+#define S_PEER_PREFIX '\x02'
+
+//  Kinds of per-key state
+typedef enum {
+    S_KIND_SENSOR = 0, //  A sensor: detector, rules, episode
+    S_KIND_MACHINE,    //  A machine: its rows and episode
+    S_KIND_PEER        //  A peer group: its rows and members' episodes
+} s_kind_t;
+
+//  Per-key scoring state (one per sensor, machine and peer group, in the
+//  partition they arrive in, so a REVOKE drops them all)
 typedef struct {
-    lw_detector_t *detector; //  Scores vectors
-    lw_episode_t *episode;   //  Turns scores into alert episodes
+    s_kind_t kind;           //  What this is
+    lw_detector_t *detector; //  SENSOR: scores vectors
+    lw_episode_t *episode;   //  SENSOR: turns scores into alert episodes
+    lw_rule_state_t rules;   //  SENSOR: stuck, gap and limit rules
+    lw_machine_t *machine;   //  MACHINE: rows and episode
+    lw_peer_t *peer;         //  PEER: rows and members' episodes
     uint64_t local_seq;      //  Alert number of the open episode
 } s_sensor_t;
 
@@ -35,6 +55,10 @@ typedef struct {
     lw_actor_args_t *args;  //  Config, node, name (borrowed)
     lw_detect_cfg_t detect; //  Detection settings
     bool publish_scores;    //  scorer/publish_scores
+    lw_rules_t *rules;      //  scorer/rule: rule detectors
+    lw_machine_cfg_t machine; //  scorer/machine: machine-level scores
+    lw_peers_t *peers;      //  scorer/peer: peer groups
+    uint32_t partitions;    //  P, for the peer groups' partitions
     lw_stats_t *stats;      //  Our counters
     lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
     uint64_t alert_seq;     //  Last local alert number given
@@ -43,6 +67,8 @@ typedef struct {
     int alerts_index;       //  Counter "alerts"
     int warmup_index;       //  Counter "warmup"
     int nomem_index;        //  Counter "drop_nomem"
+    int peer_index;         //  Counter "peer" (peer items judged)
+    int peer_drop_index;    //  Counter "drop_peer" (no group, wrong partition)
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -63,8 +89,14 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     self->alerts_index = lw_stats_counter (self->stats, "alerts");
     self->warmup_index = lw_stats_counter (self->stats, "warmup");
     self->nomem_index = lw_stats_counter (self->stats, "drop_nomem");
+    self->peer_index = lw_stats_counter (self->stats, "peer");
+    self->peer_drop_index = lw_stats_counter (self->stats, "drop_peer");
     lw_detect_cfg_default (&self->detect);
+    lw_machine_cfg_default (&self->machine);
     self->publish_scores = true;
+    self->rules = lw_rules_new ();
+    self->peers = lw_peers_new ();
+    assert (self->rules && self->peers);
     return self;
 }
 
@@ -80,13 +112,16 @@ s_self_destroy (self_t **self_p)
         lw_worker_destroy (&self->worker);
         zloop_destroy (&self->loop);
         lw_stats_destroy (&self->stats);
+        lw_rules_destroy (&self->rules);
+        lw_peers_destroy (&self->peers);
         free (self);
         *self_p = NULL;
     }
 }
 
 //  --------------------------------------------------------------------------
-//  Per-sensor state: detector and episode, made on first sight.
+//  Per-key state: a sensor's detector, rules and episode, a machine's or a
+//  peer group's rows, made on first sight.
 
 static void
 s_state_free (void **state_p)
@@ -95,54 +130,162 @@ s_state_free (void **state_p)
     if (sensor) {
         lw_detector_destroy (&sensor->detector);
         lw_episode_destroy (&sensor->episode);
+        lw_machine_destroy (&sensor->machine);
+        lw_peer_destroy (&sensor->peer);
         free (sensor);
     }
     *state_p = NULL;
 }
 
 //  --------------------------------------------------------------------------
-//  Creates a per-sensor state.
+//  Creates a per-key state (see S_MACHINE_PREFIX); NULL on failure.
 
 static void *
 s_state_new (const char *key, void *arg)
 {
     self_t *self = (self_t *)arg;
     s_sensor_t *sensor = (s_sensor_t *)zmalloc (sizeof (s_sensor_t));
-    if (sensor) {
+    if (!sensor)
+        return NULL;
+    bool made;
+    if (key[0] == S_MACHINE_PREFIX) {
+        sensor->kind = S_KIND_MACHINE;
+        sensor->machine =
+            lw_machine_new (&self->detect, &self->machine, key + 1, 2);
+        made = sensor->machine != NULL;
+    }
+    else if (key[0] == S_PEER_PREFIX) {
+        sensor->kind = S_KIND_PEER;
+        int group = lw_peers_find (self->peers, key + 1);
+        sensor->peer = group >= 0 ? lw_peer_new (&self->detect, self->peers,
+                                                 (size_t)group)
+                                  : NULL;
+        made = sensor->peer != NULL;
+    }
+    else {
+        sensor->kind = S_KIND_SENSOR;
         sensor->detector = lw_detector_new (&self->detect);
         sensor->episode = lw_episode_new (&self->detect, key);
-        if (!sensor->detector || !sensor->episode) {
-            void *state = sensor;
-            s_state_free (&state);
-            sensor = NULL;
-        }
+        lw_rule_t rule;
+        lw_rules_resolve (self->rules, key, &rule);
+        lw_rule_state_init (&sensor->rules, &rule);
+        made = sensor->detector && sensor->episode;
+    }
+    if (!made) {
+        void *state = sensor;
+        s_state_free (&state);
+        sensor = NULL;
     }
     return sensor;
 }
 
 //  --------------------------------------------------------------------------
-//  Publishes one alert change. Alerts are the product: the send waits out
-//  backpressure (lw_worker_send) instead of dropping.
+//  Publishes one alert change, numbering it at OPEN (*local_seq keeps the
+//  number for the episode's UPDATEs and CLOSE). Alerts are the product:
+//  the send waits out backpressure (lw_worker_send) instead of dropping.
 
 static void
-s_publish_alert (self_t *self, s_sensor_t *sensor, int change)
+s_publish_alert (self_t *self, lw_alert_t *alert, uint64_t *local_seq,
+                 int change)
 {
     if (change == LW_ALERT_OPEN) {
-        sensor->local_seq = ++self->alert_seq;
+        *local_seq = ++self->alert_seq;
         lw_stats_add (self->stats, self->alerts_index, 1);
     }
-    self->alert.id = 0;
-    self->alert.state = (uint8_t)change;
-    self->alert.scorer = lw_worker_publisher (self->worker);
-    self->alert.local_seq = sensor->local_seq;
-    zframe_t *body = lw_msg_alert_encode (&self->alert);
+    alert->id = 0;
+    alert->state = (uint8_t)change;
+    alert->scorer = lw_worker_publisher (self->worker);
+    alert->local_seq = *local_seq;
+    zframe_t *body = lw_msg_alert_encode (alert);
     if (!body) {
-        zsys_error ("scorer: cannot encode alert sensor=%s",
-                    self->alert.sensor);
+        zsys_error ("scorer: cannot encode alert sensor=%s", alert->sensor);
         lw_stats_add (self->stats, self->nomem_index, 1);
         return;
     }
     lw_worker_send (self->worker, LW_TOPIC_ALERTS, &body);
+}
+
+//  --------------------------------------------------------------------------
+//  Closes a machine's open row and publishes its alert change.
+
+static void
+s_machine_close (self_t *self, s_sensor_t *state)
+{
+    lw_item_t item;
+    int change = lw_machine_close (state->machine, &item, &self->alert);
+    if (change > 0)
+        s_publish_alert (self, &self->alert, &state->local_seq, change);
+}
+
+//  --------------------------------------------------------------------------
+//  A scored sensor item joins its machine's row (lw_machine.h). Keys
+//  without a machine part are left out.
+
+static void
+s_machine_item (self_t *self, lw_worker_t *worker, const lw_item_t *item,
+                uint16_t partition)
+{
+    size_t length = lw_key_machine_len (item->sensor);
+    if (length == 0 || item->sensor[length] != '/')
+        return;
+    char key[LW_KEY_MAX + 2];
+    key[0] = S_MACHINE_PREFIX;
+    memcpy (key + 1, item->sensor, length);
+    key[length + 1] = 0;
+    s_sensor_t *state = (s_sensor_t *)lw_worker_state (worker, key, partition);
+    if (!state || state->kind != S_KIND_MACHINE) {
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    if (lw_machine_due (state->machine, item->time))
+        s_machine_close (self, state);
+    lw_machine_add (state->machine, item->sensor, item);
+    if (lw_machine_complete (state->machine))
+        s_machine_close (self, state);
+}
+
+//  --------------------------------------------------------------------------
+//  A peer member's alert change (lw_peer_close calls this per member).
+
+static void
+s_peer_member (const lw_item_t *item, int change, lw_alert_t *alert,
+               void *arg)
+{
+    (void)item;
+    self_t *self = (self_t *)arg;
+    if (change)
+        s_publish_alert (self, alert, &alert->local_seq, change);
+}
+
+//  --------------------------------------------------------------------------
+//  A copy of a member's vector published under its peer group's
+//  partition (LW_QUALITY_PEER): joins the group's row. Copies of sensors
+//  of no group, or under another partition, are dropped and counted.
+
+static void
+s_peer_item (self_t *self, lw_worker_t *worker, const lw_item_t *item,
+             uint16_t partition)
+{
+    int group = lw_peers_match (self->peers, item->sensor);
+    if (group < 0 || lw_peers_partition (self->peers, (size_t)group,
+                                         self->partitions) != partition) {
+        lw_stats_add (self->stats, self->peer_drop_index, 1);
+        return;
+    }
+    const char *name = lw_peers_name (self->peers, (size_t)group);
+    char key[LW_PEER_NAME_MAX + 2];
+    snprintf (key, sizeof (key), "%c%s", S_PEER_PREFIX, name);
+    s_sensor_t *state = (s_sensor_t *)lw_worker_state (worker, key, partition);
+    if (!state || state->kind != S_KIND_PEER) {
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    if (lw_peer_due (state->peer, item->time))
+        lw_peer_close (state->peer, s_peer_member, self);
+    lw_peer_add (state->peer, item->sensor, item);
+    if (lw_peer_complete (state->peer))
+        lw_peer_close (state->peer, s_peer_member, self);
+    lw_stats_add (self->stats, self->peer_index, 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -161,20 +304,28 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
     uint64_t scored = 0, warming = 0;
     for (size_t index = 0; index < count; index++) {
         lw_item_t *item = lw_batch_item (batch, index);
+        if (item->quality & LW_QUALITY_PEER) {
+            s_peer_item (self, worker, item, partition);
+            continue;
+        }
         s_sensor_t *sensor =
             (s_sensor_t *)lw_worker_state (worker, item->sensor, partition);
-        if (!sensor) {
+        if (!sensor || sensor->kind != S_KIND_SENSOR) {
             lw_stats_add (self->stats, self->nomem_index, 1);
             continue;
         }
-        //  The order lwctl score uses: score, then the episode
+        //  The order lwctl score uses: score, then the rules and the
+        //  episode, then the machine's row
         item->flags = 0;
         lw_detector_score (sensor->detector, item);
-        int change = lw_episode_update (sensor->episode, item,
-                                        lw_detector_name (sensor->detector),
-                                        &self->alert);
+        int change = lw_rules_step (&sensor->rules, sensor->episode,
+                                    &self->detect, item,
+                                    lw_detector_name (sensor->detector),
+                                    &self->alert);
         if (change)
-            s_publish_alert (self, sensor, change);
+            s_publish_alert (self, &self->alert, &sensor->local_seq, change);
+        if (self->machine.enabled)
+            s_machine_item (self, worker, item, partition);
         scored++;
         if (item->flags & LW_SCORE_WARMUP)
             warming++;
@@ -235,9 +386,13 @@ s_configure (self_t *self)
     }
     if (lw_detect_cfg_load (args->config, &self->detect) ||
         lw_cfg_bool (args->config, "scorer/publish_scores", true,
-                     &self->publish_scores))
+                     &self->publish_scores) ||
+        lw_rules_load (self->rules, args->config, "scorer/rule") ||
+        lw_machine_cfg_load (args->config, &self->machine) ||
+        lw_peers_load (self->peers, args->config, "scorer/peer"))
         return -1;
     const lw_node_t *node = args->node;
+    self->partitions = (uint32_t)node->partitions;
     self->worker = lw_worker_new (node, "scorer", args->name,
                                   node->features_out, LW_MSG_FEATURES,
                                   node->events_in, LW_MSG_SCORES, self->stats);
@@ -353,6 +508,14 @@ s_test_setup (s_test_t *test)
     zconfig_put (test->config, "detect/window", "16");
     zconfig_put (test->config, "detect/warmup", "10");
     zconfig_put (test->config, "scorer/publish_scores", "1");
+    //  Rules for the rule test's sensors only (m1's are scored as
+    //  offline without rules)
+    zconfig_put (test->config, "scorer/rule/test/pattern", "m[234]/*");
+    zconfig_put (test->config, "scorer/rule/test/stuck", "20");
+    zconfig_put (test->config, "scorer/rule/test/gap_factor", "5");
+    zconfig_put (test->config, "scorer/rule/test/high", "12");
+    //  A peer group whose partition (fnv1a32 ("peer:pumps") % 4) is 0
+    zconfig_put (test->config, "scorer/peer/pumps/pattern", "pump*/flow");
     test->args.config = test->config;
     test->args.node = test->node;
     test->args.name = "scorer-test";
@@ -510,6 +673,178 @@ s_test_send_vectors (zsock_t *sock, uint64_t sequence, int first, int count,
 }
 
 //  --------------------------------------------------------------------------
+//  Signal of the rule test: sensor 0 gets stuck at points 100..159,
+//  sensor 1 is silent for 30 s before point 120, sensor 2 is above its
+//  limit (12) at point 150
+
+static double
+s_test_rule_signal (int sensor, int index, int64_t *time)
+{
+    int64_t start = 1700001000LL * LW_NS_PER_SEC;
+    *time = start + index * 100 * LW_NS_PER_MS;
+    if (sensor == 1 && index >= 120)
+        *time += 30 * LW_NS_PER_SEC;
+    if (sensor == 0 && index >= 100 && index < 160)
+        return 10.5;
+    if (sensor == 2 && index == 150)
+        return 12.5;
+    return 10.0 + sin (index * 0.7 + sensor) + 0.3 * cos (index * 1.3);
+}
+
+//  --------------------------------------------------------------------------
+//  Stuck, gap and limit rules through the actor: each opens its own alert
+//  naming the rule; the gap's alert opens at the start of the silence.
+//  Returns the last sequence sent.
+
+static uint64_t
+s_test_rules (s_test_t *test, uint64_t sequence, uint64_t publisher)
+{
+    const char *keys[] = {"m2/stuck", "m3/gap", "m4/limit"};
+    lw_detect_cfg_t detect;
+    int rc = lw_detect_cfg_load (test->config, &detect);
+    assert (rc == 0);
+    lw_extract_t *extract[3];
+    for (int sensor = 0; sensor < 3; sensor++) {
+        extract[sensor] = lw_extract_new (&detect);
+        assert (extract[sensor]);
+    }
+    enum { POINTS = 200, PER_BATCH = 20 };
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    uint64_t first = sequence + 1;
+    for (int first_point = 0; first_point < POINTS; first_point += PER_BATCH) {
+        lw_batch_reset (batch);
+        lw_batch_set_publisher (batch, 42);
+        lw_batch_set_partition (batch, 1);
+        lw_batch_set_sequence (batch, ++sequence);
+        lw_batch_set_ingest_time (batch, lw_time_now ());
+        for (int index = first_point; index < first_point + PER_BATCH; index++)
+            for (int sensor = 0; sensor < 3; sensor++) {
+                lw_item_t *item = lw_batch_add (batch, keys[sensor]);
+                assert (item);
+                item->value = s_test_rule_signal (sensor, index, &item->time);
+                lw_extract_update (extract[sensor], item);
+            }
+        zframe_t *body = lw_batch_encode (batch);
+        assert (body);
+        rc = lw_msg_send (zsock_resolve (test->input), 1, &body, false);
+        assert (rc == 0);
+    }
+    //  Collect until every score batch came back
+    bool opened[3] = {false, false, false};
+    uint64_t batches = 0;
+    zpoller_t *poller = zpoller_new (test->events, NULL);
+    while (batches < sequence - first + 1) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == test->events);
+        zmsg_t *msg = zmsg_recv (test->events);
+        uint16_t partition;
+        rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        zframe_t *body = zmsg_last (msg);
+        if (partition != LW_TOPIC_ALERTS)
+            batches++;
+        else {
+            lw_alert_t alert;
+            rc = lw_msg_alert_decode (zframe_data (body), zframe_size (body),
+                                      &alert);
+            assert (rc == 0);
+            assert (alert.scorer == publisher);
+            int sensor = streq (alert.sensor, keys[0])   ? 0
+                         : streq (alert.sensor, keys[1]) ? 1
+                                                         : 2;
+            assert (streq (alert.sensor, keys[sensor]));
+            const char *rule = sensor == 0   ? LW_DETECTOR_STUCK
+                               : sensor == 1 ? LW_DETECTOR_GAP
+                                             : LW_DETECTOR_LIMIT;
+            bool named = false;
+            for (uint32_t index = 0; index < alert.ndetectors; index++)
+                named |= streq (alert.detectors[index], rule);
+            assert (named);
+            int64_t time;
+            if (alert.state == LW_ALERT_OPEN) {
+                assert (!opened[sensor]);
+                opened[sensor] = true;
+                int at = sensor == 0 ? 119 : sensor == 1 ? 120 : 150;
+                s_test_rule_signal (sensor, sensor == 1 ? 119 : at, &time);
+                assert (alert.opened == time);
+            }
+        }
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    assert (opened[0] && opened[1] && opened[2]);
+    for (int sensor = 0; sensor < 3; sensor++)
+        lw_extract_destroy (&extract[sensor]);
+    lw_batch_destroy (&batch);
+    return sequence;
+}
+
+//  --------------------------------------------------------------------------
+//  Peer group copies (LW_QUALITY_PEER) on the group's partition 0: five
+//  pumps, pump3 drifts away from row 100; one peer alert names it, the
+//  others stay quiet
+
+static void
+s_test_peers (s_test_t *test)
+{
+    enum { MEMBERS = 5, ROWS = 400, PER_BATCH = 20 };
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    uint64_t sequence = 0;
+    for (int first = 0; first < ROWS; first += PER_BATCH) {
+        lw_batch_reset (batch);
+        lw_batch_set_publisher (batch, 77);
+        lw_batch_set_partition (batch, 0);
+        lw_batch_set_sequence (batch, ++sequence);
+        lw_batch_set_ingest_time (batch, lw_time_now ());
+        for (int row = first; row < first + PER_BATCH; row++)
+            for (int member = 0; member < MEMBERS; member++) {
+                char key[32];
+                snprintf (key, sizeof key, "pump%d/flow", member + 1);
+                lw_item_t *item = lw_batch_add (batch, key);
+                assert (item);
+                item->time = (1700002000LL + row) * LW_NS_PER_SEC;
+                item->value = 10.0 + sin (row * 0.7 + member * 1.3);
+                if (member == 2 && row > 100)
+                    item->value += 0.05 * (row - 100);
+                item->quality = LW_QUALITY_PEER;
+            }
+        zframe_t *body = lw_batch_encode (batch);
+        assert (body);
+        int rc = lw_msg_send (zsock_resolve (test->input), 0, &body, false);
+        assert (rc == 0);
+    }
+    lw_batch_destroy (&batch);
+    //  Peer items give no scores batch: wait for the alert itself
+    zpoller_t *poller = zpoller_new (test->events, NULL);
+    bool opened = false;
+    while (!opened) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == test->events);
+        zmsg_t *msg = zmsg_recv (test->events);
+        uint16_t partition;
+        int rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        if (partition == LW_TOPIC_ALERTS) {
+            lw_alert_t alert;
+            zframe_t *body = zmsg_last (msg);
+            rc = lw_msg_alert_decode (zframe_data (body), zframe_size (body),
+                                      &alert);
+            assert (rc == 0);
+            assert (streq (alert.sensor, "pump3/flow"));
+            assert (streq (alert.detectors[0], LW_DETECTOR_PEER));
+            opened = alert.state == LW_ALERT_OPEN;
+            assert (alert.local_seq > 0);
+        }
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    assert (s_test_stat_reaches (test->actor, "peer", MEMBERS * ROWS,
+                                 test->events));
+}
+
+//  --------------------------------------------------------------------------
 //  Per-vector cost of the actor's batch path without sockets in the way:
 //  decode + detector + episode + encode + send (to nobody)
 
@@ -622,6 +957,7 @@ lw_scorer_test (bool verbose)
     assert (batch);
     lw_alert_t alert;
     int opens = 0, closes = 0, updates = 0, spike_points = 0;
+    int machine_opens = 0;
     uint64_t open_seq = 0, publisher = 0;
     size_t batches = 0;
     zpoller_t *poller = zpoller_new (test.events, NULL);
@@ -637,6 +973,16 @@ lw_scorer_test (bool verbose)
             rc = lw_msg_alert_decode (zframe_data (body), zframe_size (body),
                                       &alert);
             assert (rc == 0);
+            if (streq (alert.sensor, "m1")) {
+                //  The machine's alert names the spiking sensor
+                assert (streq (alert.detectors[0], LW_DETECTOR_MACHINE));
+                assert (alert.ndetectors >= 2);
+                assert (streq (alert.detectors[1], "top:spike"));
+                if (alert.state == LW_ALERT_OPEN)
+                    machine_opens++;
+                zmsg_destroy (&msg);
+                continue;
+            }
             assert (streq (alert.sensor, "m1/spike"));
             assert (alert.scorer != 0);
             assert (alert.ndetectors >= 1);
@@ -700,14 +1046,16 @@ lw_scorer_test (bool verbose)
     zpoller_destroy (&poller);
     assert (opens == 1);
     assert (closes == 1);
+    assert (machine_opens == 1);
     assert (alert.scorer == publisher);
     assert (spike_points >= 1);
     assert (s_test_stat (actor, "in") == 2 * POINTS);
     assert (s_test_stat (actor, "out") == 2 * POINTS);
-    assert (s_test_stat (actor, "alerts") == 1);
+    assert (s_test_stat (actor, "alerts") == 2);
     assert (s_test_stat (actor, "warmup") >= 2);
     assert (s_test_stat (actor, "gaps") == 0);
-    assert (s_test_stat (actor, "sensors") == 2);
+    //  Two sensors and their machine
+    assert (s_test_stat (actor, "sensors") == 3);
     if (verbose)
         printf ("   opens=%d updates=%d closes=%d points_in_alert=%d\n", opens,
                 updates, closes, spike_points);
@@ -748,10 +1096,16 @@ lw_scorer_test (bool verbose)
     }
     assert (drops == 1);
 
+    //  Rule detectors, peer groups
+    sequence = s_test_rules (&test, sequence, publisher);
+    s_test_peers (&test);
+    assert (s_test_stat (actor, "drop_peer") == 0);
+
     //  Revoking a partition drops its sensors
     zstr_sendx (actor, "REVOKE", "1", NULL);
     assert (zsock_wait (actor) == 0);
-    assert (s_test_stat (actor, "sensors") == 0);
+    //  Left: the peer group's state, on partition 0
+    assert (s_test_stat (actor, "sensors") == 1);
     assert (s_test_stat (actor, "owned") == 1);
 
     lw_batch_destroy (&batch);
