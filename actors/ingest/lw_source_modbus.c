@@ -27,6 +27,8 @@
     before polling again - nothing already read is lost.
 
     Counters: modbus_polls, modbus_requests, modbus_readings,
+    modbus_cycle_us (time spent polling, summed over cycles: divided by
+    modbus_polls it is the mean poll cycle of a device),
     modbus_timeouts, modbus_errors (other failures), modbus_exceptions
     (the device refused a read: wrong address or function), modbus_down
     (devices down now, a gauge) and modbus_down_<device> (0/1, while the
@@ -105,6 +107,7 @@ typedef struct {
     s_device_t *devices;   //  Devices
     size_t ndevices;
     int c_polls;           //  Counters
+    int c_cycle;
     int c_requests;
     int c_readings;
     int c_timeouts;
@@ -328,6 +331,7 @@ s_take (s_modbus_t *self, const uint8_t *data, size_t size)
     header.text[S_ERROR_MAX - 1] = 0;
     if (header.kind == S_READINGS) {
         lw_sink_count (self->sink, self->c_polls, 1);
+        lw_sink_count (self->sink, self->c_cycle, header.cycle / 1000);
         lw_sink_count (self->sink, self->c_requests, header.requests);
         lw_sink_count (self->sink, self->c_readings, header.count);
         lw_sink_count (self->sink, self->c_exceptions, header.exceptions);
@@ -530,6 +534,7 @@ s_create (const lw_source_env_t *env)
     snprintf (self->endpoint, sizeof (self->endpoint), "inproc://lw-modbus-%p",
               (void *)self);
     self->c_polls = lw_sink_counter (self->sink, "modbus_polls");
+    self->c_cycle = lw_sink_counter (self->sink, "modbus_cycle_us");
     self->c_requests = lw_sink_counter (self->sink, "modbus_requests");
     self->c_readings = lw_sink_counter (self->sink, "modbus_readings");
     self->c_timeouts = lw_sink_counter (self->sink, "modbus_timeouts");
