@@ -548,6 +548,13 @@ s_create (const lw_source_env_t *env)
                         env->path, topic, S_TOPICS_MAX);
             goto failed;
         }
+        if (topic[strlen (topic) - 1] == '/') {
+            //  ZPL reads an unquoted '#' as a comment: plant/# -> plant/
+            zsys_error ("config: %s/topics: '%.64s' ends with '/' (quote "
+                        "the value when a filter has '#')",
+                        env->path, topic);
+            goto failed;
+        }
         self->topics[self->ntopics++] = topic;
     }
     if (self->ntopics == 0) {
