@@ -72,8 +72,8 @@ struct _lw_detector_t {
     lw_hst_t *forest;            //  Forest part, NULL when off
     lw_calib_t *calib[S_PARTS];  //  One calibrator per part
     bool enabled[S_PARTS];       //  Parts switched on
-    double onset_max;            //  Decaying max of the ensemble score
-    double decay;                //  Its decay per point
+    double onset_max;            //  Held maximum of the ensemble score
+    long onset_age;              //  Points since it was set
     long flagged_run;            //  Consecutive flagged points
     long warmup_left;            //  Points still needed before scoring
     int top;                     //  Part behind the last score
@@ -111,7 +111,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->seed = 1;
     out->calib_alpha = 0.0005;
     out->decades = 1.5;
-    out->refractory = 100;
+    out->refractory = 75;
     out->relearn = 128;
 }
 
@@ -277,8 +277,6 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
     self->enabled[S_SPIKE] = cfg->spike;
     self->enabled[S_SHIFT] = cfg->shift;
     self->enabled[S_FOREST] = cfg->forest;
-    self->decay = cfg->refractory > 0 ? exp2 (-1.0 / (double)cfg->refractory)
-                                      : 0;
     bool failed = false;
     for (int part = 0; part < S_PARTS; part++) {
         self->calib[part] =
@@ -468,14 +466,20 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     tail *= parts;
     double score = lw_calib_score (tail, cfg->decades);
 
-    //  Onset filter: a score that does not beat the recent (decaying)
-    //  maximum is damped, so a change scores high when it starts and a
-    //  lasting one does not keep scoring as high
+    //  Onset filter: a score that does not beat the maximum of the last
+    //  `refractory` points is halved, so a change scores high when it
+    //  starts and a lasting one does not keep scoring as high
     double output = score;
     if (cfg->refractory > 0) {
-        double recent = self->onset_max * self->decay;
-        output = score > recent ? score : S_ONSET_DAMP * score;
-        self->onset_max = score > recent ? score : recent;
+        //  The maximum holds for `refractory` points after it was set
+        if (++self->onset_age > cfg->refractory)
+            self->onset_max = 0;
+        if (score > self->onset_max) {
+            self->onset_max = score;
+            self->onset_age = 0;
+        }
+        else
+            output = S_ONSET_DAMP * score;
     }
     item->score = output;
     if (left > 0)
@@ -781,7 +785,7 @@ s_test_detector (bool verbose)
     assert (fabs (item.expected_low - low) < 1.5);
 
     //  Right after it, the onset filter damps what does not beat the
-    //  spike's score (one fault, one alarm); once that has decayed, a
+    //  spike's score (one fault, one alarm); once that hold is over, a
     //  lasting level shift alerts at once, then is learned: the score
     //  falls below close_threshold and stays mostly there
     int64_t time = 5002;

@@ -54,7 +54,7 @@ typedef struct {
     long seed;                  //  Seed of the forest (same seed, same trees)
     double calib_alpha;         //  Forgetting rate of the calibration
     double decades;             //  Tail probability 10^-decades scores 1
-    long refractory;            //  Half-life (points) of the onset filter,
+    long refractory;            //  Points the onset filter holds a maximum,
                                 //  0 = off
     long relearn;               //  Flagged points in a row after which
                                 //  they are learned (a lasting change)
@@ -129,8 +129,8 @@ void
 //  fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors hold. The
 //  ensemble's p is the smallest part's times the number of parts; score =
 //  1 - 2^(-(-log10 p) / decades). An onset filter halves a score that
-//  does not beat the recent maximum (half-life `refractory` points), so a
-//  change scores high where it starts.
+//  does not beat the maximum of the last `refractory` points, so a change
+//  scores high where it starts.
 typedef struct _lw_detector_t lw_detector_t;
 lw_detector_t *
     lw_detector_new (const lw_detect_cfg_t *cfg);
