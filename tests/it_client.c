@@ -17,6 +17,10 @@
         stopped and started again in the middle; the client reconnects by
         itself (adds wait or return EAGAIN meanwhile, never crash) and the
         readings added after the restart arrive, in order per sensor.
+    With --bench (not run by ctest) it measures instead how many readings
+    per second lw_client pushes through lw-ingest to a subscriber of the
+    readings stream (1,000 sensors, batches of 512, blocking adds), and
+    checks that none is lost.
     =========================================================================
 */
 
@@ -128,9 +132,113 @@ s_counter_is (void *arg)
            counter->expect;
 }
 
-int
-main (void)
+#define BENCH_READINGS 2000000 //  --bench: readings sent
+#define BENCH_SENSORS 1000      //  --bench: distinct sensors
+
+//  --------------------------------------------------------------------------
+//  --bench: counts readings at the subscriber without a bounded wait
+
+static size_t
+s_bench_drain (watch_t *self, int timeout)
 {
+    size_t count = 0;
+    while (zpoller_wait (self->poller, timeout) == self->sub) {
+        zmsg_t *msg = zmsg_recv (self->sub);
+        assert (msg);
+        zframe_t *body = zmsg_last (msg);
+        assert (lw_batch_decode (self->batch, zframe_data (body),
+                                 zframe_size (body)) == 0);
+        for (size_t index = 0; index < lw_batch_count (self->batch); index++)
+            if (strncmp (lw_batch_item (self->batch, index)->sensor,
+                         "bench/", 6) == 0)
+                count++;
+        zmsg_destroy (&msg);
+        timeout = 0;
+    }
+    return count;
+}
+
+//  --------------------------------------------------------------------------
+//  --bench: throughput of lw_client through lw-ingest
+
+static int
+s_bench_main (void)
+{
+    zsys_init ();
+    const char *overrides[] = {
+        "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
+        "ingest/source/sim/rate=1", "common/partitions=16",
+        "common/hwm=10000", NULL};
+    lw_testnode_t *node = lw_testnode_new (overrides);
+    const lw_node_t *settings = lw_testnode_node (node);
+    pid_t broker = lw_testnode_spawn (node, "lw-broker", NULL);
+    pid_t features = lw_testnode_spawn (node, "lw-features", NULL);
+    pid_t scorer = lw_testnode_spawn (node, "lw-scorer", NULL);
+    pid_t ingest = lw_testnode_spawn (node, "lw-ingest", NULL);
+    watch_t watch = {.start = lw_time_now (), .client_last = -1};
+    watch.sub = zsock_new (ZMQ_SUB);
+    zsock_set_rcvhwm (watch.sub, 0); //  The bench measures, never drops
+    zsock_set_subscribe (watch.sub, "");
+    assert (zsock_connect (watch.sub, "%s", settings->readings_out) == 0);
+    watch.poller = zpoller_new (watch.sub, NULL);
+    watch.batch = lw_batch_new (LW_MSG_READINGS);
+    lw_client_t *client = lw_client_new ();
+    assert (client);
+    assert (lw_client_set_block_ms (client, -1) == 0);
+    assert (lw_client_connect (client, settings->gateway) == 0);
+    //  Warm up: one reading through, so the node is READY and subscribed
+    assert (lw_client_add (client, "bench/warm/x", lw_time_now (), 1) == 0);
+    assert (lw_client_flush (client) == 0);
+    int64_t deadline = zclock_mono () + START_DEADLINE;
+    while (s_bench_drain (&watch, 100) == 0)
+        assert (zclock_mono () < deadline);
+    char keys[BENCH_SENSORS][32];
+    for (int index = 0; index < BENCH_SENSORS; index++)
+        snprintf (keys[index], sizeof (keys[index]), "bench/m%03d/s%d",
+                  index / 10, index % 10);
+    int64_t base = lw_time_now ();
+    int64_t start = zclock_usecs ();
+    size_t received = 0;
+    for (long index = 0; index < BENCH_READINGS; index++) {
+        assert (lw_client_add (client, keys[index % BENCH_SENSORS],
+                               base + index, (double)index) == 0);
+        if (index % 4096 == 0)
+            received += s_bench_drain (&watch, 0);
+    }
+    assert (lw_client_flush (client) == 0);
+    int64_t sent = zclock_usecs ();
+    while (received < BENCH_READINGS) {
+        size_t more = s_bench_drain (&watch, 2000);
+        if (more == 0)
+            break; //  Nothing for 2 s: the rest is lost
+        received += more;
+    }
+    int64_t done = zclock_usecs ();
+    long long in = lw_test_counter (node, "ingest", "in", 1000);
+    printf ("it_client --bench: readings=%d sensors=%d sent in %.2f s, "
+            "arrived=%zu lost=%zu in %.2f s: %.0f readings/s end to end "
+            "(ingest in=%lld)\n",
+            BENCH_READINGS, BENCH_SENSORS, (double)(sent - start) / 1e6,
+            received, (size_t)BENCH_READINGS - received,
+            (double)(done - start) / 1e6,
+            (double)received * 1e6 / (double)(done - start), in);
+    lw_client_destroy (&client);
+    lw_batch_destroy (&watch.batch);
+    zpoller_destroy (&watch.poller);
+    zsock_destroy (&watch.sub);
+    lw_testnode_kill (node, ingest, SIGTERM);
+    lw_testnode_kill (node, scorer, SIGTERM);
+    lw_testnode_kill (node, features, SIGTERM);
+    lw_testnode_kill (node, broker, SIGTERM);
+    lw_testnode_destroy (&node);
+    return received == BENCH_READINGS ? 0 : 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    if (argc > 1 && streq (argv[1], "--bench"))
+        return s_bench_main ();
     zsys_init ();
     const char *overrides[] = {
         "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
