@@ -19,6 +19,7 @@
 #include "lw_main.h"
 #include "lw_member.h"
 #include "lw_msg.h"
+#include "lw_sockmon.h"
 #include "lw_stats.h"
 #include "lw_util.h"
 
@@ -89,6 +90,7 @@ typedef struct {
     int64_t settle_until;                   //  Mono ns: no rebalance before
     uint64_t drops[S_DROP_REASONS];         //  Coordinator drops by reason
     uint64_t requests;                      //  Coordinator frames received
+    lw_sockmon_t *router_monitor;           //  Coordinator disconnects
     int64_t last_warn;                      //  Mono ns of the last warning
     uint64_t unwarned;                      //  Drops since that warning
     lw_ctrl_t *request;                     //  Decode scratch
@@ -154,6 +156,7 @@ s_self_destroy (self_t **self_p)
         self_t *self = *self_p;
         for (int stream = 0; stream < S_STREAMS; stream++)
             zactor_destroy (&self->forwarders[stream]);
+        lw_sockmon_destroy (&self->router_monitor); //  Uses loop, router
         zloop_destroy (&self->loop);
         zsock_destroy (&self->router);
         zhashx_destroy (&self->members);
@@ -627,7 +630,14 @@ s_handle_status (self_t *self, zframe_t *identity)
         }
         snprintf (name, sizeof (name), "%s_covered", s_stream_names[stream]);
         lw_ctrl_stat_add (ctrl, name, report->covered);
+        snprintf (name, sizeof (name), "%s_disconnects",
+                  s_stream_names[stream]);
+        lw_ctrl_stat_add (ctrl, name, report->disconnects);
     }
+    lw_ctrl_stat_add (ctrl, "coord_disconnects",
+                      self->router_monitor
+                          ? lw_sockmon_disconnects (self->router_monitor)
+                          : 0);
     lw_ctrl_stat_add (ctrl, "monitor_sent",
                       self->reports[S_EVENTS].monitor_sent);
     lw_ctrl_stat_add (ctrl, "monitor_dropped",
@@ -890,6 +900,12 @@ s_configure (self_t *self)
                     node->coordinator, zmq_strerror (zmq_errno ()));
         return -1;
     }
+    //  A frame over LW_MAX_FRAME_SIZE never reaches us: libzmq drops the
+    //  peer, and only a socket monitor sees it (coord_disconnects)
+    self->router_monitor = lw_sockmon_new (self->router, self->loop, NULL,
+                                           NULL);
+    if (!self->router_monitor)
+        return -1;
     zloop_reader (self->loop, self->router, s_handle_router, self);
     int period = self->heartbeat / 4;
     if (period < S_CHECK_MIN_MS)

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "lw_forward.h"
+#include "lw_sockmon.h"
 
 //  How long one blocking send waits before checking for $TERM, ms
 #define S_SEND_SLICE_MS 100
@@ -26,6 +27,7 @@ typedef struct {
     zsock_t *xsub;                 //  Publishers connect here
     zsock_t *xpub;                 //  Subscribers connect here
     zsock_t *monitor;              //  Lossy copies, or NULL
+    lw_sockmon_t *xsub_monitor;    //  Counts XSUB disconnects
     size_t monitor_topics;         //  Topics subscribed on the monitor
     bool any;                      //  Someone subscribed to ""
     bool first_byte[256];          //  One-byte prefixes subscribed
@@ -63,6 +65,7 @@ s_self_destroy (self_t **self_p)
     assert (self_p);
     if (*self_p) {
         self_t *self = *self_p;
+        lw_sockmon_destroy (&self->xsub_monitor);   //  Uses loop and xsub
         zloop_destroy (&self->loop);
         zsock_destroy (&self->xsub);
         zsock_destroy (&self->xpub);
@@ -330,6 +333,16 @@ s_bind (self_t *self, zsock_t *sock, const char *endpoint)
 }
 
 //  --------------------------------------------------------------------------
+//  A publisher connection on the XSUB was closed
+
+static void
+s_xsub_disconnected (void *arg)
+{
+    self_t *self = (self_t *)arg;
+    self->report.disconnects++;
+}
+
+//  --------------------------------------------------------------------------
 //  Makes, binds and registers the sockets. Returns 0 or -1 (logged).
 
 static int
@@ -358,6 +371,12 @@ s_start (self_t *self)
             return -1;
         zloop_reader (self->loop, self->monitor, s_handle_monitor, self);
     }
+    //  A frame over LW_MAX_FRAME_SIZE never reaches us: libzmq drops the
+    //  publisher's connection, and only a socket monitor sees it
+    self->xsub_monitor = lw_sockmon_new (self->xsub, self->loop,
+                                         s_xsub_disconnected, self);
+    if (!self->xsub_monitor)
+        return -1;
     zloop_reader (self->loop, self->xsub, s_handle_xsub, self);
     zloop_reader (self->loop, self->xpub, s_handle_xpub, self);
     zloop_timer (self->loop, LW_FORWARD_REPORT_MS, 0, s_handle_timer, self);

@@ -51,6 +51,9 @@ typedef struct {
     uint64_t monitor_sent;              //  Copies sent to the monitor
     uint64_t monitor_dropped;           //  Copies the monitor refused
     uint64_t bad_subscriptions;         //  XPUB frames not (un)subscribe
+    uint64_t disconnects;               //  XSUB connections closed (a
+                                        //  frame over the limit, or a
+                                        //  publisher leaving)
     uint32_t covered;                   //  Partitions with a subscriber
     bool complete;                      //  covered == partitions
 } lw_forward_report_t;

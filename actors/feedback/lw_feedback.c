@@ -23,6 +23,7 @@
 #include "lw_main.h"
 #include "lw_member.h"
 #include "lw_msg.h"
+#include "lw_sockmon.h"
 #include "lw_stats.h"
 #include "lw_store.h"
 #include "lw_util.h"
@@ -55,6 +56,8 @@ typedef struct {
     int counter_labels;         //  "labels": labels committed
     int counter_requests;       //  "requests": API requests answered
     int counter_store_error;    //  "store_error": failed writes
+    int counter_disconnects;    //  "disconnects": API connections closed
+    lw_sockmon_t *api_monitor;  //  Sees them (e.g. a frame over the limit)
     int counter_drop [LW_MSG_ERRORS];       //  "drop_<reason>" (stream)
     int counter_drop_api [LW_MSG_ERRORS];   //  "drop_api_<reason>" (API)
     uint64_t warnings;          //  Bad-input warnings so far
@@ -129,6 +132,7 @@ s_self_new (zsock_t *pipe, const lw_actor_args_t *args)
     self->counter_labels = lw_stats_counter (self->stats, "labels");
     self->counter_requests = lw_stats_counter (self->stats, "requests");
     self->counter_store_error = lw_stats_counter (self->stats, "store_error");
+    self->counter_disconnects = lw_stats_counter (self->stats, "disconnects");
     for (int code = 1; code < LW_MSG_ERRORS; code++) {
         char name [LW_STAT_NAME_MAX + 1];
         snprintf (name, sizeof (name), "drop_%s", lw_msg_strerror (-code));
@@ -154,6 +158,7 @@ s_self_destroy (self_t **self_p)
         //  last (zloop_destroy does not touch the sockets)
         lw_member_destroy (&self->member);
         zsock_destroy (&self->events);
+        lw_sockmon_destroy (&self->api_monitor);
         zsock_destroy (&self->api);
         zloop_destroy (&self->loop);
         lw_alertdb_destroy (&self->db);
@@ -162,6 +167,18 @@ s_self_destroy (self_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+
+//  --------------------------------------------------------------------------
+//  An API connection was closed (by lwctl leaving, or by libzmq for a
+//  request over the size limit)
+
+static void
+s_api_disconnected (void *arg)
+{
+    self_t *self = (self_t *) arg;
+    lw_stats_add (self->stats, self->counter_disconnects, 1);
 }
 
 
@@ -633,6 +650,12 @@ s_configure (self_t *self)
                     zmq_strerror (zmq_errno ()));
         return -1;
     }
+    //  A request over LW_MAX_FRAME_SIZE never reaches us: libzmq drops
+    //  that connection, and only a socket monitor sees it
+    self->api_monitor = lw_sockmon_new (self->api, self->loop,
+                                        s_api_disconnected, self);
+    if (!self->api_monitor)
+        return -1;
     self->events = zsock_new (ZMQ_SUB);
     assert (self->events);
     zsock_set_maxmsgsize (self->events, LW_MAX_FRAME_SIZE);

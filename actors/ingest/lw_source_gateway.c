@@ -20,6 +20,7 @@
 #include <czmq.h>
 
 #include "lw_msg.h"
+#include "lw_sockmon.h"
 #include "lw_source.h"
 #include "lw_util.h"
 
@@ -36,6 +37,8 @@ typedef struct {
     uint64_t warnings;    //  Bad frames warned about so far
     uint64_t suppressed;  //  ...and not logged since the summary
     int64_t summary_time; //  Monotonic ns of the last summary
+    lw_sockmon_t *monitor; //  Counts the connections libzmq drops
+    int c_disconnects;    //  "disconnects" (e.g. a frame over the limit)
 } s_gateway_t;
 
 //  --------------------------------------------------------------------------
@@ -48,11 +51,23 @@ s_destroy (void **state_p)
     if (self) {
         if (self->reading)
             zloop_reader_end (self->loop, self->pull);
+        lw_sockmon_destroy (&self->monitor);
         zsock_destroy (&self->pull);
         lw_batch_destroy (&self->batch);
         free (self);
         *state_p = NULL;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  A gateway connection was closed (by its peer, or by libzmq for a frame
+//  over the size limit)
+
+static void
+s_disconnected (void *arg)
+{
+    s_gateway_t *self = (s_gateway_t *)arg;
+    lw_sink_count (self->sink, self->c_disconnects, 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -78,6 +93,15 @@ s_create (const lw_source_env_t *env)
     if (zsock_bind (self->pull, "%s", env->node->gateway) == -1) {
         zsys_error ("ingest: cannot bind gateway endpoint=%s error=%s",
                     env->node->gateway, zmq_strerror (zmq_errno ()));
+        s_destroy ((void **)&self);
+        return NULL;
+    }
+    //  A frame over LW_MAX_FRAME_SIZE never reaches us: libzmq drops the
+    //  peer, and only a socket monitor sees it
+    self->c_disconnects = lw_sink_counter (self->sink, "disconnects");
+    self->monitor = lw_sockmon_new (self->pull, self->loop, s_disconnected,
+                                    self);
+    if (!self->monitor) {
         s_destroy ((void **)&self);
         return NULL;
     }
