@@ -47,6 +47,7 @@ typedef struct {
     bool spike;                 //  Part: robust z of the value
     bool shift;                 //  Part: short vs long level (multi-scale)
     bool forest;                //  Part: Half-Space Trees on a context
+    bool drift;                 //  Part: medium vs long level
     bool calibration;           //  Calibrate raw scores to tail probabilities
     long forest_trees;          //  Trees in the forest
     long forest_depth;          //  Depth of each tree
@@ -98,6 +99,7 @@ void
 #define LW_DETECTOR_ROBUST_Z "robust_z"     //  Spike: robust z of the value
 #define LW_DETECTOR_SHIFT "shift"           //  Short vs long level
 #define LW_DETECTOR_FOREST "forest"         //  Half-Space Trees
+#define LW_DETECTOR_DRIFT "drift"           //  Medium vs long level
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
@@ -113,21 +115,23 @@ void
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
-//  Detector state for one sensor: an ensemble of three parts, each
-//  switchable (detect/spike, shift, forest), whose raw scores are
+//  Detector state for one sensor: an ensemble of four parts, each
+//  switchable (detect/spike, shift, drift, forest), whose raw scores are
 //  calibrated (detect/calibration) into tail probabilities and combined:
 //    robust_z  |value - L| / scale, L and scale learned from the value
 //              clipped at 3 scales (a flagged point moves them a bounded
 //              step), scale floored (floor_abs, floor_rel * |L|, quantum)
 //    shift     |short EWMA (short_alpha, this value included) - slow
 //              level (LW_F_SLOW_MEAN)| in units of the short mean's noise
+//    drift     the same with the medium EWMA (ewma_alpha): slow changes
 //    forest    Half-Space Trees (lw_hst, seeded by detect/seed) on the
 //              context (value, previous, one before) around the slow
 //              level; raw = depth - log2 (density)
 //  Each raw score's tail probability comes from its own histogram of past
-//  raw scores (lw_calib); for robust_z and shift it is never below the
-//  fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors hold. The
-//  ensemble's p is the smallest part's times the number of parts; score =
+//  raw scores (lw_calib); for the z parts (all but the forest) it is never
+//  below the fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors
+//  hold. The ensemble's p is the smallest part's times the number of
+//  parts; score =
 //  1 - 2^(-(-log10 p) / decades). An onset filter halves a score that
 //  does not beat the maximum of the last `refractory` points, so a change
 //  scores high where it starts.

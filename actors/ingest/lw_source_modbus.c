@@ -94,6 +94,7 @@ typedef struct {
     zactor_t *actor;        //  Polling thread
     bool down;              //  Marked down
     uint64_t failures;      //  Failed cycles while down
+    bool refused;           //  Logged that it refuses a read
     int c_down;             //  modbus_down_<device>, or -1
 } s_device_t;
 
@@ -335,6 +336,17 @@ s_take (s_modbus_t *self, const uint8_t *data, size_t size)
         lw_sink_count (self->sink, self->c_requests, header.requests);
         lw_sink_count (self->sink, self->c_readings, header.count);
         lw_sink_count (self->sink, self->c_exceptions, header.exceptions);
+        if (header.exceptions && !device->refused) {
+            //  Once per device: a wrong address, table or unit id in the
+            //  config, which only a person can fix
+            device->refused = true;
+            zsys_warning ("ingest: modbus device refuses reads source=%s "
+                          "device=%s refused=%u of requests=%u (check "
+                          "addresses, tables and unit id; counted "
+                          "modbus_exceptions)",
+                          self->name, device->name, header.exceptions,
+                          header.requests);
+        }
         const s_record_t *records =
             (const s_record_t *)(data + sizeof (s_header_t));
         for (uint32_t index = 0; index < header.count; index++) {
