@@ -133,7 +133,7 @@ static int
 s_load_point (lw_modbus_map_t *self, zconfig_t *config, const char *path,
               const char *machine, const char *name)
 {
-    char key[S_PATH_MAX];
+    char key[S_PATH_MAX + 16]; //  path (< S_PATH_MAX) + "/<key>"
     lw_modbus_point_t point = {.scale = 1};
     const char *sensor;
     int table, type = 0, order;
