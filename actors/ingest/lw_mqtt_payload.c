@@ -294,8 +294,12 @@ s_time_number (const char *text, size_t size, int64_t unit, int64_t *out)
                     memchr (text, 'e', size) == NULL &&
                     memchr (text, 'E', size) == NULL;
     if (integral && size < 19) {
-        //  Exact for integers: no double rounding of ns
-        long long whole = strtoll (text, NULL, 10);
+        //  Exact for integers: no double rounding of ns. The span is not
+        //  NUL-terminated (it may end the payload): copy it (fuzz finding)
+        char digits[20];
+        memcpy (digits, text, size);
+        digits[size] = 0;
+        long long whole = strtoll (digits, NULL, 10);
         *out = (int64_t)whole * unit;
     }
     else
