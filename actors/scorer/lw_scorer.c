@@ -409,9 +409,11 @@ s_configure (self_t *self)
     }
     zsys_info (
         "scorer: started name=%s input=%s output=%s publisher=%016" PRIx64
-        " publish_scores=%d",
+        " publish_scores=%d rules=%zu machines=%d peer_groups=%zu",
         args->name, node->features_out, node->events_in,
-        lw_worker_publisher (self->worker), self->publish_scores);
+        lw_worker_publisher (self->worker), self->publish_scores,
+        lw_rules_size (self->rules), self->machine.enabled,
+        lw_peers_size (self->peers));
     return 0;
 }
 
