@@ -6,10 +6,13 @@
     Starts /usr/sbin/mosquitto on a free 127.0.0.1 port (allow_anonymous,
     `user root` when we are root: mosquitto 2.x drops privileges
     otherwise), then lw-broker, lw-features, lw-scorer and lw-ingest with
-    three MQTT sources:
+    four MQTT sources:
       mq   plant/# -> plant/{machine}/{sensor}, plain numbers, QoS 0
       mqj  json/+/+ -> json/{machine}/{sensor}, JSON value + ts, QoS 1
       mqf  multi/+ -> multi/{machine}, one object of several fields
+      mqs  secure/+/+ on a second listener that wants TLS with a client
+           certificate (tests/mqtt-tls: a test CA valid to 2126, server
+           and client certificates) and a username/password
     publishes with libmosquitto and checks, with a subscriber of the
     broker's readings XPUB (what lw-features gets), names, values and
     timestamps (given, ISO 8601, epoch ms and s, or reception time); bad
@@ -130,6 +133,24 @@ s_mosquitto_start (const char *home, const char *config, int port)
     }
     assert (lw_test_wait (s_listening, &port, START_DEADLINE));
     return pid;
+}
+
+//  --------------------------------------------------------------------------
+//  Runs a program with 5 arguments and asserts it exits 0
+
+static void
+s_run (const char *program, const char *a1, const char *a2, const char *a3,
+       const char *a4, const char *a5)
+{
+    pid_t pid = fork ();
+    assert (pid >= 0);
+    if (pid == 0) {
+        execl (program, program, a1, a2, a3, a4, a5, (char *)NULL);
+        _exit (127);
+    }
+    int status;
+    assert (waitpid (pid, &status, 0) == pid);
+    assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
 }
 
 //  --------------------------------------------------------------------------
@@ -268,11 +289,26 @@ main (void)
               home);
     FILE *file = fopen (mosquitto_config, "w");
     assert (file);
+    const char *source_dir = getenv ("LW_SOURCE_DIR");
+    assert (source_dir);
+    char tls[512];
+    snprintf (tls, sizeof (tls), "%s/tests/mqtt-tls", source_dir);
+    int tls_port = s_free_port ();
+    while (tls_port == port)
+        tls_port = s_free_port ();
+    char passwords[256];
+    snprintf (passwords, sizeof (passwords), "%s/passwd", home);
     fprintf (file,
+             "per_listener_settings true\npersistence false\n%s"
              "listener %d 127.0.0.1\nallow_anonymous true\n"
-             "persistence false\n%s",
-             port, geteuid () == 0 ? "user root\n" : "");
+             "listener %d 127.0.0.1\nallow_anonymous false\n"
+             "password_file %s\ncafile %s/ca.pem\ncertfile %s/server.pem\n"
+             "keyfile %s/server.key\nrequire_certificate true\n",
+             geteuid () == 0 ? "user root\n" : "", port, tls_port, passwords,
+             tls, tls, tls);
     fclose (file);
+    s_run ("/usr/bin/mosquitto_passwd", "-c", "-b", passwords, "lw",
+           "s3cret pass");
     pid_t mosquitto = s_mosquitto_start (home, mosquitto_config, port);
 
     //  Three MQTT sources: the default simulator becomes "mq"
@@ -305,6 +341,30 @@ main (void)
             zconfig_put (config, path, values[key]);
         }
     }
+    char path[640];
+    const char *secure[][2] = {{"type", "mqtt"},
+                               {"topics", "secure/+/+"},
+                               {"map", "secure/{machine}/{sensor}"},
+                               {"username", "lw"},
+                               {"password", "s3cret pass"},
+                               {"reconnect_min", "50"},
+                               {"reconnect_max", "500"}};
+    for (size_t index = 0; index < 7; index++) {
+        snprintf (path, sizeof (path), "ingest/source/mqs/%s",
+                  secure[index][0]);
+        zconfig_put (config, path, secure[index][1]);
+    }
+    snprintf (port_text, sizeof (port_text), "%d", tls_port);
+    zconfig_put (config, "ingest/source/mqs/port", port_text);
+    const char *files[][2] = {{"cafile", "ca.pem"},
+                              {"certfile", "client.pem"},
+                              {"keyfile", "client.key"}};
+    for (size_t index = 0; index < 3; index++) {
+        char file_path[600];
+        snprintf (path, sizeof (path), "ingest/source/mqs/%s", files[index][0]);
+        snprintf (file_path, sizeof (file_path), "%s/%s", tls, files[index][1]);
+        zconfig_put (config, path, file_path);
+    }
     assert (zconfig_save (config, lw_testnode_config (node)) == 0);
     const lw_node_t *settings = lw_testnode_node (node);
 
@@ -318,13 +378,15 @@ main (void)
     zsock_set_rcvhwm (sub, 100000);
     zsock_set_subscribe (sub, "");
     assert (zsock_connect (sub, "%s", settings->readings_out) == 0);
-    s_expect_counter (node, "mqtt_connected", 3, true);
+    s_expect_counter (node, "mqtt_connected", 4, true);
 
     //  Each source reads (subscribed, ingest READY)
     struct mosquitto *pub = s_publisher (port);
     s_probe (sub, pub, "plant/probe/a", "1", "probe/a", 1);
     s_probe (sub, pub, "json/probe/b", "{\"value\":2}", "probe/b", 2);
     s_probe (sub, pub, "multi/probe", "{\"c\":3}", "probe/c", 3);
+    //  Published on the plain listener, delivered over TLS to mqs
+    s_probe (sub, pub, "secure/probe/d", "5", "probe/d", 5);
 
     //  Good and bad messages of every kind
     int64_t before = lw_time_now ();
@@ -362,17 +424,19 @@ main (void)
     s_publisher_destroy (&pub);
     s_mosquitto_stop (mosquitto);
     s_expect_counter (node, "mqtt_connected", 0, true);
-    s_expect_counter (node, "mqtt_disconnects", 3, true);
+    s_expect_counter (node, "mqtt_disconnects", 4, true);
     mosquitto = s_mosquitto_start (home, mosquitto_config, port);
-    s_expect_counter (node, "mqtt_connected", 3, true);
-    s_expect_counter (node, "mqtt_reconnects", 3, true);
+    s_expect_counter (node, "mqtt_connected", 4, true);
+    s_expect_counter (node, "mqtt_reconnects", 4, true);
     pub = s_publisher (port);
     s_probe (sub, pub, "plant/probe/a", "4", "probe/a", 4);
     s_publish (pub, "plant/press3/temp", "22.5");
     s_publish (pub, "multi/m2", "{\"temp\":23.5,\"ts\":1700000003}");
+    s_publish (pub, "secure/m9/t", "9.5");
     expect_t again[] = {{"press3/temp", 0, 22.5, false, 0},
-                        {"m2/temp", T0 + 3000000000LL, 23.5, false, 0}};
-    assert (s_collect (sub, again, 2, START_DEADLINE));
+                        {"m2/temp", T0 + 3000000000LL, 23.5, false, 0},
+                        {"m9/t", 0, 9.5, false, 0}};
+    assert (s_collect (sub, again, 3, START_DEADLINE));
     assert (lw_testnode_alive (node, ingest));
 
     s_publisher_destroy (&pub);

@@ -22,8 +22,13 @@
     libmosquitto's own reconnect (mosquitto_reconnect_delay_set) only
     works inside its loop_forever/loop_start, so the backoff is a zloop
     timer here: reconnect_min doubling up to reconnect_max, reset by a
-    successful CONNACK. Connecting is non-blocking (connect_async), but
-    a host name is resolved with a blocking lookup: use an address.
+    successful CONNACK. Connecting is non-blocking (connect_async): the
+    socket is polled for writing until the TCP connect is done, and then
+    checked (SO_ERROR, getpeername), because libmosquitto 2.0 notices a
+    failed asynchronous connect of a TLS client only inside its own
+    mosquitto_loop; a failed socket waits for the next retry, whose
+    reconnect replaces it. A host name is resolved with a blocking
+    lookup: configure an address.
 
     Every message is counted: mqtt_messages; readings go to the sink (its
     cleaning counts in/drop_*); a topic the map does not match is
@@ -45,6 +50,7 @@
 #include <czmq.h>
 #include <errno.h>
 #include <mosquitto.h>
+#include <sys/socket.h>
 
 #include "lw_mqtt_payload.h"
 #include "lw_msg.h"
@@ -81,6 +87,9 @@ typedef struct {
     bool running;                     //  Not paused
     bool started;                     //  Connecting began
     bool connected;                   //  CONNACK accepted, not lost
+    bool connecting;                  //  TCP connect in progress
+    bool dead;                        //  That connect failed: retry
+    bool tls;                         //  TLS is configured
     bool ever_connected;              //  Connected at least once
     int retry_timer;                  //  Reconnect timer, or -1
     int misc_timer;                   //  Keepalive timer, or -1
@@ -247,14 +256,18 @@ static int s_handle_retry (zloop_t *loop, int timer_id, void *arg);
 static void
 s_sync (s_mqtt_t *self)
 {
-    int fd = mosquitto_socket (self->mosq);
+    int fd = self->dead ? -1 : mosquitto_socket (self->mosq);
     if (fd == -1)
         s_lost (self, 0);
     int events = 0;
     if (fd != -1) {
         if (self->running)
             events |= ZMQ_POLLIN;
-        if (mosquitto_want_write (self->mosq))
+        //  A non-blocking connect completes when the socket is writable,
+        //  and only loop_write finishes it (then starts TLS): a TLS
+        //  client has nothing queued yet, so want_write alone would
+        //  never ask for that event
+        if (self->connecting || mosquitto_want_write (self->mosq))
             events |= ZMQ_POLLOUT;
     }
     if (fd != self->fd || events != self->events) {
@@ -290,7 +303,11 @@ s_handle_socket (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     s_mqtt_t *self = (s_mqtt_t *)arg;
     if (item->fd != self->fd)
         return 0; //  Stale event of a closed socket
-    if ((item->revents & (ZMQ_POLLIN | ZMQ_POLLERR)) && self->running) {
+    //  An error is read even while paused: the read notices the loss and
+    //  closes the socket, which would otherwise poll as ready forever
+    if (!self->connecting &&
+        ((item->revents & ZMQ_POLLERR) ||
+         ((item->revents & ZMQ_POLLIN) && self->running))) {
         for (int read_nbr = 0; read_nbr < S_BURST; read_nbr++) {
             //  One packet per call (QoS 0); errno tells when the socket
             //  has no more: a false stop only costs one more poll
@@ -304,7 +321,32 @@ s_handle_socket (zloop_t *loop, zmq_pollitem_t *item, void *arg)
                 break;
         }
     }
-    if ((item->revents & ZMQ_POLLOUT) && mosquitto_socket (self->mosq) != -1)
+    if (self->connecting && (item->revents & (ZMQ_POLLOUT | ZMQ_POLLERR))) {
+        //  Connected or failed. libmosquitto 2.0 only notices a failed
+        //  asynchronous connect of a TLS client inside its own
+        //  mosquitto_loop, so we ask the socket: on failure the socket is
+        //  left alone (no events) and the retry's reconnect replaces it
+        self->connecting = false;
+        int error = 0;
+        socklen_t size = sizeof (error);
+        struct sockaddr_storage peer;
+        socklen_t peer_size = sizeof (peer);
+        if (getsockopt (item->fd, SOL_SOCKET, SO_ERROR, &error, &size) ||
+            error ||
+            getpeername (item->fd, (struct sockaddr *)&peer, &peer_size)) {
+            error = error ? error : errno;
+            self->dead = true;
+            zsys_debug ("ingest: source=%s connect failed: %s", self->name,
+                        strerror (error));
+        }
+        else {
+            mosquitto_loop_write (self->mosq, 1);
+            if (mosquitto_socket (self->mosq) != -1)
+                mosquitto_loop_read (self->mosq, 1);
+        }
+    }
+    else if ((item->revents & ZMQ_POLLOUT) &&
+             mosquitto_socket (self->mosq) != -1)
         mosquitto_loop_write (self->mosq, 1);
     s_sync (self);
     return 0;
@@ -322,6 +364,8 @@ s_handle_retry (zloop_t *loop, int timer_id, void *arg)
         return 0;
     self->retry_timer = -1;
     int rc = mosquitto_reconnect_async (self->mosq);
+    self->connecting = rc == MOSQ_ERR_SUCCESS;
+    self->dead = false;
     if (rc != MOSQ_ERR_SUCCESS)
         zsys_debug ("ingest: source=%s reconnect failed: %s", self->name,
                     rc == MOSQ_ERR_ERRNO ? strerror (errno)
@@ -432,6 +476,7 @@ s_security (s_mqtt_t *self, const lw_source_env_t *env)
     char *cert = s_file (env, certfile);
     char *key = s_file (env, keyfile);
     rc = mosquitto_tls_set (self->mosq, ca, NULL, cert, key, NULL);
+    self->tls = rc == MOSQ_ERR_SUCCESS;
     if (rc != MOSQ_ERR_SUCCESS)
         zsys_error ("config: %s: TLS files not usable (cafile=%s): %s",
                     env->path, ca ? ca : "", mosquitto_strerror (rc));
@@ -593,8 +638,7 @@ s_create (const lw_source_env_t *env)
     zsys_info ("ingest: source=%s type=mqtt broker=%s:%ld client_id=%s "
                "topics=%d qos=%ld map=%s payload=%s tls=%s",
                env->name, host, port, id, self->ntopics, qos, map,
-               formats[format],
-               self->mosq && mosquitto_ssl_get (self->mosq) ? "on" : "off");
+               formats[format], self->tls ? "on" : "off");
     return self;
 
 failed:
@@ -613,6 +657,7 @@ s_start (void *state)
     self->started = true;
     int rc = mosquitto_connect_async (self->mosq, self->host, (int)self->port,
                                       (int)self->keepalive);
+    self->connecting = rc == MOSQ_ERR_SUCCESS;
     if (rc != MOSQ_ERR_SUCCESS)
         zsys_warning ("ingest: source=%s cannot connect to %s:%ld yet: %s "
                       "(retrying)",
