@@ -20,17 +20,17 @@
 #include "lw_util.h"
 
 struct _lw_client_t {
-    void *push;          //  libzmq PUSH socket (zsock_t underneath)
-    zsock_t *sock;       //  Its owner
-    bool connected;      //  lw_client_connect succeeded
-    lw_batch_t *batch;   //  Being filled
-    int64_t first;       //  Monotonic ns of the batch's first reading
-    zframe_t *stalled;   //  Encoded, waiting for room
+    void *push;             //  libzmq PUSH socket (zsock_t underneath)
+    zsock_t *sock;          //  Its owner
+    bool connected;         //  lw_client_connect succeeded
+    lw_batch_t *batch;      //  Being filled
+    int64_t first;          //  Monotonic ns of the batch's first reading
+    zframe_t *stalled;      //  Encoded, waiting for room
     uint32_t stalled_count; //  Readings in it
-    uint64_t sequence;   //  Messages made
-    uint64_t sent;       //  Readings handed to libzmq
-    uint64_t rejected;   //  Readings refused (EINVAL)
-    size_t batch_size;   //  Options
+    uint64_t sequence;      //  Messages made
+    uint64_t sent;          //  Readings handed to libzmq
+    uint64_t rejected;      //  Readings refused (EINVAL)
+    size_t batch_size;      //  Options
     int64_t flush_ns;
     int queue;
     int block_ms;

@@ -47,10 +47,10 @@
 typedef struct _lw_client_t lw_client_t;
 
 //  Defaults of the options
-#define LW_CLIENT_BATCH 512   //  Readings per message, 1..4096
-#define LW_CLIENT_FLUSH_MS 50 //  Longest wait of a partial batch, ms
-#define LW_CLIENT_QUEUE 1000  //  Messages queued in libzmq
-#define LW_CLIENT_BLOCK_MS 0  //  Wait for room on add/flush; -1 = forever
+#define LW_CLIENT_BATCH 512      //  Readings per message, 1..4096
+#define LW_CLIENT_FLUSH_MS 50    //  Longest wait of a partial batch, ms
+#define LW_CLIENT_QUEUE 1000     //  Messages queued in libzmq
+#define LW_CLIENT_BLOCK_MS 0     //  Wait for room on add/flush; -1 = forever
 #define LW_CLIENT_LINGER_MS 2000 //  Wait to send at destroy
 
 //  Creates a client; NULL on no memory
@@ -62,10 +62,10 @@ void lw_client_destroy (lw_client_t **self_p);
 //  Options; set them before lw_client_connect. Each returns 0, or -1
 //  with errno EINVAL when the value is out of range.
 int lw_client_set_batch (lw_client_t *self, size_t readings);
-int lw_client_set_flush_ms (lw_client_t *self, int ms);   //  1..3600000
+int lw_client_set_flush_ms (lw_client_t *self, int ms);    //  1..3600000
 int lw_client_set_queue (lw_client_t *self, int messages); //  1..1000000
-int lw_client_set_block_ms (lw_client_t *self, int ms);   //  -1..3600000
-int lw_client_set_linger_ms (lw_client_t *self, int ms);  //  0..3600000
+int lw_client_set_block_ms (lw_client_t *self, int ms);    //  -1..3600000
+int lw_client_set_linger_ms (lw_client_t *self, int ms);   //  0..3600000
 
 //  Connects to lw-ingest's gateway endpoint (tcp://, ipc://). Returns 0,
 //  or -1 with errno (EINVAL: malformed endpoint).

@@ -41,12 +41,12 @@ typedef struct {
     lw_batch_t *batch;
     bool example[EXAMPLE_COUNT]; //  Example readings seen, by value
     size_t example_seen;
-    int64_t order[8];     //  Times of it/order/y, in arrival order
+    int64_t order[8];       //  Times of it/order/y, in arrival order
     uint32_t order_quality; //  Or of their quality flags
     size_t order_seen;
-    double client_last;   //  Newest value of it/client/x seen
-    size_t client_seen;   //  Readings of it/client/x seen
-    int64_t start;        //  Wall clock at test start
+    double client_last; //  Newest value of it/client/x seen
+    size_t client_seen; //  Readings of it/client/x seen
+    int64_t start;      //  Wall clock at test start
 } watch_t;
 
 //  --------------------------------------------------------------------------
@@ -66,8 +66,7 @@ s_watch (watch_t *self, int ms)
         zframe_t *body = zmsg_last (msg);
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
-        for (size_t index = 0; index < lw_batch_count (self->batch);
-             index++) {
+        for (size_t index = 0; index < lw_batch_count (self->batch); index++) {
             lw_item_t *item = lw_batch_item (self->batch, index);
             if (strncmp (item->sensor, "it/example/s", 12) == 0) {
                 long value = (long)item->value;
@@ -133,7 +132,7 @@ s_counter_is (void *arg)
 }
 
 #define BENCH_READINGS 2000000 //  --bench: readings sent
-#define BENCH_SENSORS 1000      //  --bench: distinct sensors
+#define BENCH_SENSORS 1000     //  --bench: distinct sensors
 
 //  --------------------------------------------------------------------------
 //  --bench: counts readings at the subscriber without a bounded wait
@@ -149,8 +148,8 @@ s_bench_drain (watch_t *self, int timeout)
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         for (size_t index = 0; index < lw_batch_count (self->batch); index++)
-            if (strncmp (lw_batch_item (self->batch, index)->sensor,
-                         "bench/", 6) == 0)
+            if (strncmp (lw_batch_item (self->batch, index)->sensor, "bench/",
+                         6) == 0)
                 count++;
         zmsg_destroy (&msg);
         timeout = 0;
@@ -165,10 +164,12 @@ static int
 s_bench_main (void)
 {
     zsys_init ();
-    const char *overrides[] = {
-        "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
-        "ingest/source/sim/rate=1", "common/partitions=16",
-        "common/hwm=10000", NULL};
+    const char *overrides[] = {"ingest/source/sim/machines=1",
+                               "ingest/source/sim/sensors=1",
+                               "ingest/source/sim/rate=1",
+                               "common/partitions=16",
+                               "common/hwm=10000",
+                               NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const lw_node_t *settings = lw_testnode_node (node);
     pid_t broker = lw_testnode_spawn (node, "lw-broker", NULL);
@@ -242,8 +243,8 @@ main (int argc, char **argv)
     zsys_init ();
     const char *overrides[] = {
         "ingest/source/sim/machines=1", "ingest/source/sim/sensors=1",
-        "ingest/source/sim/rate=10", "common/partitions=16",
-        "ingest/reorder=200", NULL};
+        "ingest/source/sim/rate=10",    "common/partitions=16",
+        "ingest/reorder=200",           NULL};
     watch_t watch = {.start = lw_time_now (), .client_last = -1};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const lw_node_t *settings = lw_testnode_node (node);
@@ -282,9 +283,8 @@ main (int argc, char **argv)
     char count[16];
     snprintf (count, sizeof (count), "%d", EXAMPLE_COUNT);
     pid_t example = lw_testnode_spawn (node, "lw_client_example", "--machine",
-                                       "it/example", "--sensors", "3",
-                                       "--rate", "1000", "--count", count,
-                                       NULL);
+                                       "it/example", "--sensors", "3", "--rate",
+                                       "1000", "--count", count, NULL);
     assert (example > 0);
     deadline = zclock_mono () + START_DEADLINE;
     while (watch.example_seen < EXAMPLE_COUNT) {

@@ -10,8 +10,9 @@
     (BADC and DCBA), an input register and two coils. Each server counts
     the requests it answers, by function, and the quantity asked, in
     memory shared with the test. Then runs lw-broker, lw-features, lw-scorer
-    (READY needs both streams subscribed) and lw-ingest with a modbus source polling both as devices plcA and plcB
-    (100 ms), and checks at a subscriber of the broker's readings XPUB:
+    (READY needs both streams subscribed) and lw-ingest with a modbus source
+   polling both as devices plcA and plcB (100 ms), and checks at a subscriber of
+   the broker's readings XPUB:
       - names, values (scale and offset applied) and timestamps (taken
         when polled, strictly increasing per sensor);
       - the ten contiguous holding registers are read in ONE request per
@@ -58,12 +59,12 @@
 
 //  What a server shares with the test
 typedef struct {
-    volatile int port;           //  Its port, once listening
-    volatile uint32_t requests;  //  Requests answered
-    volatile uint32_t holding;   //  ...of them, read holding registers
-    volatile uint32_t qty_min;   //  Smallest holding quantity asked
-    volatile uint32_t qty_max;   //  Largest
-    volatile uint32_t delay_us;  //  --bench: answer this late (a slow PLC)
+    volatile int port;          //  Its port, once listening
+    volatile uint32_t requests; //  Requests answered
+    volatile uint32_t holding;  //  ...of them, read holding registers
+    volatile uint32_t qty_min;  //  Smallest holding quantity asked
+    volatile uint32_t qty_max;  //  Largest
+    volatile uint32_t delay_us; //  --bench: answer this late (a slow PLC)
 } shared_t;
 
 //  One expected point
@@ -71,11 +72,11 @@ typedef struct {
     const char *name;  //  Point name (key = it/<device>/<name>)
     const char *table; //  Config table
     int address;
-    const char *type;  //  Config type, NULL for bits
+    const char *type; //  Config type, NULL for bits
     const char *order;
     const char *scale;
     const char *offset;
-    double expect;     //  Expected value
+    double expect; //  Expected value
 } point_t;
 
 static point_t s_points[] = {
@@ -237,8 +238,8 @@ s_expect_counter (lw_testnode_t *node, const char *name, long long expect)
     counter_t counter = {node, name, expect, 0};
     bool reached = lw_test_wait (s_counter_is, &counter, COUNT_DEADLINE);
     if (!reached)
-        fprintf (stderr, "it_modbus: counter %s = %lld, expected %lld\n",
-                 name, counter.value, expect);
+        fprintf (stderr, "it_modbus: counter %s = %lld, expected %lld\n", name,
+                 counter.value, expect);
     assert (reached);
 }
 
@@ -247,14 +248,14 @@ typedef struct {
     zsock_t *sub;
     zpoller_t *poller;
     lw_batch_t *batch;
-    size_t seen[2][POINTS];   //  Readings per device and point
-    int64_t last[2][POINTS];  //  Newest time per device and point
-    int64_t max_delta[2];     //  Largest step of i16's timestamps
-    int64_t min_delta[2];     //  Smallest
+    size_t seen[2][POINTS];      //  Readings per device and point
+    int64_t last[2][POINTS];     //  Newest time per device and point
+    int64_t max_delta[2];        //  Largest step of i16's timestamps
+    int64_t min_delta[2];        //  Smallest
     uint32_t quality[2][POINTS]; //  Or of the quality flags
-    int64_t start;            //  Wall clock at test start
-    int64_t since;            //  Count i16 readings stamped after this
-    size_t since_count[2];    //  ...per device
+    int64_t start;               //  Wall clock at test start
+    int64_t since;               //  Count i16 readings stamped after this
+    size_t since_count[2];       //  ...per device
 } watch_t;
 
 //  --------------------------------------------------------------------------
@@ -274,8 +275,7 @@ s_watch (watch_t *self, int ms)
         zframe_t *body = zmsg_last (msg);
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
-        for (size_t index = 0; index < lw_batch_count (self->batch);
-             index++) {
+        for (size_t index = 0; index < lw_batch_count (self->batch); index++) {
             lw_item_t *item = lw_batch_item (self->batch, index);
             int device = strncmp (item->sensor, "it/plcA/", 8) == 0   ? 0
                          : strncmp (item->sensor, "it/plcB/", 8) == 0 ? 1
@@ -347,8 +347,7 @@ s_bench_count (watch_t *self, int ms, bool *seen)
         zframe_t *body = zmsg_last (msg);
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
-        for (size_t index = 0; index < lw_batch_count (self->batch);
-             index++) {
+        for (size_t index = 0; index < lw_batch_count (self->batch); index++) {
             lw_item_t *item = lw_batch_item (self->batch, index);
             unsigned device, point;
             if (sscanf (item->sensor, "bench/d%u/p%u", &device, &point) == 2 &&
@@ -495,9 +494,9 @@ main (int argc, char **argv)
     if (argc > 1 && streq (argv[1], "--bench"))
         return s_bench_main ();
     //  Servers first: fork before any ZeroMQ thread exists
-    shared_t *shared = (shared_t *)mmap (NULL, 2 * sizeof (shared_t),
-                                         PROT_READ | PROT_WRITE,
-                                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    shared_t *shared =
+        (shared_t *)mmap (NULL, 2 * sizeof (shared_t), PROT_READ | PROT_WRITE,
+                          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert (shared != MAP_FAILED);
     memset (shared, 0, 2 * sizeof (shared_t));
     pid_t servers[2] = {s_server_start (&shared[0]),
@@ -599,16 +598,16 @@ main (int argc, char **argv)
     }
     for (int device = 0; device < 2; device++)
         for (size_t point = 0; point < POINTS; point++) {
-            bool dropped = device == 1 && streq (s_points[point].name,
-                                                 "coil_on");
+            bool dropped =
+                device == 1 && streq (s_points[point].name, "coil_on");
             if (dropped)
                 assert (watch.seen[device][point] == 0);
             else
                 assert (watch.seen[device][point] > 0);
             //  Limits: plcA's floats are above 10 or below -10... only
             //  f_badc (21.5) is outside [-10, 10]; f_dcba (-5.5) is in
-            bool outside = device == 0 && streq (s_points[point].name,
-                                                 "f_badc");
+            bool outside =
+                device == 0 && streq (s_points[point].name, "f_badc");
             assert (((watch.quality[device][point] & LW_QUALITY_LIMIT) != 0) ==
                     outside);
         }
@@ -617,8 +616,7 @@ main (int argc, char **argv)
     //  Polled at the interval (fixed rate: a late poll is followed by one
     //  on schedule, so the smallest step shows jitter, not bursts)
     printf ("it_modbus: plcA i16 time step min=%.1fms max=%.1fms\n",
-            (double)watch.min_delta[0] / 1e6,
-            (double)watch.max_delta[0] / 1e6);
+            (double)watch.min_delta[0] / 1e6, (double)watch.max_delta[0] / 1e6);
 
     //  One request per contiguous block: 10 holding registers per read,
     //  3 requests (holding, input, coils) per poll
@@ -674,10 +672,10 @@ main (int argc, char **argv)
         s_watch (&watch, 200);
     }
     assert (lw_testnode_alive (node, ingest));
-    long long timeouts = lw_test_counter (node, "ingest", "modbus_timeouts",
-                                          1000);
-    long long requests = lw_test_counter (node, "ingest", "modbus_requests",
-                                          1000);
+    long long timeouts =
+        lw_test_counter (node, "ingest", "modbus_timeouts", 1000);
+    long long requests =
+        lw_test_counter (node, "ingest", "modbus_requests", 1000);
     printf ("it_modbus: ingest modbus_requests=%lld modbus_timeouts=%lld\n",
             requests, timeouts);
 

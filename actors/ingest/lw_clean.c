@@ -25,7 +25,7 @@ typedef struct {
     char *pattern; //  Glob on keys
     double low;    //  Inclusive range
     double high;
-    bool drop;     //  Drop readings outside instead of flagging
+    bool drop; //  Drop readings outside instead of flagging
 } s_limit_t;
 
 struct _lw_clean_t {
@@ -33,9 +33,9 @@ struct _lw_clean_t {
     s_limit_t *limits;    //  In config order; the first match applies
     lw_sensor_t *holding; //  Sensors holding readings (re-ordering)
     size_t nlimits;
-    uint32_t partitions;  //  P
-    int64_t lateness;     //  Lateness bound, ns
-    size_t max_sensors;   //  Table bound
+    uint32_t partitions; //  P
+    int64_t lateness;    //  Lateness bound, ns
+    size_t max_sensors;  //  Table bound
 };
 
 //  --------------------------------------------------------------------------
@@ -106,8 +106,8 @@ lw_clean_add_limit (lw_clean_t *self, const char *pattern, double low,
         return -1;
     }
     if (isnan (low) || isnan (high) || low > high) {
-        zsys_error ("config: limit '%s': low %g is above high %g", pattern,
-                    low, high);
+        zsys_error ("config: limit '%s': low %g is above high %g", pattern, low,
+                    high);
         return -1;
     }
     if (self->nlimits == LW_CLEAN_LIMITS_MAX) {
@@ -500,8 +500,7 @@ lw_clean_test (bool verbose)
     assert (vib3->limited && vib3->limit_drop && vib3->low == -5);
     assert (!free_->limited);
     quality = 0;
-    assert (lw_clean_check (lateness, hot, base, 50, &quality) ==
-            LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, hot, base, 50, &quality) == LW_CLEAN_OK);
     assert (quality == 0);
     assert (lw_clean_check (lateness, hot, base + 1, 100, &quality) ==
             LW_CLEAN_OK); //  Inclusive
@@ -517,8 +516,7 @@ lw_clean_test (bool verbose)
     assert (lw_clean_check (lateness, vib3, base, 6, &quality) ==
             LW_CLEAN_LIMIT);
     assert (!vib3->seen); //  A dropped reading leaves no trace
-    assert (lw_clean_check (lateness, vib3, base, 4, &quality) ==
-            LW_CLEAN_OK);
+    assert (lw_clean_check (lateness, vib3, base, 4, &quality) == LW_CLEAN_OK);
     assert (lw_clean_check (lateness, free_, base, 1e300, &quality) ==
             LW_CLEAN_OK);
     assert (quality == 0);
@@ -536,10 +534,8 @@ lw_clean_test (bool verbose)
     assert (!lw_clean_pop (order, one, INT64_MAX, INT64_MAX, &held));
     assert (lw_clean_hold (order, one, base + 3, 3, 0, 100) == 1);
     assert (lw_clean_hold (order, two, base, 9, 0, 100) == 1);
-    assert (lw_clean_hold (order, one, base + 1, 1, LW_QUALITY_LATE, 101) ==
-            1);
-    assert (lw_clean_hold (order, one, base + 2, 2, LW_QUALITY_LATE, 102) ==
-            1);
+    assert (lw_clean_hold (order, one, base + 1, 1, LW_QUALITY_LATE, 101) == 1);
+    assert (lw_clean_hold (order, one, base + 2, 2, LW_QUALITY_LATE, 102) == 1);
     assert (one->nheld == 3 && two->nheld == 1);
     assert (lw_clean_holding (order) == two); //  Newest joiner first
     assert (two->hold_next == one && one->hold_prev == two);
@@ -552,8 +548,7 @@ lw_clean_test (bool verbose)
     assert (held.value == 2);
     assert (!lw_clean_pop (order, one, base + 2, 0, &held));
     //  Older than what left: not held
-    assert (lw_clean_hold (order, one, base + 1, 5, LW_QUALITY_LATE, 103) ==
-            0);
+    assert (lw_clean_hold (order, one, base + 1, 5, LW_QUALITY_LATE, 103) == 0);
     //  Due by arrival: the rest
     assert (lw_clean_pop (order, one, 0, 100, &held));
     assert (held.value == 3);

@@ -53,8 +53,8 @@
 
 //  A reading held for re-ordering
 typedef struct {
-    int64_t time;     //  Event time, ns
-    int64_t arrival;  //  Monotonic ns it was taken
+    int64_t time;    //  Event time, ns
+    int64_t arrival; //  Monotonic ns it was taken
     double value;
     uint32_t quality;
 } lw_held_t;
@@ -73,22 +73,22 @@ typedef enum {
 
 //  One sensor's cleaning state
 typedef struct {
-    const char *key;    //  Key, NUL-terminated; owned by the table
-    uint16_t partition; //  lw_partition (key, P)
-    bool seen;          //  A reading was accepted
-    bool limited;       //  Has engineering limits
-    bool limit_drop;    //  ...and readings outside them are dropped
+    const char *key;     //  Key, NUL-terminated; owned by the table
+    uint16_t partition;  //  lw_partition (key, P)
+    bool seen;           //  A reading was accepted
+    bool limited;        //  Has engineering limits
+    bool limit_drop;     //  ...and readings outside them are dropped
     uint8_t recent_next; //  Next slot of the recent ring
-    int64_t newest;     //  Newest event time accepted, ns
-    double low;         //  Engineering limits, inclusive
+    int64_t newest;      //  Newest event time accepted, ns
+    double low;          //  Engineering limits, inclusive
     double high;
     int64_t recent[LW_CLEAN_RECENT]; //  Last accepted times (ring)
     //  Re-ordering (lw_clean_hold); unused while ingest/reorder = 0
-    lw_held_t *held;    //  LW_CLEAN_HOLD slots, sorted by time; lazily
-    uint8_t nheld;      //  Readings held
-    bool released_any;  //  A held reading was emitted
-    int64_t released;   //  Time of the newest emitted from the buffer
-    void *hold_next;    //  List of sensors holding readings
+    lw_held_t *held;   //  LW_CLEAN_HOLD slots, sorted by time; lazily
+    uint8_t nheld;     //  Readings held
+    bool released_any; //  A held reading was emitted
+    int64_t released;  //  Time of the newest emitted from the buffer
+    void *hold_next;   //  List of sensors holding readings
     void *hold_prev;
 } lw_sensor_t;
 
@@ -162,8 +162,8 @@ static inline void
 lw_clean_remember (lw_sensor_t *sensor, int64_t time)
 {
     sensor->recent[sensor->recent_next] = time;
-    sensor->recent_next = (uint8_t)((sensor->recent_next + 1) %
-                                    LW_CLEAN_RECENT);
+    sensor->recent_next =
+        (uint8_t)((sensor->recent_next + 1) % LW_CLEAN_RECENT);
 }
 
 static inline int

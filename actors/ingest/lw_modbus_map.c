@@ -22,14 +22,14 @@
 struct _lw_modbus_map_t {
     lw_modbus_point_t *points; //  Sorted by (table, address) once planned
     size_t npoints;
-    size_t points_size;     //  Capacity
+    size_t points_size;      //  Capacity
     lw_modbus_read_t *reads; //  Planned reads
     size_t nreads;
 };
 
 static const char *s_tables[] = {"holding", "input", "coil", "discrete", NULL};
-static const char *s_types[] = {"int16",   "uint16", "int32",
-                                "uint32",  "float32", NULL};
+static const char *s_types[] = {"int16",  "uint16",  "int32",
+                                "uint32", "float32", NULL};
 static const char *s_orders[] = {"ABCD", "CDAB", "BADC", "DCBA", NULL};
 
 //  --------------------------------------------------------------------------
@@ -165,13 +165,13 @@ s_load_point (lw_modbus_map_t *self, zconfig_t *config, const char *path,
         snprintf (point.sensor, sizeof (point.sensor), "%s", sensor);
     else if ((size_t)snprintf (point.sensor, sizeof (point.sensor), "%s/%s",
                                machine, name) >= sizeof (point.sensor)) {
-        zsys_error ("config: %s: sensor key '%s/%s' is too long", path,
-                    machine, name);
+        zsys_error ("config: %s: sensor key '%s/%s' is too long", path, machine,
+                    name);
         return -1;
     }
     point.table = (lw_modbus_table_t)table;
-    point.type = s_bit_table (point.table) ? LW_MODBUS_BIT
-                                           : (lw_modbus_type_t)type;
+    point.type =
+        s_bit_table (point.table) ? LW_MODBUS_BIT : (lw_modbus_type_t)type;
     point.order = (lw_modbus_order_t)order;
     point.address = (uint16_t)address;
     return lw_modbus_map_add (self, &point, path);
@@ -205,8 +205,7 @@ lw_modbus_map_load (lw_modbus_map_t *self, zconfig_t *config, const char *path,
             return -1;
     }
     if (self->npoints == 0) {
-        zsys_error ("config: %s has no point (point/<name>/address...)",
-                    path);
+        zsys_error ("config: %s has no point (point/<name>/address...)", path);
         return -1;
     }
     return 0;

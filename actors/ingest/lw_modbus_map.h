@@ -118,8 +118,8 @@ const lw_modbus_read_t *lw_modbus_map_read (lw_modbus_map_t *self,
 //  for register tables, `bits` (one byte per bit, 0/1) for coils and
 //  discrete inputs. The point must belong to the read.
 double lw_modbus_map_value (const lw_modbus_point_t *point,
-                            const lw_modbus_read_t *read,
-                            const uint16_t *words, const uint8_t *bits);
+                            const lw_modbus_read_t *read, const uint16_t *words,
+                            const uint8_t *bits);
 
 //  Registers (or bits) a type occupies
 unsigned lw_modbus_type_width (lw_modbus_type_t type);

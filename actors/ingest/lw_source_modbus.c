@@ -44,13 +44,13 @@
 #include "lw_source.h"
 #include "lw_util.h"
 
-#define S_PATH_MAX 512      //  Longest config path we build
-#define S_DEVICES_MAX 256   //  Most devices (= threads) of one source
-#define S_HOST_MAX 255      //  Longest host name
-#define S_PIPE_HWM 2        //  Cycles queued per device on each side
-#define S_RETRY_MS 100      //  Wait before retrying a full PUSH
-#define S_BURST 64          //  Messages taken per loop iteration
-#define S_ERROR_MAX 64      //  Error text carried in a DOWN message
+#define S_PATH_MAX 512    //  Longest config path we build
+#define S_DEVICES_MAX 256 //  Most devices (= threads) of one source
+#define S_HOST_MAX 255    //  Longest host name
+#define S_PIPE_HWM 2      //  Cycles queued per device on each side
+#define S_RETRY_MS 100    //  Wait before retrying a full PUSH
+#define S_BURST 64        //  Messages taken per loop iteration
+#define S_ERROR_MAX 64    //  Error text carried in a DOWN message
 
 //  Message kinds from a device thread
 #define S_READINGS 1 //  A poll cycle (possibly partial)
@@ -59,13 +59,13 @@
 
 //  Header of a message from a device thread
 typedef struct {
-    uint32_t device;    //  Index in the source's devices
-    uint32_t kind;      //  S_READINGS, S_DOWN, S_UP
-    uint32_t count;     //  Readings that follow
-    uint32_t requests;  //  Requests made in the cycle
-    uint32_t exceptions; //  Reads the device refused
-    int32_t error;      //  errno of a failure
-    int64_t cycle;      //  ns the cycle took
+    uint32_t device;        //  Index in the source's devices
+    uint32_t kind;          //  S_READINGS, S_DOWN, S_UP
+    uint32_t count;         //  Readings that follow
+    uint32_t requests;      //  Requests made in the cycle
+    uint32_t exceptions;    //  Reads the device refused
+    int32_t error;          //  errno of a failure
+    int64_t cycle;          //  ns the cycle took
     char text[S_ERROR_MAX]; //  modbus_strerror of a failure
 } s_header_t;
 
@@ -79,35 +79,35 @@ typedef struct {
 
 typedef struct {
     //  Set at create, read-only for the thread
-    char *name;             //  Device name
-    char *host;             //  Host or address
-    char port[8];           //  TCP port as text
-    int unit;               //  Unit (slave) id
-    int64_t interval;       //  Poll interval, ns
-    int timeout;            //  Response timeout, ms
-    int64_t backoff_max;    //  Longest retry wait, ns
-    lw_modbus_map_t *map;   //  Points and planned reads
-    uint32_t index;         //  Index in the source
-    const char *endpoint;   //  The source's PULL (inproc)
+    char *name;           //  Device name
+    char *host;           //  Host or address
+    char port[8];         //  TCP port as text
+    int unit;             //  Unit (slave) id
+    int64_t interval;     //  Poll interval, ns
+    int timeout;          //  Response timeout, ms
+    int64_t backoff_max;  //  Longest retry wait, ns
+    lw_modbus_map_t *map; //  Points and planned reads
+    uint32_t index;       //  Index in the source
+    const char *endpoint; //  The source's PULL (inproc)
     //  Ingest thread only
-    lw_sensor_t **sensors;  //  Sink sensor of each point
-    zactor_t *actor;        //  Polling thread
-    bool down;              //  Marked down
-    uint64_t failures;      //  Failed cycles while down
-    bool refused;           //  Logged that it refuses a read
-    int c_down;             //  modbus_down_<device>, or -1
+    lw_sensor_t **sensors; //  Sink sensor of each point
+    zactor_t *actor;       //  Polling thread
+    bool down;             //  Marked down
+    uint64_t failures;     //  Failed cycles while down
+    bool refused;          //  Logged that it refuses a read
+    int c_down;            //  modbus_down_<device>, or -1
 } s_device_t;
 
 typedef struct {
-    zloop_t *loop;         //  The actor's loop
-    lw_sink_t *sink;       //  Where readings go
-    char *name;            //  Source name
-    char endpoint[64];     //  inproc endpoint of the PULL
-    zsock_t *pull;         //  From the device threads
-    bool reading;          //  The reader is registered
-    s_device_t *devices;   //  Devices
+    zloop_t *loop;       //  The actor's loop
+    lw_sink_t *sink;     //  Where readings go
+    char *name;          //  Source name
+    char endpoint[64];   //  inproc endpoint of the PULL
+    zsock_t *pull;       //  From the device threads
+    bool reading;        //  The reader is registered
+    s_device_t *devices; //  Devices
     size_t ndevices;
-    int c_polls;           //  Counters
+    int c_polls; //  Counters
     int c_cycle;
     int c_requests;
     int c_readings;
@@ -183,8 +183,7 @@ s_cycle (s_device_t *device, modbus_t *context, s_header_t *header,
                       modbus_strerror (error));
             return error ? error : EIO;
         }
-        for (size_t at = read->first; at < read->first + read->npoints;
-             at++) {
+        for (size_t at = read->first; at < read->first + read->npoints; at++) {
             s_record_t *record = &records[header->count++];
             record->point = (uint32_t)at;
             record->time = time;
@@ -218,8 +217,7 @@ s_device_actor (zsock_t *pipe, void *args)
     if (context) {
         modbus_set_slave (context, device->unit);
         modbus_set_response_timeout (context, (uint32_t)device->timeout / 1000,
-                                     (uint32_t)(device->timeout % 1000) *
-                                         1000);
+                                     (uint32_t)(device->timeout % 1000) * 1000);
     }
     else
         zsys_error ("ingest: modbus device=%s cannot create a context "
@@ -354,15 +352,14 @@ s_take (s_modbus_t *self, const uint8_t *data, size_t size)
             memcpy (&record, &records[index], sizeof (record));
             assert (record.point < lw_modbus_map_points (device->map));
             //  The whole cycle is taken even if the sink asks to stop
-            lw_sink_put (self->sink, device->sensors[record.point],
-                         record.time, record.value, 0);
+            lw_sink_put (self->sink, device->sensors[record.point], record.time,
+                         record.value, 0);
         }
     }
     else if (header.kind == S_DOWN) {
-        lw_sink_count (self->sink,
-                       header.error == ETIMEDOUT ? self->c_timeouts
-                                                 : self->c_errors,
-                       1);
+        lw_sink_count (
+            self->sink,
+            header.error == ETIMEDOUT ? self->c_timeouts : self->c_errors, 1);
         device->failures++;
         if (!device->down) {
             device->down = true;
@@ -370,8 +367,8 @@ s_take (s_modbus_t *self, const uint8_t *data, size_t size)
             lw_sink_count (self->sink, device->c_down, 1);
             zsys_warning ("ingest: modbus device down source=%s device=%s "
                           "host=%s port=%s error=%s",
-                          self->name, device->name, device->host,
-                          device->port, header.text);
+                          self->name, device->name, device->host, device->port,
+                          header.text);
         }
     }
     else if (header.kind == S_UP && device->down) {
@@ -442,8 +439,8 @@ s_destroy (void **state_p)
 //  Reads one device section; 0 or -1 (logged)
 
 static int
-s_device_load (s_modbus_t *self, const lw_source_env_t *env,
-               s_device_t *device, const char *name)
+s_device_load (s_modbus_t *self, const lw_source_env_t *env, s_device_t *device,
+               const char *name)
 {
     char path[S_PATH_MAX], key[S_PATH_MAX + 32];
     snprintf (path, sizeof (path), "%s/device/%s", env->path, name);
@@ -456,8 +453,8 @@ s_device_load (s_modbus_t *self, const lw_source_env_t *env,
     rc |= lw_cfg_int (env->config, S_KEY ("unit"), 1, 0, 255, &unit);
     rc |= lw_cfg_int (env->config, S_KEY ("interval"), 1000, 10, 3600000,
                       &interval);
-    rc |= lw_cfg_int (env->config, S_KEY ("timeout"), 1000, 10, 10000,
-                      &timeout);
+    rc |=
+        lw_cfg_int (env->config, S_KEY ("timeout"), 1000, 10, 10000, &timeout);
     rc |= lw_cfg_int (env->config, S_KEY ("gap"), 8, 0, LW_MODBUS_REGS_MAX - 1,
                       &gap);
     rc |= lw_cfg_int (env->config, S_KEY ("backoff_max"), 10000, 10, 3600000,
