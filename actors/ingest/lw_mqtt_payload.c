@@ -667,6 +667,13 @@ lw_mqtt_payload_test (bool verbose)
     text = "{\"v\":2,\"t\":1.5}";
     assert (lw_mqtt_payload_decode (&seconds, text, strlen (text), out) == 0);
     assert (out->time == 1500000000LL);
+    //  A numeric time that ends the buffer (unterminated): read in bounds
+    char *cut = (char *)malloc (13);
+    assert (cut);
+    memcpy (cut, "{\"v\":2,\"t\":17", 13);
+    assert (lw_mqtt_payload_decode (&seconds, cut, 13, out) ==
+            LW_MQTT_BAD_JSON);
+    free (cut);
     assert (s_decode (LW_MQTT_JSON, "{\"value\":1,\"ts\":\"yesterday\"}",
                       out) == LW_MQTT_BAD_TIME);
     assert (s_decode (LW_MQTT_JSON, "{\"value\":1,\"ts\":[1]}", out) ==
