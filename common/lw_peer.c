@@ -46,13 +46,24 @@ typedef struct {
     char key[LW_KEY_MAX + 1]; //  Member's sensor key
     lw_episode_t *episode;    //  Its peer alert episodes
     lw_alert_t alert;         //  Its last alert
-    uint64_t row;             //  Row number of the slot's content
-    int64_t time;             //  Slot: reading time
-    double value;             //  Slot: reading value
+    uint64_t serial[LW_PEER_ROWS]; //  Per row slot: serial of the row its
+                                   //  value belongs to (0 = none)
+    int64_t time[LW_PEER_ROWS];    //  Per row slot: reading time
+    double value[LW_PEER_ROWS];    //  Per row slot: reading value
+    bool seen;                //  Reported at least once
+    int64_t newest_bucket;    //  Bucket of its newest reading
+    uint64_t heard;           //  Group's item count at its last item
     double offset;            //  Usual difference from the fleet
     double deviation;         //  EWMA of the deviation from the fleet
     long rows;                //  Rows judged in
 } s_member_t;
+
+//  A pending row (one time bucket)
+typedef struct {
+    int64_t bucket;  //  Its bucket
+    uint64_t serial; //  Its serial (members' slots carry it)
+    size_t count;    //  Members in it
+} s_row_t;
 
 struct _lw_peer_t {
     lw_detect_cfg_t detect; //  Thresholds, floors, warm-up
@@ -63,10 +74,16 @@ struct _lw_peer_t {
     double *spreads;        //  Scratch, capacity doubles
     size_t count;           //  Members shown
     size_t capacity;        //  Slots in members and the scratch arrays
-    bool open;              //  A row is open
-    uint64_t row;           //  Its number
-    int64_t row_bucket;     //  Its bucket
-    size_t row_count;       //  Members in it
+    s_row_t rows[LW_PEER_ROWS];       //  Row slots
+    int pending[LW_PEER_ROWS];        //  Slots of pending rows, by bucket
+    size_t npending;                  //  Pending rows
+    int free_slots[LW_PEER_ROWS];     //  Free slots
+    size_t nfree;                     //  Free slots
+    uint64_t serial;                  //  Serial of the last row opened
+    bool closed_any;                  //  A row was closed
+    int64_t closed_bucket;            //  Bucket of the newest closed row
+    uint64_t items;                   //  Items added to the group
+    s_member_t **present;             //  Scratch: members of a row
     double spread;          //  Group spread S, 0 until learned
 };
 
@@ -248,6 +265,8 @@ lw_peer_new (const lw_detect_cfg_t *detect, lw_peers_t *peers, size_t index)
         return NULL;
     self->detect = *detect;
     self->group = peers->groups[index];
+    for (int slot = 0; slot < LW_PEER_ROWS; slot++)
+        self->free_slots[self->nfree++] = LW_PEER_ROWS - 1 - slot;
     self->index = lw_keymap_new (NULL);
     if (!self->index)
         lw_peer_destroy (&self);
@@ -270,6 +289,7 @@ lw_peer_destroy (lw_peer_t **self_p)
         free (self->members);
         free (self->residuals);
         free (self->spreads);
+        free (self->present);
         lw_keymap_destroy (&self->index);
         free (self);
         *self_p = NULL;
@@ -289,16 +309,6 @@ s_bucket (lw_peer_t *self, int64_t time)
     if (time % width < 0)
         bucket--;
     return bucket;
-}
-
-//  --------------------------------------------------------------------------
-//  True when `time` is of a later row than the open one.
-
-bool
-lw_peer_due (lw_peer_t *self, int64_t time)
-{
-    assert (self);
-    return self->open && s_bucket (self, time) > self->row_bucket;
 }
 
 //  --------------------------------------------------------------------------
@@ -323,6 +333,11 @@ s_grow (lw_peer_t *self)
     if (!spreads)
         return -1;
     self->spreads = spreads;
+    s_member_t **present = (s_member_t **)realloc (
+        self->present, capacity * sizeof (s_member_t *));
+    if (!present)
+        return -1;
+    self->present = present;
     self->capacity = capacity;
     return 0;
 }
@@ -343,52 +358,20 @@ s_member (lw_peer_t *self, const char *sensor)
     if (!member)
         return NULL;
     snprintf (member->key, sizeof (member->key), "%s", sensor);
-    member->row = UINT64_MAX;
     member->episode = lw_episode_new (&self->detect, member->key);
     if (!member->episode || lw_keymap_insert (self->index, sensor, member)) {
         lw_episode_destroy (&member->episode);
         free (member);
         return NULL;
     }
+    //  The fleet's centre moves with its membership: everyone learns
+    //  their offset again
+    for (size_t index = 0; index < self->count; index++) {
+        self->members[index]->rows = 0;
+        self->members[index]->deviation = 0;
+    }
     self->members[self->count++] = member;
     return member;
-}
-
-//  --------------------------------------------------------------------------
-//  Adds a member's item to the open row (opening one).
-
-void
-lw_peer_add (lw_peer_t *self, const char *sensor, const lw_item_t *item)
-{
-    assert (self);
-    assert (sensor);
-    assert (item);
-    if (!isfinite (item->value))
-        return;
-    s_member_t *member = s_member (self, sensor);
-    if (!self->open) {
-        self->open = true;
-        self->row++;
-        self->row_bucket = s_bucket (self, item->time);
-        self->row_count = 0;
-    }
-    if (!member)
-        return;
-    if (member->row != self->row)
-        self->row_count++;
-    member->row = self->row;
-    member->time = item->time;
-    member->value = item->value;
-}
-
-//  --------------------------------------------------------------------------
-//  True when every member reported in the open row.
-
-bool
-lw_peer_complete (lw_peer_t *self)
-{
-    assert (self);
-    return self->open && self->row_count >= self->count;
 }
 
 //  --------------------------------------------------------------------------
@@ -413,30 +396,39 @@ s_median (double *values, size_t count)
 }
 
 //  --------------------------------------------------------------------------
-//  Closes the open row; see the header. Returns the members judged.
+//  Closes the oldest pending row: judges its members (when there are
+//  enough) and frees its slot. Returns the members judged.
 
-size_t
-lw_peer_close (lw_peer_t *self, lw_peer_fn *fn, void *arg)
+static size_t
+s_close_oldest (lw_peer_t *self, lw_peer_fn *fn, void *arg)
 {
-    assert (self);
-    if (!self->open)
-        return 0;
-    self->open = false;
-    if (self->row_count < LW_PEER_MIN_MEMBERS)
-        return 0;
-    const lw_detect_cfg_t *detect = &self->detect;
+    assert (self->npending > 0);
+    int slot = self->pending[0];
+    s_row_t *row = &self->rows[slot];
+    memmove (self->pending, self->pending + 1,
+             (self->npending - 1) * sizeof (int));
+    self->npending--;
+    self->free_slots[self->nfree++] = slot;
+    self->closed_any = true;
+    self->closed_bucket = row->bucket;
     size_t count = 0;
     for (size_t index = 0; index < self->count; index++) {
         s_member_t *member = self->members[index];
-        if (member->row == self->row)
-            self->residuals[count++] = member->value - member->offset;
+        if (member->serial[slot] == row->serial)
+            self->present[count++] = member;
+    }
+    if (count < LW_PEER_MIN_MEMBERS)
+        return 0;
+    const lw_detect_cfg_t *detect = &self->detect;
+    for (size_t index = 0; index < count; index++) {
+        s_member_t *member = self->present[index];
+        self->residuals[index] = member->value[slot] - member->offset;
     }
     double centre = s_median (self->residuals, count);
-    for (size_t index = 0, at = 0; index < self->count; index++) {
-        s_member_t *member = self->members[index];
-        if (member->row == self->row)
-            self->spreads[at++] =
-                fabs (member->value - member->offset - centre);
+    for (size_t index = 0; index < count; index++) {
+        s_member_t *member = self->present[index];
+        self->spreads[index] =
+            fabs (member->value[slot] - member->offset - centre);
     }
     double row_spread = S_SIGMA_PER_MAD * s_median (self->spreads, count);
     if (self->spread <= 0)
@@ -453,16 +445,15 @@ lw_peer_close (lw_peer_t *self, lw_peer_fn *fn, void *arg)
     double smooth = self->group.smooth;
     double noise = spread * sqrt (smooth / (2 - smooth));
 
-    for (size_t index = 0; index < self->count; index++) {
-        s_member_t *member = self->members[index];
-        if (member->row != self->row)
-            continue;
-        double deviation = member->value - member->offset - centre;
+    for (size_t index = 0; index < count; index++) {
+        s_member_t *member = self->present[index];
+        double value = member->value[slot];
+        double deviation = value - member->offset - centre;
         lw_item_t item;
         memset (&item, 0, sizeof (item));
         item.sensor = member->key;
-        item.time = member->time;
-        item.value = member->value;
+        item.time = member->time[slot];
+        item.value = value;
         item.expected_low = centre + member->offset - S_RANGE_SPREADS * spread;
         item.expected_high = centre + member->offset + S_RANGE_SPREADS * spread;
         if (member->rows < detect->warmup) {
@@ -492,6 +483,111 @@ lw_peer_close (lw_peer_t *self, lw_peer_fn *fn, void *arg)
             fn (&item, change, &member->alert, arg);
     }
     return count;
+}
+
+//  --------------------------------------------------------------------------
+//  True when the oldest pending row has enough members and every live
+//  member has reached it. A member is live while the group has received
+//  fewer than LW_PEER_SILENT_ROWS items per member since its last one: a
+//  machine's copies come in batches, so being behind in event time says
+//  nothing; staying silent while the others send whole rows does.
+
+static bool
+s_oldest_ready (lw_peer_t *self)
+{
+    const s_row_t *row = &self->rows[self->pending[0]];
+    if (row->count < LW_PEER_MIN_MEMBERS)
+        return false; //  Too few to judge yet: wait (or overflow)
+    int64_t bucket = row->bucket;
+    uint64_t silence = (uint64_t)self->count * LW_PEER_SILENT_ROWS;
+    for (size_t index = 0; index < self->count; index++) {
+        s_member_t *member = self->members[index];
+        if (member->newest_bucket < bucket &&
+            self->items - member->heard < silence)
+            return false;
+    }
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Adds a member's item and closes the rows every live member passed; see
+//  the header. Returns the members judged.
+
+size_t
+lw_peer_add (lw_peer_t *self, const char *sensor, const lw_item_t *item,
+             lw_peer_fn *fn, void *arg)
+{
+    assert (self);
+    assert (sensor);
+    assert (item);
+    if (!isfinite (item->value))
+        return 0;
+    int64_t bucket = s_bucket (self, item->time);
+    s_member_t *member = s_member (self, sensor);
+    if (!member)
+        return 0;
+    if (!member->seen || bucket > member->newest_bucket)
+        member->newest_bucket = bucket;
+    member->seen = true;
+    member->heard = ++self->items;
+    if (self->closed_any && bucket <= self->closed_bucket)
+        return 0; //  Its row was judged already (the member now counts)
+    size_t judged = 0;
+    //  The pending row of this bucket (pending is sorted by bucket)
+    size_t at = self->npending;
+    while (at > 0 && self->rows[self->pending[at - 1]].bucket > bucket)
+        at--;
+    int slot;
+    if (at > 0 && self->rows[self->pending[at - 1]].bucket == bucket)
+        slot = self->pending[at - 1];
+    else {
+        if (self->nfree == 0) {
+            judged += s_close_oldest (self, fn, arg);
+            if (bucket <= self->closed_bucket)
+                return judged;
+            at--;
+        }
+        slot = self->free_slots[--self->nfree];
+        memmove (self->pending + at + 1, self->pending + at,
+                 (self->npending - at) * sizeof (int));
+        self->pending[at] = slot;
+        self->npending++;
+        self->rows[slot].bucket = bucket;
+        self->rows[slot].serial = ++self->serial;
+        self->rows[slot].count = 0;
+    }
+    s_row_t *row = &self->rows[slot];
+    if (member->serial[slot] != row->serial)
+        row->count++;
+    member->serial[slot] = row->serial;
+    member->time[slot] = item->time;
+    member->value[slot] = item->value;
+    while (self->npending > 0 && s_oldest_ready (self))
+        judged += s_close_oldest (self, fn, arg);
+    return judged;
+}
+
+//  --------------------------------------------------------------------------
+//  Closes every pending row, oldest first. Returns the members judged.
+
+size_t
+lw_peer_flush (lw_peer_t *self, lw_peer_fn *fn, void *arg)
+{
+    assert (self);
+    size_t judged = 0;
+    while (self->npending > 0)
+        judged += s_close_oldest (self, fn, arg);
+    return judged;
+}
+
+//  --------------------------------------------------------------------------
+//  Rows waiting for members.
+
+size_t
+lw_peer_pending (lw_peer_t *self)
+{
+    assert (self);
+    return self->npending;
 }
 
 //  --------------------------------------------------------------------------
@@ -563,6 +659,7 @@ lw_peer_test (bool verbose)
     assert (lw_peers_add (peers, "spindles", "x", 0, 0.05, 6) == -1);
     assert (lw_peers_add (peers, "bad", "x", 0, 0, 6) == -1);
     assert (lw_peers_add (peers, "bad", "x", 0, 0.05, 0) == -1);
+    assert (lw_peers_add (peers, "bad", "x", -1, 0.05, 6) == -1);
     zconfig_destroy (&cfg);
     cfg = zconfig_new ("root", NULL);
     zconfig_put (cfg, "scorer/peer/g/pattern", "");
@@ -582,33 +679,49 @@ lw_peer_test (bool verbose)
     lw_peer_t *peer = lw_peer_new (&detect, peers, 0);
     assert (peer);
     s_test_seen_t seen = {.first_open = -1};
+    enum { MACHINES = 8, ROWS = 5 * 3600, CHUNK = 100 };
+    //  Copies arrive as lw-features sends them: a batch of one machine's
+    //  rows, then the next machine's (here 100 rows at a time)
     uint64_t random = 88172645463325252ULL;
-    enum { MACHINES = 8, ROWS = 5 * 3600 };
-    for (int row = 0; row < ROWS; row++) {
-        seen.row = row;
-        int64_t time = (1700000000LL + row) * LW_NS_PER_SEC;
-        double common = 50 + 5 * sin (row * 2 * M_PI / 3600.0);
-        for (int machine = 0; machine < MACHINES; machine++) {
-            //  xorshift noise, roughly uniform in [-1.7, 1.7] (sigma 1)
-            random ^= random << 13;
-            random ^= random >> 7;
-            random ^= random << 17;
-            double noise = ((double)(random >> 11) * 0x1.0p-53 - 0.5) * 3.46;
-            double value = common + machine * 2.0 + noise;
-            if (machine == 2 && row > 2 * 3600)
-                value += 2.0 * (row - 2 * 3600) / 3600.0; //  2 sigma / h
-            char key[64];
-            snprintf (key, sizeof (key), "line1/m%03d/spindle", machine + 1);
-            lw_item_t item;
-            memset (&item, 0, sizeof (item));
-            item.time = time;
-            item.value = value;
-            assert (!lw_peer_due (peer, time));
-            lw_peer_add (peer, key, &item);
+    static double values[MACHINES][CHUNK];
+    size_t judged = 0;
+    for (int first = 0; first < ROWS; first += CHUNK) {
+        for (int row = first; row < first + CHUNK; row++) {
+            double common = 50 + 5 * sin (row * 2 * M_PI / 3600.0);
+            for (int machine = 0; machine < MACHINES; machine++) {
+                //  xorshift noise, roughly uniform in [-1.7, 1.7] (sigma 1)
+                random ^= random << 13;
+                random ^= random >> 7;
+                random ^= random << 17;
+                double noise =
+                    ((double)(random >> 11) * 0x1.0p-53 - 0.5) * 3.46;
+                double value = common + machine * 2.0 + noise;
+                if (machine == 2 && row > 2 * 3600)
+                    value += 2.0 * (row - 2 * 3600) / 3600.0; //  2 sigma/h
+                values[machine][row - first] = value;
+            }
         }
-        assert (lw_peer_complete (peer));
-        assert (lw_peer_close (peer, s_test_fn, &seen) == MACHINES);
+        for (int machine = 0; machine < MACHINES; machine++)
+            for (int row = first; row < first + CHUNK; row++) {
+                char key[64];
+                snprintf (key, sizeof (key), "line1/m%03d/spindle",
+                          machine + 1);
+                lw_item_t item;
+                memset (&item, 0, sizeof (item));
+                item.time = (1700000000LL + row) * LW_NS_PER_SEC;
+                item.value = values[machine][row - first];
+                seen.row = row;
+                judged += lw_peer_add (peer, key, &item, s_test_fn, &seen);
+            }
+        //  Every machine has reached the chunk's last row: all judged
+        assert (lw_peer_pending (peer) == 0);
     }
+    judged += lw_peer_flush (peer, s_test_fn, &seen);
+    //  Members not seen yet are not waited for: in the first chunk, rows
+    //  are judged as soon as three members reported them
+    assert (judged >= (size_t)MACHINES * (ROWS - CHUNK));
+    assert (judged < (size_t)MACHINES * ROWS);
+    assert (lw_peer_pending (peer) == 0);
     if (verbose)
         printf ("   drifter first alert after %.2f h of drift; others' max "
                 "score %.3f\n",
@@ -618,14 +731,30 @@ lw_peer_test (bool verbose)
     assert (seen.first_open > 2 * 3600 && seen.first_open < 4 * 3600);
     assert (seen.max_other < detect.open_threshold);
     assert (lw_peer_members (peer) == MACHINES);
-    //  Too few members in a row: not judged
+    //  A row already judged ignores late copies; a row with too few
+    //  members is not judged
     lw_item_t item;
     memset (&item, 0, sizeof (item));
+    item.time = (1700000000LL + 10) * LW_NS_PER_SEC;
+    assert (lw_peer_add (peer, "line1/m001/spindle", &item, s_test_fn,
+                         &seen) == 0);
+    assert (lw_peer_pending (peer) == 0);
     item.time = (1700000000LL + ROWS) * LW_NS_PER_SEC;
-    lw_peer_add (peer, "line1/m001/spindle", &item);
-    assert (lw_peer_due (peer, item.time + 1));
-    assert (lw_peer_close (peer, s_test_fn, &seen) == 0);
-    assert (lw_peer_close (peer, s_test_fn, &seen) == 0);
+    lw_peer_add (peer, "line1/m001/spindle", &item, s_test_fn, &seen);
+    assert (lw_peer_pending (peer) == 1);
+    assert (lw_peer_flush (peer, s_test_fn, &seen) == 0);
+    //  Members that stay silent while the others send whole rows stop
+    //  holding rows back: three of eight keep going
+    judged = 0;
+    for (int row = ROWS + 1; row < ROWS + 1 + 2 * LW_PEER_ROWS; row++)
+        for (int machine = 0; machine < 3; machine++) {
+            char key[64];
+            snprintf (key, sizeof (key), "line1/m%03d/spindle", machine + 1);
+            item.time = (1700000000LL + row) * LW_NS_PER_SEC;
+            judged += lw_peer_add (peer, key, &item, s_test_fn, &seen);
+        }
+    assert (judged >= 3 * LW_PEER_ROWS);
+    assert (lw_peer_pending (peer) <= 1);
     lw_peer_destroy (&peer);
     lw_peer_destroy (&peer);
     lw_peers_destroy (&peers);

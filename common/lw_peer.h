@@ -13,10 +13,12 @@
     machine's partition as always, and under the group's partition
     fnv1a32 ("peer:" + group) mod P with LW_QUALITY_PEER set, so the one
     lw-scorer that owns the group's partition sees the whole fleet. There
-    the members' values are gathered into time-aligned rows (as
-    lw_machine's: one event time, or one bucket of `align` ms; a row
-    closes when every member reported or a later one arrives), and each
-    member is compared with the fleet at that moment:
+    the members' values are gathered into time-aligned rows (one event
+    time, or one bucket of `align` ms). The copies arrive batch by batch,
+    one machine's partition after another, so rows stay pending until
+    every live member has reached them (a member that stays silent while
+    the others send LW_PEER_SILENT_ROWS rows no longer holds them back). Then
+    each member is compared with the fleet at that moment:
         r_i   = value_i - offset_i       offset_i: the member's usual
                                          difference from the fleet
         c     = median (r)               the fleet's robust centre
@@ -27,8 +29,10 @@
         z_i   = |m_i| / (S * sqrt (smooth / (2 - smooth)))
         score = 1 - exp (-ln2 * (z_i / z_scale)^2)
     The offsets are learned during a member's first `detect/warmup` rows
-    (running mean of d), then only very slowly (LW_PEER_OFFSET_RATE per
-    row) and only while the member's score is below the close threshold,
+    (running mean of d; every member starts again when a new member
+    joins, as the centre moves with the membership), then only very
+    slowly (LW_PEER_OFFSET_RATE per row) and only while the member's score
+    is below the close threshold,
     so a member that drifts away from its fleet is not taught its drift:
     its own-history detector follows a slow drift (its score stays low),
     the peer score keeps growing. Each member has its own alert episode
@@ -60,6 +64,13 @@
 #define LW_PEER_MEMBERS_MAX 4096
 //  Fewest members in a row for it to be judged
 #define LW_PEER_MIN_MEMBERS 3
+//  Most rows pending at once (members' copies arrive batch by batch, one
+//  machine's partition after another, so rows wait for the laggards)
+#define LW_PEER_ROWS 1024
+//  A member silent while the group received this many items per member
+//  no longer holds rows back (one ingest batch can carry a machine's
+//  readings for hundreds of rows ahead of the others')
+#define LW_PEER_SILENT_ROWS 256
 //  Offset learning rate after warm-up, per row
 #define LW_PEER_OFFSET_RATE 0.0001
 
@@ -101,12 +112,12 @@ uint16_t
 
 typedef struct _lw_peer_t lw_peer_t;
 
-//  Called by lw_peer_close for each member of the row: its item (sensor,
-//  time, value, peer score, expected range, flags) and its episode's
-//  change (0 or LW_ALERT_*, with alert filled). The alert is the member's
-//  own, kept between calls: a caller that numbers it (local_seq) at OPEN
-//  finds the number again at its UPDATEs and CLOSE. Both borrowed for the
-//  call.
+//  Called by lw_peer_add and lw_peer_flush for each member of a row
+//  judged: its item (sensor, time, value, peer score, expected range,
+//  flags) and its episode's change (0 or LW_ALERT_*, with alert filled).
+//  The alert is the member's own, kept between calls: a caller that
+//  numbers it (local_seq) at OPEN finds the number again at its UPDATEs
+//  and CLOSE. Both borrowed for the call.
 typedef void (lw_peer_fn) (const lw_item_t *item, int change,
                            lw_alert_t *alert, void *arg);
 
@@ -117,21 +128,24 @@ lw_peer_t *
                  size_t index);
 void
     lw_peer_destroy (lw_peer_t **self_p);
-//  True when a reading at `time` belongs to a later row than the open one
-bool
-    lw_peer_due (lw_peer_t *self, int64_t time);
-//  Adds a member's item (its value and time) to the open row. Allocates
-//  only for a member never seen.
-void
-    lw_peer_add (lw_peer_t *self, const char *sensor, const lw_item_t *item);
-//  True when the open row holds every member shown
-bool
-    lw_peer_complete (lw_peer_t *self);
-//  Closes the open row, scores its members and runs their episodes,
-//  calling fn for each. Returns the number of members judged (0 when the
-//  row had fewer than LW_PEER_MIN_MEMBERS or none was open).
+//  Adds a member's item (its value and time) to the pending row of its
+//  time bucket, then closes, oldest first, every pending row that holds
+//  LW_PEER_MIN_MEMBERS members and that each live member has reached (its
+//  newest reading is in that row or later), judging the row's members and
+//  calling fn for each. A member from which nothing came while the group
+//  received LW_PEER_SILENT_ROWS items per member no longer holds rows
+//  back; when LW_PEER_ROWS rows are pending the oldest is closed. An item
+//  of a row already closed is ignored. Allocates only for a member never
+//  seen. Returns the number of members judged.
 size_t
-    lw_peer_close (lw_peer_t *self, lw_peer_fn *fn, void *arg);
+    lw_peer_add (lw_peer_t *self, const char *sensor, const lw_item_t *item,
+                 lw_peer_fn *fn, void *arg);
+//  Closes every pending row, oldest first. Returns the members judged.
+size_t
+    lw_peer_flush (lw_peer_t *self, lw_peer_fn *fn, void *arg);
+//  Rows waiting for members
+size_t
+    lw_peer_pending (lw_peer_t *self);
 //  Members shown
 size_t
     lw_peer_members (lw_peer_t *self);

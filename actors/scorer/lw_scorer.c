@@ -245,7 +245,7 @@ s_machine_item (self_t *self, lw_worker_t *worker, const lw_item_t *item,
 }
 
 //  --------------------------------------------------------------------------
-//  A peer member's alert change (lw_peer_close calls this per member).
+//  A peer member's alert change (lw_peer_add calls this per member).
 
 static void
 s_peer_member (const lw_item_t *item, int change, lw_alert_t *alert,
@@ -280,11 +280,7 @@ s_peer_item (self_t *self, lw_worker_t *worker, const lw_item_t *item,
         lw_stats_add (self->stats, self->nomem_index, 1);
         return;
     }
-    if (lw_peer_due (state->peer, item->time))
-        lw_peer_close (state->peer, s_peer_member, self);
-    lw_peer_add (state->peer, item->sensor, item);
-    if (lw_peer_complete (state->peer))
-        lw_peer_close (state->peer, s_peer_member, self);
+    lw_peer_add (state->peer, item->sensor, item, s_peer_member, self);
     lw_stats_add (self->stats, self->peer_index, 1);
 }
 

@@ -154,14 +154,10 @@ main (int argc, char **argv)
             if (index == drifter && item.score > own_max_drifter)
                 own_max_drifter = item.score;
         }
-        if (lw_peers_match (peers, key) == group) {
-            if (lw_peer_due (peer, copy.time))
-                lw_peer_close (peer, s_peer_fn, &seen);
-            lw_peer_add (peer, key, &copy);
-            if (lw_peer_complete (peer))
-                lw_peer_close (peer, s_peer_fn, &seen);
-        }
+        if (lw_peers_match (peers, key) == group)
+            lw_peer_add (peer, key, &copy, s_peer_fn, &seen);
     }
+    lw_peer_flush (peer, s_peer_fn, &seen);
     int own_opens_drifter = own_opens[S_DRIFT_MACHINE - 1];
     int own_opens_others = 0;
     for (int machine = 0; machine < S_MACHINES; machine++)
