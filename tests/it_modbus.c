@@ -22,6 +22,10 @@
         the rest of the poll unaffected);
       - engineering limits: a point above its limit arrives flagged
         LW_QUALITY_LIMIT; one with drop = 1 never arrives (drop_limit);
+      - a hostile device (junk): a plain TCP server answering every
+        request with a framed reply of the wrong transaction id: rejected
+        (modbus_errors), marked down (modbus_down_junk), no reading from
+        it, the others unaffected;
       - a dead device: plcB's server is stopped with SIGSTOP. plcB is
         marked down (modbus_down_plcB = 1, modbus_timeouts counted; its
         timeout is 2 s) while plcA's readings keep arriving at their
@@ -198,15 +202,75 @@ s_server (shared_t *shared)
 }
 
 //  --------------------------------------------------------------------------
-//  Forks a server; returns its pid
+//  A hostile "device" (a forked child): answers every request on every
+//  connection with a well-framed Modbus TCP reply of the wrong
+//  transaction id
+
+static void
+s_junk_server (shared_t *shared)
+{
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    int listener = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t length = sizeof (address);
+    if (listener < 0 || bind (listener, (struct sockaddr *)&address, length) ||
+        listen (listener, 16) ||
+        getsockname (listener, (struct sockaddr *)&address, &length))
+        _exit (3);
+    shared->port = ntohs (address.sin_port);
+    fd_set all;
+    FD_ZERO (&all);
+    FD_SET (listener, &all);
+    int top = listener;
+    //  MBAP: transaction 0xBEEF (never the one asked), protocol 0,
+    //  length 5, unit 1; read holding registers, 2 bytes: well framed,
+    //  so libmodbus reads it whole and rejects it (EMBBADDATA)
+    const uint8_t junk[] = {0xBE, 0xEF, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34};
+    while (true) {
+        fd_set ready = all;
+        if (select (top + 1, &ready, NULL, NULL, NULL) == -1)
+            continue;
+        for (int fd = 0; fd <= top; fd++) {
+            if (!FD_ISSET (fd, &ready))
+                continue;
+            if (fd == listener) {
+                int client = accept (listener, NULL, NULL);
+                if (client >= 0 && client < FD_SETSIZE) {
+                    FD_SET (client, &all);
+                    if (client > top)
+                        top = client;
+                }
+                else if (client >= 0)
+                    close (client);
+                continue;
+            }
+            uint8_t query[MODBUS_TCP_MAX_ADU_LENGTH];
+            ssize_t size = read (fd, query, sizeof (query));
+            if (size <= 0 || write (fd, junk, sizeof (junk)) < 0) {
+                close (fd);
+                FD_CLR (fd, &all);
+            }
+            else
+                shared->requests++;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Forks a server (junk: the hostile one); returns its pid
 
 static pid_t
-s_server_start (shared_t *shared)
+s_server_start (shared_t *shared, bool junk)
 {
     pid_t pid = fork ();
     assert (pid >= 0);
-    if (pid == 0)
-        s_server (shared);
+    if (pid == 0) {
+        if (junk)
+            s_junk_server (shared);
+        else
+            s_server (shared);
+    }
     return pid;
 }
 
@@ -471,7 +535,7 @@ s_bench_main (void)
     memset (shared, 0, BENCH_DEVICES * sizeof (shared_t));
     pid_t servers[BENCH_DEVICES];
     for (int device = 0; device < BENCH_DEVICES; device++)
-        servers[device] = s_server_start (&shared[device]);
+        servers[device] = s_server_start (&shared[device], false);
     for (int device = 0; device < BENCH_DEVICES; device++)
         while (!shared[device].port)
             usleep (1000);
@@ -495,14 +559,15 @@ main (int argc, char **argv)
         return s_bench_main ();
     //  Servers first: fork before any ZeroMQ thread exists
     shared_t *shared =
-        (shared_t *)mmap (NULL, 2 * sizeof (shared_t), PROT_READ | PROT_WRITE,
+        (shared_t *)mmap (NULL, 3 * sizeof (shared_t), PROT_READ | PROT_WRITE,
                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     assert (shared != MAP_FAILED);
-    memset (shared, 0, 2 * sizeof (shared_t));
-    pid_t servers[2] = {s_server_start (&shared[0]),
-                        s_server_start (&shared[1])};
+    memset (shared, 0, 3 * sizeof (shared_t));
+    pid_t servers[3] = {s_server_start (&shared[0], false),
+                        s_server_start (&shared[1], false),
+                        s_server_start (&shared[2], true)};
     int64_t deadline = zclock_mono () + 5000;
-    while (!shared[0].port || !shared[1].port) {
+    while (!shared[0].port || !shared[1].port || !shared[2].port) {
         assert (zclock_mono () < deadline);
         usleep (1000); //  A forked child has no socket to wait on
     }
@@ -565,6 +630,15 @@ main (int argc, char **argv)
         }
         zstr_free (&base);
     }
+    //  The hostile device
+    const char *base = "ingest/source/mb/device/junk";
+    zlistx_add_end (strings, zsys_sprintf ("%s/host=127.0.0.1", base));
+    zlistx_add_end (strings, zsys_sprintf ("%s/port=%d", base, shared[2].port));
+    zlistx_add_end (strings, zsys_sprintf ("%s/interval=%d", base, INTERVAL));
+    zlistx_add_end (strings, zsys_sprintf ("%s/timeout=300", base));
+    zlistx_add_end (strings, zsys_sprintf ("%s/backoff_max=300", base));
+    zlistx_add_end (strings, zsys_sprintf ("%s/machine=it/junk", base));
+    zlistx_add_end (strings, zsys_sprintf ("%s/point/x/address=0", base));
     const char **overrides =
         (const char **)calloc (zlistx_size (strings) + 1, sizeof (char *));
     assert (overrides);
@@ -634,12 +708,17 @@ main (int argc, char **argv)
                 requests <= per_poll * holding + 3);
     }
     assert (lw_test_counter (node, "ingest", "modbus_exceptions", 1000) > 0);
-    s_expect_counter (node, "modbus_down", 0);
+    //  The junk device answers nonsense: rejected by libmodbus, counted,
+    //  marked down, nothing from it arrives, nothing crashes
+    s_expect_counter (node, "modbus_down_junk", 1);
+    s_expect_counter (node, "modbus_down", 1);
+    assert (lw_test_counter (node, "ingest", "modbus_errors", 1000) > 0);
+    assert (shared[2].requests > 0);
 
     //  A dead device: plcB stops answering; plcA goes on at its pace
     assert (kill (servers[1], SIGSTOP) == 0);
     s_expect_counter (node, "modbus_down_plcB", 1);
-    s_expect_counter (node, "modbus_down", 1);
+    s_expect_counter (node, "modbus_down", 2);
     assert (lw_test_counter (node, "ingest", "modbus_timeouts", 1000) >= 1);
     s_watch (&watch, 300); //  What was queued before
     watch.max_delta[0] = 0;
@@ -664,7 +743,7 @@ main (int argc, char **argv)
     //  It answers again: marked up, readings flow
     assert (kill (servers[1], SIGCONT) == 0);
     s_expect_counter (node, "modbus_down_plcB", 0);
-    s_expect_counter (node, "modbus_down", 0);
+    s_expect_counter (node, "modbus_down", 1); //  The junk one
     size_t b_after = s_cycles (&watch, 1);
     deadline = zclock_mono () + START_DEADLINE;
     while (s_cycles (&watch, 1) < b_after + 5) {
@@ -687,11 +766,11 @@ main (int argc, char **argv)
     lw_testnode_kill (node, features, SIGTERM);
     lw_testnode_kill (node, broker, SIGTERM);
     lw_testnode_destroy (&node);
-    for (int device = 0; device < 2; device++) {
+    for (int device = 0; device < 3; device++) {
         kill (servers[device], SIGKILL);
         waitpid (servers[device], NULL, 0);
     }
-    munmap (shared, 2 * sizeof (shared_t));
+    munmap (shared, 3 * sizeof (shared_t));
     free (overrides);
     zlistx_destroy (&strings);
     printf ("it_modbus: OK\n");
