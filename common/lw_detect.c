@@ -54,6 +54,10 @@
 #define S_FOREST_SPAN 3.0
 //  Density floor of the forest's raw score, -log2 (density + floor)
 #define S_FOREST_FLOOR 0.015625
+//  Smallest tail probability the forest part claims
+#define S_FOREST_TAIL_MIN 0.0005
+//  Fixed map of a z on a learned scale: the normal tail of z / this
+#define S_Z_INFLATE 2.0
 //  Onset filter: a score below the recent maximum is multiplied by this
 #define S_ONSET_DAMP 0.5
 //  ... unless it beats the held maximum m by this fraction of (1 - m): a
@@ -79,6 +83,7 @@ struct _lw_detector_t {
     bool enabled[S_PARTS];       //  Parts switched on
     double onset_max;            //  Held maximum of the ensemble score
     long onset_age;              //  Points since it was set
+    long settling;               //  Scored points before calibration learns
     long flagged_run;            //  Consecutive flagged points
     long warmup_left;            //  Points still needed before scoring
     int top;                     //  Part behind the last score
@@ -94,7 +99,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     memset (out, 0, sizeof (*out));
     out->window = 64;
     out->ewma_alpha = 0.05;
-    out->warmup = 30;
+    out->warmup = 20;
     out->floor_abs = 1e-6;
     out->floor_rel = 0.001;
     out->z_scale = 3;
@@ -255,7 +260,8 @@ s_parts_left (lw_detector_t *self)
     long left = 0;
     if (self->cfg.calibration) {
         for (int part = 0; part < S_PARTS; part++) {
-            long need = S_CALIB_WARMUP - lw_calib_learned (self->calib[part]);
+            long need = self->settling + S_CALIB_WARMUP -
+                        lw_calib_learned (self->calib[part]);
             if (self->enabled[part] && need > left)
                 left = need;
         }
@@ -299,6 +305,7 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
                                    (uint64_t)cfg->seed);
         failed |= self->forest == NULL;
     }
+    self->settling = cfg->warmup;
     if (failed)
         lw_detector_destroy (&self);
     else
@@ -354,10 +361,18 @@ s_squash (double value, double level, double scale)
 //  maps of a z (spike, shift) and of a forest density.
 
 static double
-s_fixed_tail (const lw_detector_t *self, int part, double raw)
+s_fixed_tail (const lw_detector_t *self, int part, double raw, bool floored)
 {
     if (part == S_FOREST)
         return exp2 (self->cfg.forest_depth - raw);
+    //  A scale the data gave (not a floor): the normal two-sided tail
+    //  of z / S_Z_INFLATE, generous for the tails real signals have (the
+    //  calibration can only make it less rare)
+    if (!floored)
+        return erfc (raw / (M_SQRT2 * S_Z_INFLATE));
+    //  A floored scale: z counts floors, not sigmas, and is judged
+    //  leniently, so a +1 step on a signal flat for a month is no
+    //  maximal alarm
     double ratio = raw / self->cfg.z_scale;
     return exp (-M_LN2 * ratio * ratio);
 }
@@ -415,7 +430,20 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
     double raw[S_PARTS] = {0, 0, 0, 0};
+    bool floored[S_PARTS] = {false, false, false, false};
     raw[S_SPIKE] = fabs (deviation) / scale;
+    floored[S_SPIKE] = self->absdev * S_SIGMA_PER_ABSDEV < scale;
+    //  ... and of the value against the rolling median, in rolling MADs:
+    //  a spike must be one under both robust baselines (the clipped
+    //  EWMA adapts, the median window forgets), which keeps a burst of
+    //  volatility from passing for a spike
+    double median_scale =
+        s_scale (cfg, features[LW_F_MAD], features[LW_F_MEDIAN], quantum);
+    double median_z = fabs (value - features[LW_F_MEDIAN]) / median_scale;
+    if (median_z < raw[S_SPIKE]) {
+        raw[S_SPIKE] = median_z;
+        floored[S_SPIKE] = features[LW_F_MAD] < median_scale;
+    }
     item->expected_low = self->level - self->z_open * scale;
     item->expected_high = self->level + self->z_open * scale;
 
@@ -428,6 +456,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         self->short_level + cfg->short_alpha * (value - self->short_level);
     double short_noise = sqrt (cfg->short_alpha / (2 - cfg->short_alpha));
     raw[S_SHIFT] = fabs (short_level - long_level) / (long_scale * short_noise);
+    floored[S_SHIFT] = features[LW_F_SLOW_STD] < long_scale;
 
     //  Drift: the same at the medium scale (the EWMA of ewma_alpha, this
     //  value included), for changes too slow for the short scale
@@ -435,6 +464,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
                     cfg->ewma_alpha * (value - features[LW_F_EWMA]);
     double medium_noise = sqrt (cfg->ewma_alpha / (2 - cfg->ewma_alpha));
     raw[S_DRIFT] = fabs (medium - long_level) / (long_scale * medium_noise);
+    floored[S_DRIFT] = floored[S_SHIFT];
 
     //  Forest: the context (this value and the two before) around the
     //  long level
@@ -463,7 +493,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         //  calibration has S_CALIB_WARMUP raw scores, a part uses the
         //  fixed map alone (the forest, whose fixed map means little on a
         //  half-empty forest, sits out)
-        double part_tail = s_fixed_tail (self, part, raw[part]);
+        double part_tail =
+            s_fixed_tail (self, part, raw[part], floored[part]);
         bool warm = lw_calib_learned (self->calib[part]) >= S_CALIB_WARMUP;
         if (part == S_FOREST &&
             (long)lw_hst_learned (self->forest) < cfg->forest_window / 2)
@@ -472,6 +503,12 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
             double calibrated = lw_calib_tail (self->calib[part], raw[part]);
             if (part == S_FOREST || calibrated > part_tail)
                 part_tail = calibrated;
+            //  The forest ranks contexts but does not alert alone: its
+            //  densities come from one window of points, too noisy to
+            //  claim more than 1 in 2000 (times the parts: below
+            //  open_threshold); with another part it adds up
+            if (part == S_FOREST && part_tail < S_FOREST_TAIL_MIN)
+                part_tail = S_FOREST_TAIL_MIN;
         }
         else if (part == S_FOREST && !warm)
             part_tail = 1;
@@ -514,9 +551,15 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  The calibration learns every raw score: it models the detectors'
     //  score distribution, not the signal, and a flagged score left out
     //  would make the next one as rare again (one fault, many alarms)
-    for (int part = 0; part < S_PARTS; part++)
-        if (self->enabled[part])
-            lw_calib_learn (self->calib[part], raw[part]);
+    //  It starts `warmup` points after seeding, once the levels and
+    //  scales have settled: the first raw scores of a fresh detector are
+    //  not the signal's, and a record among them would hide real ones
+    if (self->settling > 0)
+        self->settling--;
+    else
+        for (int part = 0; part < S_PARTS; part++)
+            if (self->enabled[part])
+                lw_calib_learn (self->calib[part], raw[part]);
     self->short_level = short_level;
     //  The spike level learns from the clipped value: a flagged point
     //  moves L and D by a bounded step only, yet a lasting shift is learned
@@ -762,8 +805,9 @@ s_test_detector (bool verbose)
     uint64_t state = 1;
     lw_item_t item;
     long warmup = lw_detector_warmup_left (detector);
-    assert (warmup > cfg.warmup);
-    assert (warmup == cfg.warmup + cfg.forest_window / 2);
+    //  features, then the levels settle, then 50 raw scores calibrate
+    assert (warmup == cfg.warmup + cfg.warmup + 50);
+    assert (warmup >= cfg.warmup + cfg.forest_window / 2);
     for (long index = 0; index < warmup; index++) {
         s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
         assert (item.flags & LW_SCORE_WARMUP);

@@ -158,8 +158,9 @@ const char *
     lw_detector_name (lw_detector_t *self);
 //  Points still needed before it scores (0 = warmed up): the features'
 //  warm-up (judged from LW_F_SEEN, so a fresh detector on a long-seen
-//  sensor skips it), then the calibration's 50 raw scores and the
-//  forest's half window. Exact: it goes down by one per scored point.
+//  sensor skips it), then `warmup` points for its levels to settle and
+//  50 raw scores to calibrate on (the forest's half window runs along).
+//  Exact: it goes down by one per point.
 long
     lw_detector_warmup_left (lw_detector_t *self);
 
