@@ -502,6 +502,10 @@ s_device_load (s_modbus_t *self, const lw_source_env_t *env, s_device_t *device,
     char counter[LW_STAT_NAME_MAX + 1];
     snprintf (counter, sizeof (counter), "modbus_down_%s", name);
     device->c_down = lw_sink_counter (self->sink, counter);
+    if (device->c_down == -1)
+        zsys_notice ("ingest: source=%s device=%s: no %s gauge (counter "
+                     "table full); modbus_down and the log still tell",
+                     self->name, name, counter);
     zsys_info ("ingest: source=%s modbus device=%s host=%s port=%ld unit=%ld "
                "points=%zu requests_per_poll=%zu interval=%ldms timeout=%ldms",
                self->name, name, host, port, unit, npoints,
