@@ -444,6 +444,8 @@ s_close_oldest (lw_peer_t *self, lw_peer_fn *fn, void *arg)
         spread = 1e-12;
     double smooth = self->group.smooth;
     double noise = spread * sqrt (smooth / (2 - smooth));
+    long warmup = detect->warmup > LW_PEER_WARMUP ? detect->warmup
+                                                  : LW_PEER_WARMUP;
 
     for (size_t index = 0; index < count; index++) {
         s_member_t *member = self->present[index];
@@ -456,7 +458,7 @@ s_close_oldest (lw_peer_t *self, lw_peer_fn *fn, void *arg)
         item.value = value;
         item.expected_low = centre + member->offset - S_RANGE_SPREADS * spread;
         item.expected_high = centre + member->offset + S_RANGE_SPREADS * spread;
-        if (member->rows < detect->warmup) {
+        if (member->rows < warmup) {
             //  Warm-up: the offset is the running mean of the deviation
             member->rows++;
             member->offset += deviation / (double)member->rows;

@@ -28,7 +28,8 @@
         m_i   = EWMA (smooth) of d_i     a slow deviation, noise averaged
         z_i   = |m_i| / (S * sqrt (smooth / (2 - smooth)))
         score = 1 - exp (-ln2 * (z_i / z_scale)^2)
-    The offsets are learned during a member's first `detect/warmup` rows
+    The offsets are learned during a member's first LW_PEER_WARMUP rows
+    (or detect/warmup if more)
     (running mean of d; every member starts again when a new member
     joins, as the centre moves with the membership), then only very
     slowly (LW_PEER_OFFSET_RATE per row) and only while the member's score
@@ -71,6 +72,9 @@
 //  no longer holds rows back (one ingest batch can carry a machine's
 //  readings for hundreds of rows ahead of the others')
 #define LW_PEER_SILENT_ROWS 256
+//  Fewest warm-up rows of a member (offset learned, not scored): more
+//  if detect/warmup says so
+#define LW_PEER_WARMUP 200
 //  Offset learning rate after warm-up, per row
 #define LW_PEER_OFFSET_RATE 0.0001
 

@@ -40,6 +40,7 @@ typedef struct {
     int opens_others;   //  Peer OPENs of the others
     int64_t first_open; //  Event time of the drifter's first, 0 = none
     double max_other;   //  Highest peer score of the others
+    int64_t max_other_time; //  Its time
 } s_seen_t;
 
 //  --------------------------------------------------------------------------
@@ -50,8 +51,10 @@ s_peer_fn (const lw_item_t *item, int change, lw_alert_t *alert, void *arg)
 {
     s_seen_t *seen = (s_seen_t *)arg;
     bool drifter = streq (item->sensor, "line1/m003/s01");
-    if (!drifter && item->score > seen->max_other)
+    if (!drifter && item->score > seen->max_other) {
         seen->max_other = item->score;
+        seen->max_other_time = item->time;
+    }
     if (change != LW_ALERT_OPEN)
         return;
     assert (streq (alert->detectors[0], LW_DETECTOR_PEER));
@@ -175,6 +178,9 @@ main (int argc, char **argv)
             S_DRIFT_START_H, own_opens_drifter, own_max_drifter,
             own_opens_others,
             seen.opens_drifter, after, seen.opens_others, seen.max_other);
+    if (verbose)
+        printf ("   others' max peer score at %.2f h\n",
+                (double)(seen.max_other_time - start) / 3600e9);
     assert (own_opens_drifter <= own_opens_others);
     assert (seen.opens_drifter >= 1);
     assert (after > 0 && after < 2.0);
