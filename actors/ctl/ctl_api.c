@@ -945,6 +945,29 @@ s_status_human (FILE *out, const lw_ctrl_t *ctrl)
     }
     if (any)
         fputc ('\n', out);
+    //  Everything else a process counts (cleaning, source state such as
+    //  mqtt_connected or modbus_down_<device>): non-zero values, and
+    //  source states even at zero, since 0 there is the news
+    any = false;
+    for (uint32_t index = 0; index < ctrl->nstats; index++) {
+        const lw_stat_t *stat = &ctrl->stats [index];
+        const char *name = stat->name;
+        if (streq (name, "in") || streq (name, "out") || streq (name, "gaps")
+            || strncmp (name, "drop_", 5) == 0
+            || strncmp (name, "lat_", 4) == 0)
+            continue;
+        bool state = strncmp (name, "mqtt_connected", 14) == 0
+                     || strncmp (name, "modbus_down_", 12) == 0;
+        if (stat->value == 0 && !state)
+            continue;
+        fputs (any ? " " : "      other:", out);
+        fputc (' ', out);
+        s_print_safe (out, name);
+        fprintf (out, "=%" PRIu64, stat->value);
+        any = true;
+    }
+    if (any)
+        fputc ('\n', out);
     double p50, p99;
     if (s_latency (ctrl, &p50, &p99))
         fprintf (out, "      latency ingest->score: p50 %.3g ms, p99 %.3g ms\n",
