@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(msg csv cfg alertdb)
+[ ${#targets[@]} -eq 0 ] && targets=(msg csv cfg alertdb lineproto mqtt)
 build=${LW_FUZZ_BUILD:-build-fuzz}
 if [ ! -f "$build/CMakeCache.txt" ]; then
     CC=clang cmake -S . -B "$build" -DLW_FUZZ=ON \
@@ -32,10 +32,8 @@ for name in "${targets[@]}"; do
         -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$name-" \
         "$corpus" tests/fuzz/corpus/"$name" >"$log" 2>&1
     rc=$?
-    units=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" \
-            | awk '{print $2}')
-    speed=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" \
-            | awk '{print $2}')
+    units=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$log")
+    speed=$(awk '/^stat::average_exec_per_sec:/ {print $2}' "$log")
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
