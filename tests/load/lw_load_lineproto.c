@@ -94,6 +94,51 @@ s_connect (int port)
     return -1;
 }
 
+//  What the waits below look at
+typedef struct {
+    lw_testnode_t *node; //  The node
+    int port;            //  Where to connect
+    int fd;              //  The connection made
+    totals_t totals;     //  Largest counters seen
+    long long expect;    //  features "in" to reach
+    long long last;      //  features "in" last seen
+    int64_t last_change; //  When it last grew (zclock_usecs)
+} wait_t;
+
+//  --------------------------------------------------------------------------
+//  True when a TCP connection to the source is made
+
+static bool
+s_connected (void *arg)
+{
+    wait_t *wait = (wait_t *)arg;
+    wait->fd = s_connect (wait->port);
+    return wait->fd != -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Polls the counters (keeping the largest: a member whose heartbeat is
+//  late under load can be missing from one answer). True when lw-features
+//  has counted `expect`, or nothing moved for 10 s.
+
+static bool
+s_settled (void *arg)
+{
+    wait_t *wait = (wait_t *)arg;
+    totals_t now;
+    if (s_totals (wait->node, &now)) {
+        if (now.lost > wait->totals.lost)
+            wait->totals.lost = now.lost;
+        if (now.features_in > wait->last) {
+            wait->last = now.features_in;
+            wait->totals.features_in = now.features_in;
+            wait->last_change = zclock_usecs ();
+        }
+    }
+    return wait->last >= wait->expect ||
+           zclock_usecs () - wait->last_change > 10000000;
+}
+
 //  --------------------------------------------------------------------------
 //  Writes all of a buffer
 
@@ -177,20 +222,15 @@ main (int argc, char *argv[])
 
     //  Connections, then a probe through to lw-features
     int fds[64];
-    int64_t deadline = zclock_mono () + 30000;
+    wait_t wait = {node, port, -1, {0, 0}, 1, -1, zclock_usecs ()};
     for (long index = 0; index < connections; index++) {
-        while ((fds[index] = s_connect (port)) == -1) {
-            assert (zclock_mono () < deadline);
-            zclock_sleep (50);
-        }
+        assert (lw_test_wait (s_connected, &wait, 30000));
+        fds[index] = wait.fd;
     }
     const char *probe = "probe,host=load v=1\n";
     s_write (fds[0], probe, strlen (probe));
-    totals_t totals = {0, 0};
-    while (!s_totals (node, &totals) || totals.features_in < 1) {
-        assert (zclock_mono () < deadline);
-        zclock_sleep (50);
-    }
+    assert (lw_test_wait (s_settled, &wait, 30000) && wait.last >= 1);
+    totals_t totals = wait.totals;
     long long base = totals.features_in;
     long long lost_base = totals.lost;
     double ingest_cpu = s_cpu_seconds (ingest);
@@ -231,25 +271,12 @@ main (int argc, char *argv[])
     }
     s_write (fds[connection], chunk, (size_t)(end - chunk));
     int64_t sent = zclock_usecs ();
-    long long expect = base + lines * fields;
-    long long last = -1;
-    int64_t last_change = zclock_usecs ();
-    while (true) {
-        //  Counters only grow; a member whose heartbeat is late under
-        //  load can be missing from one answer, so keep the largest
-        totals_t now;
-        if (s_totals (node, &now)) {
-            if (now.lost > totals.lost)
-                totals.lost = now.lost;
-            if (now.features_in > last) {
-                last = now.features_in;
-                last_change = zclock_usecs ();
-            }
-        }
-        if (last >= expect || zclock_usecs () - last_change > 10000000)
-            break;
-        zclock_sleep (20);
-    }
+    wait.expect = base + lines * fields;
+    wait.last_change = zclock_usecs ();
+    assert (lw_test_wait (s_settled, &wait, 3600 * 1000));
+    totals = wait.totals;
+    long long last = wait.last;
+    int64_t last_change = wait.last_change;
     ingest_cpu = s_cpu_seconds (ingest) - ingest_cpu;
     double seconds = (double)(last_change - started) / 1e6;
     long long arrived = last - base;

@@ -102,6 +102,61 @@ s_on_plain (struct mosquitto *mosq, void *arg,
     atomic_store (&s_plain_last, (long long)zclock_usecs ());
 }
 
+//  What the waits below look at
+typedef struct {
+    lw_testnode_t *node;      //  The node
+    struct mosquitto *client; //  Client to connect
+    int port;                 //  Broker port
+    totals_t totals;          //  Largest counters seen
+    long long plain;          //  Plain subscriber count last seen
+    int64_t change;           //  When anything last moved (zclock_usecs)
+    int64_t features_change;  //  When lw-features "in" last grew
+    int64_t quiet;            //  How long nothing may move (us)
+} wait_t;
+
+//  --------------------------------------------------------------------------
+//  True when the client connected to the broker (it may still start)
+
+static bool
+s_client_connected (void *arg)
+{
+    wait_t *wait = (wait_t *)arg;
+    return mosquitto_connect (wait->client, "127.0.0.1", wait->port, 60) ==
+           MOSQ_ERR_SUCCESS;
+}
+
+//  --------------------------------------------------------------------------
+//  Polls the counters (keeping the largest: a member whose heartbeat is
+//  late under load can be missing from one answer). True when neither
+//  lw-features nor the plain subscriber moved for `quiet`.
+
+static bool
+s_quiet (void *arg)
+{
+    wait_t *wait = (wait_t *)arg;
+    totals_t now;
+    int64_t clock = zclock_usecs ();
+    if (s_totals (wait->node, &now)) {
+        if (now.mqtt_messages > wait->totals.mqtt_messages) {
+            wait->totals.mqtt_messages = now.mqtt_messages;
+            wait->change = clock;
+        }
+        if (now.lost > wait->totals.lost)
+            wait->totals.lost = now.lost;
+        if (now.features_in > wait->totals.features_in) {
+            wait->totals.features_in = now.features_in;
+            wait->change = clock;
+            wait->features_change = clock;
+        }
+    }
+    long long plain = atomic_load (&s_plain_count);
+    if (plain != wait->plain) {
+        wait->plain = plain;
+        wait->change = clock;
+    }
+    return clock - wait->change >= wait->quiet;
+}
+
 //  --------------------------------------------------------------------------
 //  CPU seconds a process used so far (utime + stime), from /proc
 
@@ -188,11 +243,8 @@ main (int argc, char *argv[])
     assert (plain && pub);
     mosquitto_message_callback_set (plain, s_on_plain);
     int64_t deadline = zclock_mono () + 30000;
-    while (mosquitto_connect (plain, "127.0.0.1", port, 60) !=
-           MOSQ_ERR_SUCCESS) {
-        assert (zclock_mono () < deadline);
-        zclock_sleep (50);
-    }
+    wait_t wait = {node, plain, port, {0, 0, 0}, 0, 0, 0, 0};
+    assert (lw_test_wait (s_client_connected, &wait, 30000));
     assert (mosquitto_subscribe (plain, NULL, "bench/#", 0) ==
             MOSQ_ERR_SUCCESS);
     assert (mosquitto_loop_start (plain) == MOSQ_ERR_SUCCESS);
@@ -209,8 +261,11 @@ main (int argc, char *argv[])
                            probe_payload, 0, false);
         mosquitto_loop (pub, 100, 1);
     }
-    zclock_sleep (500); //  Let the probes drain before the baseline
-    assert (s_totals (node, &totals));
+    //  Let the probes drain: the baseline is taken when nothing moves
+    wait.quiet = 500000;
+    wait.change = zclock_usecs ();
+    assert (lw_test_wait (s_quiet, &wait, 30000));
+    totals = wait.totals;
     totals_t base = totals;
     long long plain_base = atomic_load (&s_plain_count);
     double ingest_cpu = s_cpu_seconds (ingest);
@@ -253,26 +308,12 @@ main (int argc, char *argv[])
     int64_t sent = zclock_usecs ();
 
     //  Until both consumers stop moving for 3 s
-    long long last_features = -1;
-    int64_t features_change = zclock_usecs ();
-    while (zclock_usecs () - features_change < 3000000 ||
-           zclock_usecs () - atomic_load (&s_plain_last) < 3000000) {
-        //  Counters only grow; a member whose heartbeat is late under
-        //  load can be missing from one answer, so keep the largest
-        totals_t now;
-        if (s_totals (node, &now)) {
-            if (now.mqtt_messages > totals.mqtt_messages)
-                totals.mqtt_messages = now.mqtt_messages;
-            if (now.lost > totals.lost)
-                totals.lost = now.lost;
-            if (now.features_in > last_features) {
-                last_features = now.features_in;
-                totals.features_in = now.features_in;
-                features_change = zclock_usecs ();
-            }
-        }
-        zclock_sleep (20);
-    }
+    wait.quiet = 3000000;
+    wait.change = zclock_usecs ();
+    wait.features_change = wait.change;
+    assert (lw_test_wait (s_quiet, &wait, 3600 * 1000));
+    totals = wait.totals;
+    int64_t features_change = wait.features_change;
     ingest_cpu = s_cpu_seconds (ingest) - ingest_cpu;
     long long plain_count = atomic_load (&s_plain_count) - plain_base;
     double plain_seconds =
