@@ -159,7 +159,7 @@ const char *
 //  Points still needed before it scores (0 = warmed up): the features'
 //  warm-up (judged from LW_F_SEEN, so a fresh detector on a long-seen
 //  sensor skips it), then `warmup` points for its levels to settle and
-//  50 raw scores to calibrate on (the forest's half window runs along).
+//  30 raw scores to calibrate on, or the forest's half window if longer.
 //  Exact: it goes down by one per point.
 long
     lw_detector_warmup_left (lw_detector_t *self);
