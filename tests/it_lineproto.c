@@ -22,88 +22,14 @@
 
 #include "lw_msg.h"
 #include "lw_testkit.h"
+#include "lw_testsource.h"
 #include "lw_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #define START_DEADLINE 20000 //  ms for the node to come up (ASan)
 #define COUNT_DEADLINE 5000  //  ms for a counter to be reported
 #define T0 1700000000000000000LL
-
-typedef struct {
-    lw_testnode_t *node; //  The node under test
-    const char *name;    //  lw-ingest counter
-    long long expect;    //  Value it must reach
-    long long value;     //  Last value seen
-} counter_t;
-
-//  One reading we expect at the subscriber
-typedef struct {
-    const char *key; //  Sensor key
-    int64_t time;    //  Timestamp, or 0 = reception time
-    double value;    //  Value
-    bool seen;       //  Arrived
-    int64_t got;     //  Its timestamp as it arrived
-} expect_t;
-
-//  --------------------------------------------------------------------------
-//  True when the ingest counter has reached its expected value
-
-static bool
-s_counter_reached (void *arg)
-{
-    counter_t *counter = (counter_t *)arg;
-    counter->value =
-        lw_test_counter (counter->node, "ingest", counter->name, 1000);
-    return counter->value >= counter->expect;
-}
-
-//  --------------------------------------------------------------------------
-//  True when the ingest counter (a gauge) equals its expected value
-
-static bool
-s_gauge_is (void *arg)
-{
-    counter_t *counter = (counter_t *)arg;
-    counter->value =
-        lw_test_counter (counter->node, "ingest", counter->name, 1000);
-    return counter->value == counter->expect;
-}
-
-//  --------------------------------------------------------------------------
-//  Asserts that an ingest counter reaches exactly `expect`
-
-static void
-s_expect_counter (lw_testnode_t *node, const char *name, long long expect)
-{
-    counter_t counter = {node, name, expect, 0};
-    bool reached = lw_test_wait (s_counter_reached, &counter, COUNT_DEADLINE);
-    if (!reached || counter.value != expect)
-        fprintf (stderr, "it_lineproto: counter %s = %lld, expected %lld\n",
-                 name, counter.value, expect);
-    assert (reached && counter.value == expect);
-}
-
-//  --------------------------------------------------------------------------
-//  A free port on 127.0.0.1 for the socket type (bound to 0, then closed)
-
-static int
-s_free_port (int type)
-{
-    int fd = socket (AF_INET, type, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (fd, (struct sockaddr *)&address, sizeof (address)) == 0);
-    socklen_t size = sizeof (address);
-    assert (getsockname (fd, (struct sockaddr *)&address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
-}
 
 //  --------------------------------------------------------------------------
 //  Tries one TCP connection to 127.0.0.1:port; true (and the fd) if made
@@ -117,17 +43,8 @@ static bool
 s_try_connect (void *arg)
 {
     connection_t *connection = (connection_t *)arg;
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {
-        .sin_family = AF_INET, .sin_port = htons ((uint16_t)connection->port)};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    if (connect (fd, (struct sockaddr *)&address, sizeof (address)) == 0) {
-        connection->fd = fd;
-        return true;
-    }
-    close (fd);
-    return false;
+    connection->fd = lw_test_tcp_connect (connection->port);
+    return connection->fd != -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -156,68 +73,15 @@ s_send (int fd, const char *text)
     }
 }
 
-//  --------------------------------------------------------------------------
-//  Receives readings until every expected one arrived (asserts on the
-//  deadline). Checks values and, for fixed ones, timestamps.
-
-static void
-s_collect (zsock_t *sub, expect_t *expects, size_t count)
-{
-    zpoller_t *poller = zpoller_new (sub, NULL);
-    lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
-    assert (poller && batch);
-    int64_t deadline = zclock_mono () + START_DEADLINE;
-    size_t missing = 0;
-    for (size_t index = 0; index < count; index++)
-        missing += !expects[index].seen;
-    while (missing) {
-        if (zclock_mono () > deadline) {
-            for (size_t index = 0; index < count; index++)
-                if (!expects[index].seen)
-                    fprintf (stderr, "it_lineproto: missing %s\n",
-                             expects[index].key);
-            assert (false);
-        }
-        if (zpoller_wait (poller, 500) != sub)
-            continue;
-        zmsg_t *msg = zmsg_recv (sub);
-        assert (msg);
-        zframe_t *body = zmsg_last (msg);
-        assert (lw_batch_decode (batch, zframe_data (body),
-                                 zframe_size (body)) == 0);
-        for (size_t item_nbr = 0; item_nbr < lw_batch_count (batch);
-             item_nbr++) {
-            lw_item_t *item = lw_batch_item (batch, item_nbr);
-            for (size_t index = 0; index < count; index++) {
-                expect_t *expect = &expects[index];
-                if (expect->seen || !streq (expect->key, item->sensor))
-                    continue;
-                if (item->value != expect->value ||
-                    (expect->time && item->time != expect->time))
-                    fprintf (stderr, "it_lineproto: %s = %g at %lld\n",
-                             item->sensor, item->value, (long long)item->time);
-                assert (item->value == expect->value);
-                assert (!expect->time || item->time == expect->time);
-                expect->seen = true;
-                expect->got = item->time;
-                missing--;
-            }
-        }
-        zmsg_destroy (&msg);
-    }
-    lw_batch_destroy (&batch);
-    zpoller_destroy (&poller);
-}
-
 int
 main (void)
 {
     zsys_init ();
-    int tcp_port = s_free_port (SOCK_STREAM);
-    int udp_port = s_free_port (SOCK_DGRAM);
-    int seconds_port = s_free_port (SOCK_STREAM);
+    int tcp_port = lw_test_free_port (SOCK_STREAM);
+    int udp_port = lw_test_free_port (SOCK_DGRAM);
+    int seconds_port = lw_test_free_port (SOCK_STREAM);
     while (seconds_port == tcp_port)
-        seconds_port = s_free_port (SOCK_STREAM);
+        seconds_port = lw_test_free_port (SOCK_STREAM);
     const char *overrides[] = {"common/partitions=16", NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     zconfig_t *config = lw_testnode_zconfig (node);
@@ -279,30 +143,42 @@ main (void)
                 "cpu,host=gw1 now=5\n"
                 "cpu,host=gw1 spl");
     //  The rest of the split line comes in a later segment
-    expect_t first[] = {{"gw1/cpu_usage", T0 + 1, 12.5, false, 0},
-                        {"gw1/cpu_count", T0 + 1, 3, false, 0},
-                        {"gw1/cpu_ok", T0 + 1, 1, false, 0},
-                        {"gw1/cpu_big", T0 + 1, 7, false, 0},
-                        {"gw,2/my meas_fi=eld 1", T0 + 2, -1500, false, 0},
-                        {"gw,2/my meas_off", T0 + 2, 0, false, 0},
-                        {"gw1/cpu_after", T0 + 3, 1, false, 0},
-                        {"gw1/cpu_now", 0, 5, false, 0}};
-    s_collect (sub, first, sizeof (first) / sizeof (first[0]));
+    lw_test_expect_t first[] = {
+        {"gw1/cpu_usage", T0 + 1, 12.5, false, 0},
+        {"gw1/cpu_count", T0 + 1, 3, false, 0},
+        {"gw1/cpu_ok", T0 + 1, 1, false, 0},
+        {"gw1/cpu_big", T0 + 1, 7, false, 0},
+        {"gw,2/my meas_fi=eld 1", T0 + 2, -1500, false, 0},
+        {"gw,2/my meas_off", T0 + 2, 0, false, 0},
+        {"gw1/cpu_after", T0 + 3, 1, false, 0},
+        {"gw1/cpu_now", 0, 5, false, 0}};
+    assert (lw_test_collect (sub, first, sizeof (first) / sizeof (first[0]),
+                             START_DEADLINE));
     int64_t after = lw_time_now ();
     assert (first[7].got >= before && first[7].got <= after);
     s_send (fd, "it=42 1700000000000000004\r\n");
-    expect_t split[] = {{"gw1/cpu_split", T0 + 4, 42, false, 0}};
-    s_collect (sub, split, 1);
-    s_expect_counter (node, "drop_lineproto_bad_value", 1);
-    s_expect_counter (node, "drop_lineproto_bad_tag", 1);
-    s_expect_counter (node, "drop_lineproto_missing_tag", 1);
-    s_expect_counter (node, "drop_lineproto_bad_timestamp", 1);
-    s_expect_counter (node, "drop_lineproto_no_fields", 1);
-    s_expect_counter (node, "drop_lineproto_bad_string", 1);
-    s_expect_counter (node, "drop_lineproto_bad_field", 1);
-    s_expect_counter (node, "drop_lineproto_too_long", 1);
-    s_expect_counter (node, "lineproto_strings", 1);
-    s_expect_counter (node, "lineproto_connections", 1);
+    lw_test_expect_t split[] = {{"gw1/cpu_split", T0 + 4, 42, false, 0}};
+    assert (lw_test_collect (sub, split, 1, START_DEADLINE));
+    lw_test_expect_counter (node, "drop_lineproto_bad_value", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_bad_tag", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_missing_tag", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_bad_timestamp", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_no_fields", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_bad_string", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_bad_field", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_lineproto_too_long", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "lineproto_strings", 1, false,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "lineproto_connections", 1, false,
+                            COUNT_DEADLINE);
 
     //  UDP: one datagram, several lines, the last without its newline
     int udp = socket (AF_INET, SOCK_DGRAM, 0);
@@ -316,30 +192,32 @@ main (void)
     assert (sendto (udp, datagram, strlen (datagram), 0,
                     (struct sockaddr *)&address,
                     sizeof (address)) == (ssize_t)strlen (datagram));
-    expect_t udp_expects[] = {{"gw3/udp_a", T0 + 5, 1, false, 0},
-                              {"gw3/udp_c", T0 + 5, 3, false, 0}};
-    s_collect (sub, udp_expects, 2);
-    s_expect_counter (node, "drop_lineproto_bad_value", 2);
+    lw_test_expect_t udp_expects[] = {{"gw3/udp_a", T0 + 5, 1, false, 0},
+                                      {"gw3/udp_c", T0 + 5, 3, false, 0}};
+    assert (lw_test_collect (sub, udp_expects, 2, START_DEADLINE));
+    lw_test_expect_counter (node, "drop_lineproto_bad_value", 2, false,
+                            COUNT_DEADLINE);
 
     //  Precision s, a template with levels; one connection at most
     int seconds = s_connect (seconds_port, START_DEADLINE);
     s_send (seconds, "m,line=L1 v=2 1700000000\n");
-    expect_t seconds_expects[] = {{"L1/m/v", T0, 2, false, 0}};
-    s_collect (sub, seconds_expects, 1);
+    lw_test_expect_t seconds_expects[] = {{"L1/m/v", T0, 2, false, 0}};
+    assert (lw_test_collect (sub, seconds_expects, 1, START_DEADLINE));
     int refused = s_connect (seconds_port, START_DEADLINE);
-    s_expect_counter (node, "drop_lineproto_refused", 1);
+    lw_test_expect_counter (node, "drop_lineproto_refused", 1, false,
+                            COUNT_DEADLINE);
     char byte;
     assert (read (refused, &byte, 1) == 0); //  Closed by lw-ingest
     close (refused);
 
     //  Still alive, nothing else rejected
     assert (lw_testnode_alive (node, ingest));
-    s_expect_counter (node, "drop_bad_key", 0);
+    lw_test_expect_counter (node, "drop_bad_key", 0, false, COUNT_DEADLINE);
     close (seconds);
     close (udp);
     close (fd);
-    counter_t connections = {node, "lineproto_connections", 0, 0};
-    assert (lw_test_wait (s_gauge_is, &connections, COUNT_DEADLINE));
+    lw_test_expect_counter (node, "lineproto_connections", 0, true,
+                            COUNT_DEADLINE);
     zsock_destroy (&sub);
     assert (lw_testnode_kill (node, ingest, SIGTERM) == 0);
     lw_testnode_kill (node, scorer, SIGTERM);

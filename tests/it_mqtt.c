@@ -25,75 +25,17 @@
 
 #include "lw_msg.h"
 #include "lw_testkit.h"
+#include "lw_testsource.h"
 #include "lw_util.h"
 
-#include <arpa/inet.h>
 #include <mosquitto.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #define START_DEADLINE 20000 //  ms for the node to come up (ASan)
 #define COUNT_DEADLINE 10000 //  ms for a counter to be reported
 #define T0 1700000000000000000LL
-
-typedef struct {
-    lw_testnode_t *node; //  The node under test
-    const char *name;    //  lw-ingest counter
-    long long expect;    //  Value it must reach (or equal, for gauges)
-    long long value;     //  Last value seen
-    bool exact;          //  Wait for equality
-} counter_t;
-
-//  --------------------------------------------------------------------------
-//  True when the ingest counter has reached (or equals) its expected value
-
-static bool
-s_counter_reached (void *arg)
-{
-    counter_t *counter = (counter_t *)arg;
-    counter->value =
-        lw_test_counter (counter->node, "ingest", counter->name, 1000);
-    return counter->exact ? counter->value == counter->expect
-                          : counter->value >= counter->expect;
-}
-
-//  --------------------------------------------------------------------------
-//  Asserts that an ingest counter reaches exactly `expect`
-
-static void
-s_expect_counter (lw_testnode_t *node, const char *name, long long expect,
-                  bool exact)
-{
-    counter_t counter = {node, name, expect, 0, exact};
-    bool reached = lw_test_wait (s_counter_reached, &counter, COUNT_DEADLINE);
-    if (!reached || (exact && counter.value != expect))
-        fprintf (stderr, "it_mqtt: counter %s = %lld, expected %lld\n", name,
-                 counter.value, expect);
-    assert (reached);
-    if (exact)
-        assert (counter.value == expect);
-}
-
-//  --------------------------------------------------------------------------
-//  A free TCP port on 127.0.0.1 (bound to 0, then closed)
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (fd, (struct sockaddr *)&address, sizeof (address)) == 0);
-    socklen_t size = sizeof (address);
-    assert (getsockname (fd, (struct sockaddr *)&address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
-}
 
 //  --------------------------------------------------------------------------
 //  True when something accepts TCP connections on 127.0.0.1:*port
@@ -101,15 +43,10 @@ s_free_port (void)
 static bool
 s_listening (void *arg)
 {
-    int port = *(int *)arg;
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons ((uint16_t)port)};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    bool ok = connect (fd, (struct sockaddr *)&address, sizeof (address)) == 0;
-    close (fd);
-    return ok;
+    int fd = lw_test_tcp_connect (*(int *)arg);
+    if (fd != -1)
+        close (fd);
+    return fd != -1;
 }
 
 //  --------------------------------------------------------------------------
@@ -196,65 +133,6 @@ s_publish (struct mosquitto *pub, const char *topic, const char *payload)
                                1, false) == MOSQ_ERR_SUCCESS);
 }
 
-//  One reading we expect at the subscriber
-typedef struct {
-    const char *key; //  Sensor key
-    int64_t time;    //  Timestamp, or 0 = reception time
-    double value;    //  Value
-    bool seen;       //  Arrived
-    int64_t got;     //  Its timestamp as it arrived
-} expect_t;
-
-//  --------------------------------------------------------------------------
-//  Receives readings until every expected one arrived or timeout_ms
-//  passed. Asserts values and fixed timestamps. Returns true if all came.
-
-static bool
-s_collect (zsock_t *sub, expect_t *expects, size_t count, int timeout_ms)
-{
-    zpoller_t *poller = zpoller_new (sub, NULL);
-    lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
-    assert (poller && batch);
-    int64_t deadline = zclock_mono () + timeout_ms;
-    size_t missing = 0;
-    for (size_t index = 0; index < count; index++)
-        missing += !expects[index].seen;
-    while (missing && zclock_mono () < deadline) {
-        if (zpoller_wait (poller, 50) != sub)
-            continue;
-        zmsg_t *msg = zmsg_recv (sub);
-        assert (msg);
-        zframe_t *body = zmsg_last (msg);
-        assert (lw_batch_decode (batch, zframe_data (body),
-                                 zframe_size (body)) == 0);
-        for (size_t item_nbr = 0; item_nbr < lw_batch_count (batch);
-             item_nbr++) {
-            lw_item_t *item = lw_batch_item (batch, item_nbr);
-            for (size_t index = 0; index < count; index++) {
-                expect_t *expect = &expects[index];
-                if (expect->seen || !streq (expect->key, item->sensor))
-                    continue;
-                if (item->value != expect->value ||
-                    (expect->time && item->time != expect->time))
-                    fprintf (stderr, "it_mqtt: %s = %g at %lld\n", item->sensor,
-                             item->value, (long long)item->time);
-                assert (item->value == expect->value);
-                assert (!expect->time || item->time == expect->time);
-                expect->seen = true;
-                expect->got = item->time;
-                missing--;
-            }
-        }
-        zmsg_destroy (&msg);
-    }
-    lw_batch_destroy (&batch);
-    zpoller_destroy (&poller);
-    for (size_t index = 0; missing && index < count; index++)
-        if (!expects[index].seen)
-            fprintf (stderr, "it_mqtt: missing %s\n", expects[index].key);
-    return missing == 0;
-}
-
 //  --------------------------------------------------------------------------
 //  Publishes a probe to a topic until its reading arrives: the source is
 //  connected, subscribed and reading
@@ -266,8 +144,8 @@ s_probe (zsock_t *sub, struct mosquitto *pub, const char *topic,
     int64_t deadline = zclock_mono () + START_DEADLINE;
     while (true) {
         s_publish (pub, topic, payload);
-        expect_t expect = {key, 0, value, false, 0};
-        if (s_collect (sub, &expect, 1, 300))
+        lw_test_expect_t expect = {key, 0, value, false, 0};
+        if (lw_test_collect (sub, &expect, 1, 300))
             return;
         assert (zclock_mono () < deadline);
     }
@@ -278,7 +156,7 @@ main (void)
 {
     zsys_init ();
     mosquitto_lib_init ();
-    int port = s_free_port ();
+    int port = lw_test_free_port (SOCK_STREAM);
     const char *overrides[] = {"common/partitions=16", NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const char *home = lw_testnode_home (node);
@@ -293,9 +171,9 @@ main (void)
     assert (source_dir);
     char tls[512];
     snprintf (tls, sizeof (tls), "%s/tests/mqtt-tls", source_dir);
-    int tls_port = s_free_port ();
+    int tls_port = lw_test_free_port (SOCK_STREAM);
     while (tls_port == port)
-        tls_port = s_free_port ();
+        tls_port = lw_test_free_port (SOCK_STREAM);
     char passwords[256];
     snprintf (passwords, sizeof (passwords), "%s/passwd", home);
     fprintf (file,
@@ -378,7 +256,7 @@ main (void)
     zsock_set_rcvhwm (sub, 100000);
     zsock_set_subscribe (sub, "");
     assert (zsock_connect (sub, "%s", settings->readings_out) == 0);
-    s_expect_counter (node, "mqtt_connected", 4, true);
+    lw_test_expect_counter (node, "mqtt_connected", 4, true, COUNT_DEADLINE);
 
     //  Each source reads (subscribed, ingest READY)
     struct mosquitto *pub = s_publisher (port);
@@ -403,40 +281,42 @@ main (void)
                "{\"temp\":21.5,\"rpm\":1200,\"ts\":1700000002,"
                "\"state\":\"run\",\"on\":true}");
     s_publish (pub, "multi/m2", "garbage{");
-    expect_t expects[] = {{"press3/temp", 0, 21.5, false, 0},
-                          {"press3/rpm", 0, 1200, false, 0},
-                          {"m1/temp", T0, 7.5, false, 0},
-                          {"m1/pres", T0 + 1000000000LL, 2, false, 0},
-                          {"m2/temp", T0 + 2000000000LL, 21.5, false, 0},
-                          {"m2/rpm", T0 + 2000000000LL, 1200, false, 0},
-                          {"m2/on", T0 + 2000000000LL, 1, false, 0}};
-    assert (s_collect (sub, expects, sizeof (expects) / sizeof (expects[0]),
-                       START_DEADLINE));
+    lw_test_expect_t expects[] = {
+        {"press3/temp", 0, 21.5, false, 0},
+        {"press3/rpm", 0, 1200, false, 0},
+        {"m1/temp", T0, 7.5, false, 0},
+        {"m1/pres", T0 + 1000000000LL, 2, false, 0},
+        {"m2/temp", T0 + 2000000000LL, 21.5, false, 0},
+        {"m2/rpm", T0 + 2000000000LL, 1200, false, 0},
+        {"m2/on", T0 + 2000000000LL, 1, false, 0}};
+    assert (lw_test_collect (
+        sub, expects, sizeof (expects) / sizeof (expects[0]), START_DEADLINE));
     int64_t after = lw_time_now ();
     assert (expects[0].got >= before && expects[0].got <= after);
     assert (expects[1].got > expects[0].got);
-    s_expect_counter (node, "drop_mqtt_payload", 4, true);
-    s_expect_counter (node, "drop_mqtt_topic", 1, true);
-    s_expect_counter (node, "mqtt_fields_ignored", 1, true);
-    s_expect_counter (node, "drop_bad_key", 0, true);
+    lw_test_expect_counter (node, "drop_mqtt_payload", 4, true, COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_mqtt_topic", 1, true, COUNT_DEADLINE);
+    lw_test_expect_counter (node, "mqtt_fields_ignored", 1, true,
+                            COUNT_DEADLINE);
+    lw_test_expect_counter (node, "drop_bad_key", 0, true, COUNT_DEADLINE);
 
     //  Broker restart on the same port: the sources notice and come back
     s_publisher_destroy (&pub);
     s_mosquitto_stop (mosquitto);
-    s_expect_counter (node, "mqtt_connected", 0, true);
-    s_expect_counter (node, "mqtt_disconnects", 4, true);
+    lw_test_expect_counter (node, "mqtt_connected", 0, true, COUNT_DEADLINE);
+    lw_test_expect_counter (node, "mqtt_disconnects", 4, true, COUNT_DEADLINE);
     mosquitto = s_mosquitto_start (home, mosquitto_config, port);
-    s_expect_counter (node, "mqtt_connected", 4, true);
-    s_expect_counter (node, "mqtt_reconnects", 4, true);
+    lw_test_expect_counter (node, "mqtt_connected", 4, true, COUNT_DEADLINE);
+    lw_test_expect_counter (node, "mqtt_reconnects", 4, true, COUNT_DEADLINE);
     pub = s_publisher (port);
     s_probe (sub, pub, "plant/probe/a", "4", "probe/a", 4);
     s_publish (pub, "plant/press3/temp", "22.5");
     s_publish (pub, "multi/m2", "{\"temp\":23.5,\"ts\":1700000003}");
     s_publish (pub, "secure/m9/t", "9.5");
-    expect_t again[] = {{"press3/temp", 0, 22.5, false, 0},
-                        {"m2/temp", T0 + 3000000000LL, 23.5, false, 0},
-                        {"m9/t", 0, 9.5, false, 0}};
-    assert (s_collect (sub, again, 3, START_DEADLINE));
+    lw_test_expect_t again[] = {{"press3/temp", 0, 22.5, false, 0},
+                                {"m2/temp", T0 + 3000000000LL, 23.5, false, 0},
+                                {"m9/t", 0, 9.5, false, 0}};
+    assert (lw_test_collect (sub, again, 3, START_DEADLINE));
     assert (lw_testnode_alive (node, ingest));
 
     s_publisher_destroy (&pub);

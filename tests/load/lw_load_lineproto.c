@@ -20,12 +20,10 @@
 
 #include "lw_msg.h"
 #include "lw_testkit.h"
+#include "lw_testsource.h"
 #include "lw_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define CHUNK (256 * 1024) //  Bytes generated per write
@@ -60,40 +58,6 @@ s_totals (lw_testnode_t *node, totals_t *totals)
     return true;
 }
 
-//  --------------------------------------------------------------------------
-//  A free TCP port on 127.0.0.1
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (fd, (struct sockaddr *)&address, sizeof (address)) == 0);
-    socklen_t size = sizeof (address);
-    assert (getsockname (fd, (struct sockaddr *)&address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
-}
-
-//  --------------------------------------------------------------------------
-//  Connects to 127.0.0.1:port, or -1
-
-static int
-s_connect (int port)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons ((uint16_t)port)};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    if (connect (fd, (struct sockaddr *)&address, sizeof (address)) == 0)
-        return fd;
-    close (fd);
-    return -1;
-}
-
 //  What the waits below look at
 typedef struct {
     lw_testnode_t *node; //  The node
@@ -112,7 +76,7 @@ static bool
 s_connected (void *arg)
 {
     wait_t *wait = (wait_t *)arg;
-    wait->fd = s_connect (wait->port);
+    wait->fd = lw_test_tcp_connect (wait->port);
     return wait->fd != -1;
 }
 
@@ -203,7 +167,7 @@ main (int argc, char *argv[])
     assert (connections > 0 && connections <= 64);
     assert (sensors % fields == 0);
     zsys_init ();
-    int port = s_free_port ();
+    int port = lw_test_free_port (SOCK_STREAM);
     const char *overrides[] = {"common/heartbeat=100", NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     zconfig_t *config = lw_testnode_zconfig (node);

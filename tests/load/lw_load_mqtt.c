@@ -22,15 +22,13 @@
 
 #include "lw_msg.h"
 #include "lw_testkit.h"
+#include "lw_testsource.h"
 #include "lw_util.h"
 
-#include <arpa/inet.h>
 #include <mosquitto.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,23 +67,6 @@ s_totals (lw_testnode_t *node, totals_t *totals)
         }
     zlistx_destroy (&members);
     return true;
-}
-
-//  --------------------------------------------------------------------------
-//  A free TCP port on 127.0.0.1
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    assert (fd != -1);
-    struct sockaddr_in address = {.sin_family = AF_INET};
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
-    assert (bind (fd, (struct sockaddr *)&address, sizeof (address)) == 0);
-    socklen_t size = sizeof (address);
-    assert (getsockname (fd, (struct sockaddr *)&address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
 }
 
 //  --------------------------------------------------------------------------
@@ -188,7 +169,7 @@ main (int argc, char *argv[])
     assert (messages > 0 && fields > 0 && fields <= 64 && machines > 0);
     zsys_init ();
     mosquitto_lib_init ();
-    int port = s_free_port ();
+    int port = lw_test_free_port (SOCK_STREAM);
     const char *overrides[] = {"common/heartbeat=100", NULL};
     lw_testnode_t *node = lw_testnode_new (overrides);
     const char *home = lw_testnode_home (node);
