@@ -130,8 +130,8 @@ void
 //  Each raw score's tail probability comes from its own histogram of past
 //  raw scores (lw_calib); for the z parts (all but the forest) it is never
 //  below the fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors
-//  hold. The ensemble's p is the smallest part's times the number of
-//  parts; score =
+//  hold. The ensemble's p is the smallest part's times 2 (the z parts
+//  see one deviation at three scales: about two independent tests); score =
 //  1 - 2^(-(-log10 p) / decades). An onset filter halves a score that
 //  does not beat the maximum of the last `refractory` points, so a change
 //  scores high where it starts.
