@@ -59,10 +59,12 @@
 //  partition (lw-features sets it; lw-scorer routes such items to the
 //  group, never to the sensor's own detectors)
 #define LW_QUALITY_PEER 0x100
-//  Most groups, longest group name, most members of a group
+//  Most groups, longest group name, most members of a group (each member
+//  keeps LW_PEER_ROWS pending slots, 24 KB: the bound caps a hostile
+//  publisher's made-up members at 24 MB per group)
 #define LW_PEER_GROUPS_MAX 64
 #define LW_PEER_NAME_MAX 63
-#define LW_PEER_MEMBERS_MAX 4096
+#define LW_PEER_MEMBERS_MAX 1024
 //  Fewest members in a row for it to be judged
 #define LW_PEER_MIN_MEMBERS 3
 //  Most rows pending at once (members' copies arrive batch by batch, one
