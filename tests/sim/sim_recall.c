@@ -21,8 +21,10 @@
                     intervals of its end (a level shift's return, say):
                     neither a detection nor a false alert
       false         every other alert
-    It prints recall per type and false alerts per sensor-day (and the
-    same for the machine-level alerts, per machine-day).
+    It prints recall per type and false alerts per sensor-day, and the
+    same for the machine-level alerts (a fault counts for the machine when
+    an alert of its machine opens in the same window with the faulty
+    sensor as its top contributor; false alerts per machine-day).
 
     usage: sim_recall [--days D] [--interval S] [--faults R] [--seed N]
                       [--grace G] [--config PATH] [--check [TYPES]]
@@ -58,7 +60,8 @@ typedef struct {
 typedef struct {
     uint32_t sensor;      //  Sensor index, or machine index for machines
     int64_t opened;       //  Its opened time
-    uint32_t detectors;   //  Bits: 1 statistical, 2 stuck, 4 gap, 8 limit
+    uint32_t detectors;   //  Sensors: bits 1 statistical, 2 stuck, 4 gap,
+                          //  8 limit; machines: top sensor number (1..)
     int matched;          //  0 false, 1 detection, 2 fault-related
 } s_alert_t;
 
@@ -266,6 +269,12 @@ main (int argc, char **argv)
                     alert->sensor = machine;
                     alert->opened = machine_alert.opened;
                     alert->matched = 0;
+                    //  The top contributor ("top:sNN"), 0 when none
+                    alert->detectors = 0;
+                    if (machine_alert.ndetectors > 1 &&
+                        strncmp (machine_alert.detectors[1], "top:s", 5) == 0)
+                        alert->detectors = (uint32_t)atoi (
+                            machine_alert.detectors[1] + 5);
                 }
                 if (pass == 0)
                     lw_machine_add (state, key, &item);
@@ -278,6 +287,7 @@ main (int argc, char **argv)
     size_t per_type[LW_FAULT_TYPES + 1] = {0};
     size_t found[LW_FAULT_TYPES + 1] = {0};
     size_t by_rule[LW_FAULT_TYPES + 1] = {0};
+    size_t by_machine[LW_FAULT_TYPES + 1] = {0};
     lw_sim_fault_t *truth = (lw_sim_fault_t *)faults.items;
     s_alert_t *opened = (s_alert_t *)alerts.items;
     s_alert_t *machine_opened = (s_alert_t *)machine_alerts.items;
@@ -306,13 +316,23 @@ main (int argc, char **argv)
                      alert->opened <= fault->end + slack && !alert->matched)
                 alert->matched = 2;
         }
+        bool machine_detected = false;
         for (size_t at = 0; at < machine_alerts.count; at++) {
             s_alert_t *alert = &machine_opened[at];
             if (alert->sensor == fault->sensor / S_SENSORS &&
                 alert->opened >= fault->start - interval &&
-                alert->opened <= fault->end + slack)
+                alert->opened <= fault->end + slack) {
                 alert->matched = 1;
+                //  A detection when the faulty sensor led the machine's
+                //  score (another sensor's fault in the same window is a
+                //  coincidence, not a detection)
+                if (alert->opened <= fault->end &&
+                    alert->detectors == fault->sensor % S_SENSORS + 1)
+                    machine_detected = true;
+            }
         }
+        if (machine_detected)
+            by_machine[fault->type]++;
         if (detected) {
             found[fault->type]++;
             if (rule_only)
@@ -334,14 +354,18 @@ main (int argc, char **argv)
             seed, config_path);
     printf ("  %" PRIu64 " readings scored in %.2f s (%.0f readings/s)\n",
             points, elapsed, (double)points / elapsed);
-    printf ("  %-12s %7s %9s %7s %11s\n", "fault", "faults", "detected",
-            "recall", "rules only");
+    printf ("  %-12s %7s %9s %7s %11s %15s\n", "fault", "faults", "detected",
+            "recall", "rules only", "machine recall");
     bool ok = true;
     for (int type = 1; type <= LW_FAULT_TYPES; type++) {
         double recall =
             per_type[type] ? (double)found[type] / (double)per_type[type] : 0;
-        printf ("  %-12s %7zu %9zu %7.3f %11zu\n", lw_sim_fault_name (type),
-                per_type[type], found[type], recall, by_rule[type]);
+        double machine_recall =
+            per_type[type] ? (double)by_machine[type] / (double)per_type[type]
+                           : 0;
+        printf ("  %-12s %7zu %9zu %7.3f %11zu %15.3f\n",
+                lw_sim_fault_name (type), per_type[type], found[type], recall,
+                by_rule[type], machine_recall);
         bool checked = true;
         if (check_types) {
             //  Whole names in the comma-separated list
