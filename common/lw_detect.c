@@ -124,7 +124,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->forest_depth = 8;
     out->forest_window = 128;
     out->seed = 1;
-    out->calib_alpha = 0.0005;
+    out->calib_alpha = 0.0002;
     out->decades = 1.73;
     out->refractory = 75;
     out->relearn = 128;
