@@ -25,26 +25,26 @@ typedef struct {
     double value;               //  Its value
     double expected_low;        //  Its expected range
     double expected_high;
-    bool scored;                //  Not warming up
+    bool scored; //  Not warming up
 } s_member_t;
 
 struct _lw_machine_t {
-    lw_detect_cfg_t detect;        //  Thresholds (episode)
-    lw_machine_cfg_t cfg;          //  Settings
-    char key[LW_KEY_MAX + 1];      //  The machine
-    size_t min_sensors;            //  Sensors before the episode runs
-    lw_episode_t *episode;         //  Alert episodes on the machine score
-    lw_keymap_t *index;            //  Sensor key -> s_member_t (not owned)
-    s_member_t **members;          //  By index (owned)
-    size_t count;                  //  Sensors shown
-    size_t capacity;               //  Slots in members
-    bool open;                     //  A row is open
-    uint64_t row;                  //  Number of the open (or last) row
-    int64_t row_bucket;            //  Its bucket
-    int64_t row_time;              //  Newest time in it
-    size_t row_count;              //  Sensors in it
-    double peak;                   //  Peak machine score of the run
-    size_t ncontrib;               //  Contributors at the peak
+    lw_detect_cfg_t detect;   //  Thresholds (episode)
+    lw_machine_cfg_t cfg;     //  Settings
+    char key[LW_KEY_MAX + 1]; //  The machine
+    size_t min_sensors;       //  Sensors before the episode runs
+    lw_episode_t *episode;    //  Alert episodes on the machine score
+    lw_keymap_t *index;       //  Sensor key -> s_member_t (not owned)
+    s_member_t **members;     //  By index (owned)
+    size_t count;             //  Sensors shown
+    size_t capacity;          //  Slots in members
+    bool open;                //  A row is open
+    uint64_t row;             //  Number of the open (or last) row
+    int64_t row_bucket;       //  Its bucket
+    int64_t row_time;         //  Newest time in it
+    size_t row_count;         //  Sensors in it
+    double peak;              //  Peak machine score of the run
+    size_t ncontrib;          //  Contributors at the peak
     char contrib[LW_MACHINE_CONTRIBUTORS][LW_NAME_MAX + 1];
 };
 
@@ -305,8 +305,7 @@ lw_machine_close (lw_machine_t *self, lw_item_t *out, lw_alert_t *alert)
         self->peak = out->score;
         self->ncontrib = 0;
         for (size_t index = 0;
-             index < nbest && self->ncontrib < LW_MACHINE_CONTRIBUTORS;
-             index++)
+             index < nbest && self->ncontrib < LW_MACHINE_CONTRIBUTORS; index++)
             if (index == 0 || best[index]->score >= self->cfg.floor)
                 snprintf (self->contrib[self->ncontrib++],
                           sizeof (self->contrib[0]), "%s%s",
@@ -316,11 +315,11 @@ lw_machine_close (lw_machine_t *self, lw_item_t *out, lw_alert_t *alert)
         lw_episode_update (self->episode, out, LW_DETECTOR_MACHINE, alert);
     if (change) {
         alert->ndetectors = 1;
-        for (size_t index = 0; index < self->ncontrib &&
-                               alert->ndetectors < LW_DETECTORS_MAX;
+        for (size_t index = 0;
+             index < self->ncontrib && alert->ndetectors < LW_DETECTORS_MAX;
              index++)
-            memcpy (alert->detectors[alert->ndetectors++],
-                    self->contrib[index], sizeof (self->contrib[0]));
+            memcpy (alert->detectors[alert->ndetectors++], self->contrib[index],
+                    sizeof (self->contrib[0]));
     }
     if (!(out->flags & LW_SCORE_ALERT) &&
         (change == LW_ALERT_CLOSE || out->score < self->detect.open_threshold))

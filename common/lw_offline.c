@@ -149,9 +149,9 @@ s_score (run_t *run, sensor_t *sensor, const char *key, int64_t time,
     item->flags = 0;
     lw_detector_score (sensor->detector, item);
     //  Rules, then the episode (none for a wide file's columns)
-    int change = lw_rules_step (&sensor->rules, sensor->episode, run->cfg,
-                                item, lw_detector_name (sensor->detector),
-                                &sensor->alert);
+    int change =
+        lw_rules_step (&sensor->rules, sensor->episode, run->cfg, item,
+                       lw_detector_name (sensor->detector), &sensor->alert);
     sensor->last_score = item->score;
     sensor->last_flags = item->flags;
     return change;
@@ -812,8 +812,8 @@ lw_offline_test (bool verbose)
     fclose (file);
     lw_rules_t *rules = lw_rules_new ();
     lw_rule_t rule = {.stuck = 30, .gap_factor = 5};
-    assert (rules && lw_rules_add (rules, "all", "*", LW_RULE_STUCK |
-                                   LW_RULE_GAP, &rule) == 0);
+    assert (rules && lw_rules_add (rules, "all", "*",
+                                   LW_RULE_STUCK | LW_RULE_GAP, &rule) == 0);
     lw_machine_cfg_t machine;
     lw_machine_cfg_default (&machine);
     machine.top = 1;

@@ -43,19 +43,19 @@ struct _lw_peers_t {
 
 //  One member of a group
 typedef struct {
-    char key[LW_KEY_MAX + 1]; //  Member's sensor key
-    lw_episode_t *episode;    //  Its peer alert episodes
-    lw_alert_t alert;         //  Its last alert
+    char key[LW_KEY_MAX + 1];      //  Member's sensor key
+    lw_episode_t *episode;         //  Its peer alert episodes
+    lw_alert_t alert;              //  Its last alert
     uint64_t serial[LW_PEER_ROWS]; //  Per row slot: serial of the row its
                                    //  value belongs to (0 = none)
     int64_t time[LW_PEER_ROWS];    //  Per row slot: reading time
     double value[LW_PEER_ROWS];    //  Per row slot: reading value
-    bool seen;                //  Reported at least once
-    int64_t newest_bucket;    //  Bucket of its newest reading
-    uint64_t heard;           //  Group's item count at its last item
-    double offset;            //  Usual difference from the fleet
-    double deviation;         //  EWMA of the deviation from the fleet
-    long rows;                //  Rows judged in
+    bool seen;                     //  Reported at least once
+    int64_t newest_bucket;         //  Bucket of its newest reading
+    uint64_t heard;                //  Group's item count at its last item
+    double offset;                 //  Usual difference from the fleet
+    double deviation;              //  EWMA of the deviation from the fleet
+    long rows;                     //  Rows judged in
 } s_member_t;
 
 //  A pending row (one time bucket)
@@ -66,25 +66,25 @@ typedef struct {
 } s_row_t;
 
 struct _lw_peer_t {
-    lw_detect_cfg_t detect; //  Thresholds, floors, warm-up
-    s_group_t group;        //  Settings
-    lw_keymap_t *index;     //  Key -> s_member_t (not owned)
-    s_member_t **members;   //  By index (owned)
-    double *residuals;      //  Scratch, capacity doubles
-    double *spreads;        //  Scratch, capacity doubles
-    size_t count;           //  Members shown
-    size_t capacity;        //  Slots in members and the scratch arrays
-    s_row_t rows[LW_PEER_ROWS];       //  Row slots
-    int pending[LW_PEER_ROWS];        //  Slots of pending rows, by bucket
-    size_t npending;                  //  Pending rows
-    int free_slots[LW_PEER_ROWS];     //  Free slots
-    size_t nfree;                     //  Free slots
-    uint64_t serial;                  //  Serial of the last row opened
-    bool closed_any;                  //  A row was closed
-    int64_t closed_bucket;            //  Bucket of the newest closed row
-    uint64_t items;                   //  Items added to the group
-    s_member_t **present;             //  Scratch: members of a row
-    double spread;          //  Group spread S, 0 until learned
+    lw_detect_cfg_t detect;       //  Thresholds, floors, warm-up
+    s_group_t group;              //  Settings
+    lw_keymap_t *index;           //  Key -> s_member_t (not owned)
+    s_member_t **members;         //  By index (owned)
+    double *residuals;            //  Scratch, capacity doubles
+    double *spreads;              //  Scratch, capacity doubles
+    size_t count;                 //  Members shown
+    size_t capacity;              //  Slots in members and the scratch arrays
+    s_row_t rows[LW_PEER_ROWS];   //  Row slots
+    int pending[LW_PEER_ROWS];    //  Slots of pending rows, by bucket
+    size_t npending;              //  Pending rows
+    int free_slots[LW_PEER_ROWS]; //  Free slots
+    size_t nfree;                 //  Free slots
+    uint64_t serial;              //  Serial of the last row opened
+    bool closed_any;              //  A row was closed
+    int64_t closed_bucket;        //  Bucket of the newest closed row
+    uint64_t items;               //  Items added to the group
+    s_member_t **present;         //  Scratch: members of a row
+    double spread;                //  Group spread S, 0 until learned
 };
 
 //  --------------------------------------------------------------------------
@@ -151,8 +151,8 @@ lw_peers_load (lw_peers_t *self, zconfig_t *cfg, const char *path)
          child = zconfig_next (child)) {
         const char *name = zconfig_name (child);
         if (!name || !*name || strlen (name) > LW_PEER_NAME_MAX) {
-            zsys_error ("config: %s/%.40s: group name of 1 to %d bytes",
-                        path, name ? name : "", LW_PEER_NAME_MAX);
+            zsys_error ("config: %s/%.40s: group name of 1 to %d bytes", path,
+                        name ? name : "", LW_PEER_NAME_MAX);
             rc = -1;
             continue;
         }
@@ -246,8 +246,8 @@ lw_peers_partition (lw_peers_t *self, size_t index, uint32_t partitions)
     assert (index < self->count);
     assert (partitions > 0);
     char text[LW_PEER_NAME_MAX + 8];
-    int size = snprintf (text, sizeof (text), "peer:%s",
-                         self->groups[index].name);
+    int size =
+        snprintf (text, sizeof (text), "peer:%s", self->groups[index].name);
     return (uint16_t)(lw_fnv1a32 (text, (size_t)size) % partitions);
 }
 
@@ -444,8 +444,8 @@ s_close_oldest (lw_peer_t *self, lw_peer_fn *fn, void *arg)
         spread = 1e-12;
     double smooth = self->group.smooth;
     double noise = spread * sqrt (smooth / (2 - smooth));
-    long warmup = detect->warmup > LW_PEER_WARMUP ? detect->warmup
-                                                  : LW_PEER_WARMUP;
+    long warmup =
+        detect->warmup > LW_PEER_WARMUP ? detect->warmup : LW_PEER_WARMUP;
 
     for (size_t index = 0; index < count; index++) {
         s_member_t *member = self->present[index];
@@ -613,6 +613,9 @@ typedef struct {
     double max_other;  //  Highest score of the other members
 } s_test_seen_t;
 
+//  --------------------------------------------------------------------------
+//  Self test: the peer callback, counting what it saw
+
 static void
 s_test_fn (const lw_item_t *item, int change, lw_alert_t *alert, void *arg)
 {
@@ -738,8 +741,8 @@ lw_peer_test (bool verbose)
     lw_item_t item;
     memset (&item, 0, sizeof (item));
     item.time = (1700000000LL + 10) * LW_NS_PER_SEC;
-    assert (lw_peer_add (peer, "line1/m001/spindle", &item, s_test_fn,
-                         &seen) == 0);
+    assert (lw_peer_add (peer, "line1/m001/spindle", &item, s_test_fn, &seen) ==
+            0);
     assert (lw_peer_pending (peer) == 0);
     item.time = (1700000000LL + ROWS) * LW_NS_PER_SEC;
     lw_peer_add (peer, "line1/m001/spindle", &item, s_test_fn, &seen);

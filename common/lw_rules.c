@@ -34,7 +34,7 @@ typedef struct {
 } s_rule_t;
 
 struct _lw_rules_t {
-    size_t count;                  //  Rules in use
+    size_t count;                 //  Rules in use
     s_rule_t rules[LW_RULES_MAX]; //  In config order
 };
 
@@ -95,8 +95,8 @@ s_load_limit (zconfig_t *cfg, const char *path, bool *has, double *out)
     if (!*text)
         return 0;
     if (lw_parse_double (text, -1e300, 1e300, out)) {
-        zsys_error ("config: %s='%s' is not a number (or empty for none)",
-                    path, text);
+        zsys_error ("config: %s='%s' is not a number (or empty for none)", path,
+                    text);
         return -1;
     }
     *has = true;
@@ -241,8 +241,7 @@ lw_rule_state_init (lw_rule_state_t *state, const lw_rule_t *rule)
 //  Checks one reading; see the header. Returns the LW_RULE_* bits fired.
 
 uint32_t
-lw_rule_check (lw_rule_state_t *state, const lw_item_t *item,
-               int64_t *gap_from)
+lw_rule_check (lw_rule_state_t *state, const lw_item_t *item, int64_t *gap_from)
 {
     assert (state);
     assert (item);
@@ -280,8 +279,8 @@ lw_rule_check (lw_rule_state_t *state, const lw_item_t *item,
     else {
         double clip = S_INTERVAL_CLIP * state->interval;
         state->interval +=
-            S_INTERVAL_ALPHA * ((interval < clip ? interval : clip) -
-                                state->interval);
+            S_INTERVAL_ALPHA *
+            ((interval < clip ? interval : clip) - state->interval);
     }
     if (!(fired & LW_RULE_GAP) && state->intervals < UINT32_MAX)
         state->intervals++;
@@ -326,8 +325,7 @@ s_fill_detectors (uint32_t mask, const char *detector, lw_alert_t *alert)
         names[count++] = LW_DETECTOR_LIMIT;
     if (count == 0)
         names[count++] = detector;
-    for (size_t index = 0; index < count && index < LW_DETECTORS_MAX;
-         index++) {
+    for (size_t index = 0; index < count && index < LW_DETECTORS_MAX; index++) {
         snprintf (alert->detectors[index], sizeof (alert->detectors[index]),
                   "%s", names[index]);
         alert->ndetectors++;
@@ -442,9 +440,9 @@ lw_rules_test (bool verbose)
     zconfig_destroy (&cfg);
 
     //  Bad config values are refused, each naming its key
-    const char *bad[][2] = {{"stuck", "1"},     {"stuck", "x"},
+    const char *bad[][2] = {{"stuck", "1"},      {"stuck", "x"},
                             {"gap_factor", "1"}, {"low", "abc"},
-                            {"high", "-30"},    {"pattern", ""}};
+                            {"high", "-30"},     {"pattern", ""}};
     for (size_t index = 0; index < sizeof (bad) / sizeof (bad[0]); index++) {
         cfg = zconfig_new ("root", NULL);
         zconfig_put (cfg, "scorer/rule/r/pattern", "*");
@@ -497,7 +495,7 @@ lw_rules_test (bool verbose)
     for (second = 0; second < 3000; second++) {
         lw_item_t item = s_item (second, (double)(second / 100));
         assert ((lw_rule_check (&state, &item, &gap_from) & LW_RULE_STUCK) ==
-                0 ||
+                    0 ||
                 second < 1000);
     }
 
@@ -520,8 +518,8 @@ lw_rules_test (bool verbose)
     assert (lw_rule_check (&state, &item, &gap_from) == 0);
 
     //  Limits: configured range, and lw-ingest's quality flag
-    lw_rule_t limits = {.has_low = true, .low = -20, .has_high = true,
-                        .high = 120};
+    lw_rule_t limits = {
+        .has_low = true, .low = -20, .has_high = true, .high = 120};
     lw_rule_state_init (&state, &limits);
     item = s_item (1, 50);
     assert (lw_rule_check (&state, &item, &gap_from) == 0);

@@ -45,9 +45,8 @@ s_alerts_have (void *arg)
 {
     probe_t *probe = (probe_t *)arg;
     zstr_free (&probe->output);
-    int status = lw_testnode_lwctl (probe->node, 5000, &probe->output,
-                                    "alerts", "--json", "--sensor",
-                                    probe->sensor, NULL);
+    int status = lw_testnode_lwctl (probe->node, 5000, &probe->output, "alerts",
+                                    "--json", "--sensor", probe->sensor, NULL);
     return status == 0 && probe->output &&
            strstr (probe->output, probe->expect) != NULL;
 }
@@ -88,8 +87,8 @@ s_write_csv (const char *path)
             if (pump == 3 && row > 200)
                 flow += 0.02 * (row - 200);
             fprintf (file, "%s,plant/p%d/flow,%.4f\n", text, pump, flow);
-            double temp = 50.0 + sin (row * 0.9 + pump) +
-                          0.3 * cos (row * 2.1 + pump);
+            double temp =
+                50.0 + sin (row * 0.9 + pump) + 0.3 * cos (row * 2.1 + pump);
             if (pump == 1 && row >= 300 && row < 360)
                 temp = 50.5;
             if (pump == 2 && row >= 300 && row < 330)
@@ -101,6 +100,9 @@ s_write_csv (const char *path)
     }
     fclose (file);
 }
+
+//  --------------------------------------------------------------------------
+//  The test: exit 0, or an assertion names what failed
 
 int
 main (void)
@@ -130,8 +132,8 @@ main (void)
     probe_t probe = {.node = node, .sensor = "plant/p1/temp", .expect = "["};
     assert (lw_test_wait (s_alerts_have, &probe, START_DEADLINE));
     assert (lw_test_wait (s_scoring, node, START_DEADLINE));
-    int status = lw_testnode_lwctl (node, 20000, NULL, "replay", csv, "--asap",
-                                    NULL);
+    int status =
+        lw_testnode_lwctl (node, 20000, NULL, "replay", csv, "--asap", NULL);
     assert (status == 0);
 
     //  Each rule names itself

@@ -6,9 +6,9 @@
     Scores a CSV in-process with the detection library, exactly as the
     running node would (lw_offline), using the `detect` section of the
     config, lw-scorer's rules (scorer/rule) and machine settings
-    (scorer/machine), and ingest/lateness, to drop what lw-ingest drops. Needs no
-    running node. Narrow files give NAB's results format plus an `alert`
-    column; see lw_offline.h for every shape.
+    (scorer/machine), and ingest/lateness, to drop what lw-ingest
+    drops. Needs no running node. Narrow files give NAB's results format
+    plus an `alert` column; see lw_offline.h for every shape.
     =========================================================================
 */
 

@@ -30,20 +30,20 @@ typedef struct {
 
 //  Actor state
 typedef struct {
-    zsock_t *pipe;          //  Actor pipe
-    zloop_t *loop;          //  Our reactor
-    lw_actor_args_t *args;  //  Config, node, name (borrowed)
-    lw_detect_cfg_t detect; //  Detection settings (window, ...)
-    lw_stats_t *stats;      //  Our counters
-    lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
-    int out_index;          //  Counter "out"
-    int nomem_index;        //  Counter "drop_nomem"
-    int peer_index;         //  Counter "peer_out" (copies to peer groups)
-    lw_peers_t *peers;      //  scorer/peer: peer groups (lw_peer.h)
-    uint32_t partitions;    //  P, for the groups' partitions
+    zsock_t *pipe;           //  Actor pipe
+    zloop_t *loop;           //  Our reactor
+    lw_actor_args_t *args;   //  Config, node, name (borrowed)
+    lw_detect_cfg_t detect;  //  Detection settings (window, ...)
+    lw_stats_t *stats;       //  Our counters
+    lw_worker_t *worker;     //  Stream plumbing; NULL until CONFIGURE
+    int out_index;           //  Counter "out"
+    int nomem_index;         //  Counter "drop_nomem"
+    int peer_index;          //  Counter "peer_out" (copies to peer groups)
+    lw_peers_t *peers;       //  scorer/peer: peer groups (lw_peer.h)
+    uint32_t partitions;     //  P, for the groups' partitions
     uint64_t peer_publisher; //  Publisher id of the peer copies
     lw_batch_t *peer_batches[LW_PEER_GROUPS_MAX]; //  Per group, lazily made
-    uint64_t *peer_seq;     //  Peer copies' sequence per partition
+    uint64_t *peer_seq; //  Peer copies' sequence per partition
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -201,8 +201,8 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
     size_t count = lw_batch_count (batch);
     for (size_t index = 0; index < count; index++) {
         lw_item_t *reading = lw_batch_item (batch, index);
-        s_sensor_t *state = (s_sensor_t *)lw_worker_state (
-            worker, reading->sensor, partition);
+        s_sensor_t *state =
+            (s_sensor_t *)lw_worker_state (worker, reading->sensor, partition);
         //  Both batches hold at most LW_BATCH_MAX items, so add only fails
         //  with the sensor state when memory runs out
         lw_item_t *vector = state ? lw_batch_add (out, reading->sensor) : NULL;

@@ -460,8 +460,8 @@ lw_sim_generate (lw_sim_t *self, lw_sim_reading_t *out, size_t max)
         }
         if (self->config.drift_machine &&
             index / self->config.sensors == self->config.drift_machine - 1) {
-            int64_t since = s_tick_time (self, self->tick) -
-                            self->config.drift_start;
+            int64_t since =
+                s_tick_time (self, self->tick) - self->config.drift_start;
             if (since > 0)
                 value += self->config.drift_rate * state->sigma *
                          (double)since / (double)S_HOUR;
@@ -844,10 +844,10 @@ lw_sim_test (bool verbose)
         assert (lw_sim_generate (sim, readings, 12) == 12);
         if (tick == 35999)
             for (int index = 0; index < 12; index++) {
-                double excess =
-                    (readings[index].value -
-                     lw_sim_expected (sim, (size_t)index, readings[index].time)) /
-                    lw_sim_sigma (sim, (size_t)index);
+                double excess = (readings[index].value -
+                                 lw_sim_expected (sim, (size_t)index,
+                                                  readings[index].time)) /
+                                lw_sim_sigma (sim, (size_t)index);
                 if (index / 4 == 1)
                     drifted += excess / 4;
                 else

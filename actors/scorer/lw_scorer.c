@@ -50,25 +50,25 @@ typedef struct {
 
 //  Actor state
 typedef struct {
-    zsock_t *pipe;          //  Actor pipe
-    zloop_t *loop;          //  Our reactor
-    lw_actor_args_t *args;  //  Config, node, name (borrowed)
-    lw_detect_cfg_t detect; //  Detection settings
-    bool publish_scores;    //  scorer/publish_scores
-    lw_rules_t *rules;      //  scorer/rule: rule detectors
+    zsock_t *pipe;            //  Actor pipe
+    zloop_t *loop;            //  Our reactor
+    lw_actor_args_t *args;    //  Config, node, name (borrowed)
+    lw_detect_cfg_t detect;   //  Detection settings
+    bool publish_scores;      //  scorer/publish_scores
+    lw_rules_t *rules;        //  scorer/rule: rule detectors
     lw_machine_cfg_t machine; //  scorer/machine: machine-level scores
-    lw_peers_t *peers;      //  scorer/peer: peer groups
-    uint32_t partitions;    //  P, for the peer groups' partitions
-    lw_stats_t *stats;      //  Our counters
-    lw_worker_t *worker;    //  Stream plumbing; NULL until CONFIGURE
-    uint64_t alert_seq;     //  Last local alert number given
-    lw_alert_t alert;       //  Filled by lw_episode_update
-    int out_index;          //  Counter "out"
-    int alerts_index;       //  Counter "alerts"
-    int warmup_index;       //  Counter "warmup"
-    int nomem_index;        //  Counter "drop_nomem"
-    int peer_index;         //  Counter "peer" (peer items judged)
-    int peer_drop_index;    //  Counter "drop_peer" (no group, wrong partition)
+    lw_peers_t *peers;        //  scorer/peer: peer groups
+    uint32_t partitions;      //  P, for the peer groups' partitions
+    lw_stats_t *stats;        //  Our counters
+    lw_worker_t *worker;      //  Stream plumbing; NULL until CONFIGURE
+    uint64_t alert_seq;       //  Last local alert number given
+    lw_alert_t alert;         //  Filled by lw_episode_update
+    int out_index;            //  Counter "out"
+    int alerts_index;         //  Counter "alerts"
+    int warmup_index;         //  Counter "warmup"
+    int nomem_index;          //  Counter "drop_nomem"
+    int peer_index;           //  Counter "peer" (peer items judged)
+    int peer_drop_index; //  Counter "drop_peer" (no group, wrong partition)
 } self_t;
 
 //  --------------------------------------------------------------------------
@@ -157,9 +157,9 @@ s_state_new (const char *key, void *arg)
     else if (key[0] == S_PEER_PREFIX) {
         sensor->kind = S_KIND_PEER;
         int group = lw_peers_find (self->peers, key + 1);
-        sensor->peer = group >= 0 ? lw_peer_new (&self->detect, self->peers,
-                                                 (size_t)group)
-                                  : NULL;
+        sensor->peer =
+            group >= 0 ? lw_peer_new (&self->detect, self->peers, (size_t)group)
+                       : NULL;
         made = sensor->peer != NULL;
     }
     else {
@@ -248,8 +248,7 @@ s_machine_item (self_t *self, lw_worker_t *worker, const lw_item_t *item,
 //  A peer member's alert change (lw_peer_add calls this per member).
 
 static void
-s_peer_member (const lw_item_t *item, int change, lw_alert_t *alert,
-               void *arg)
+s_peer_member (const lw_item_t *item, int change, lw_alert_t *alert, void *arg)
 {
     (void)item;
     self_t *self = (self_t *)arg;
@@ -314,10 +313,9 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
         //  episode, then the machine's row
         item->flags = 0;
         lw_detector_score (sensor->detector, item);
-        int change = lw_rules_step (&sensor->rules, sensor->episode,
-                                    &self->detect, item,
-                                    lw_detector_name (sensor->detector),
-                                    &self->alert);
+        int change =
+            lw_rules_step (&sensor->rules, sensor->episode, &self->detect, item,
+                           lw_detector_name (sensor->detector), &self->alert);
         if (change)
             s_publish_alert (self, &self->alert, &sensor->local_seq, change);
         if (self->machine.enabled)

@@ -36,10 +36,10 @@
 
 //  What the peer callback saw
 typedef struct {
-    int opens_drifter;  //  Peer OPENs of the drifting member
-    int opens_others;   //  Peer OPENs of the others
-    int64_t first_open; //  Event time of the drifter's first, 0 = none
-    double max_other;   //  Highest peer score of the others
+    int opens_drifter;      //  Peer OPENs of the drifting member
+    int opens_others;       //  Peer OPENs of the others
+    int64_t first_open;     //  Event time of the drifter's first, 0 = none
+    double max_other;       //  Highest peer score of the others
     int64_t max_other_time; //  Its time
 } s_seen_t;
 
@@ -66,6 +66,9 @@ s_peer_fn (const lw_item_t *item, int change, lw_alert_t *alert, void *arg)
     else
         seen->opens_others++;
 }
+
+//  --------------------------------------------------------------------------
+//  The test; -v lists the own-history alerts. Asserts on failure.
 
 int
 main (int argc, char **argv)
@@ -167,17 +170,16 @@ main (int argc, char **argv)
         if (machine != S_DRIFT_MACHINE - 1 &&
             own_opens[machine] > own_opens_others)
             own_opens_others = own_opens[machine];
-    double after = seen.first_open
-                       ? (double)(seen.first_open - drift_start) / 3600e9
-                       : -1;
+    double after =
+        seen.first_open ? (double)(seen.first_open - drift_start) / 3600e9 : -1;
     printf ("sim_peer: 8 identical machines, m003 drifts 2 sigma/h from "
             "hour %d; own-history during the drift: %d alerts on m003/s01 "
             "(max score %.3f), at most %d on a healthy member; peer: %d "
             "alerts on m003/s01, first %.2f h into the drift; other members: "
             "%d peer alerts (max peer score %.3f)\n",
             S_DRIFT_START_H, own_opens_drifter, own_max_drifter,
-            own_opens_others,
-            seen.opens_drifter, after, seen.opens_others, seen.max_other);
+            own_opens_others, seen.opens_drifter, after, seen.opens_others,
+            seen.max_other);
     if (verbose)
         printf ("   others' max peer score at %.2f h\n",
                 (double)(seen.max_other_time - start) / 3600e9);

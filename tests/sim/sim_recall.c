@@ -58,11 +58,11 @@ typedef struct {
 
 //  One alert opened
 typedef struct {
-    uint32_t sensor;      //  Sensor index, or machine index for machines
-    int64_t opened;       //  Its opened time
-    uint32_t detectors;   //  Sensors: bits 1 statistical, 2 stuck, 4 gap,
-                          //  8 limit; machines: top sensor number (1..)
-    int matched;          //  0 false, 1 detection, 2 fault-related
+    uint32_t sensor;    //  Sensor index, or machine index for machines
+    int64_t opened;     //  Its opened time
+    uint32_t detectors; //  Sensors: bits 1 statistical, 2 stuck, 4 gap,
+                        //  8 limit; machines: top sensor number (1..)
+    int matched;        //  0 false, 1 detection, 2 fault-related
 } s_alert_t;
 
 //  A growing array
@@ -128,6 +128,10 @@ s_number (const char *text, double min, double max, const char *option)
     }
     return value;
 }
+
+//  --------------------------------------------------------------------------
+//  Runs the scenario and prints the table; exit 0, 1 (--check failed) or 2
+//  (bad usage or config)
 
 int
 main (int argc, char **argv)
@@ -244,10 +248,9 @@ main (int argc, char **argv)
             lw_extract_update (sensor->extract, &item);
             item.flags = 0;
             lw_detector_score (sensor->detector, &item);
-            int change = lw_rules_step (&sensor->rules, sensor->episode,
-                                        &detect, &item,
-                                        lw_detector_name (sensor->detector),
-                                        &sensor->alert);
+            int change = lw_rules_step (
+                &sensor->rules, sensor->episode, &detect, &item,
+                lw_detector_name (sensor->detector), &sensor->alert);
             points++;
             if (change == LW_ALERT_OPEN) {
                 s_alert_t *alert = (s_alert_t *)s_append (&alerts);
@@ -273,8 +276,8 @@ main (int argc, char **argv)
                     alert->detectors = 0;
                     if (machine_alert.ndetectors > 1 &&
                         strncmp (machine_alert.detectors[1], "top:s", 5) == 0)
-                        alert->detectors = (uint32_t)atoi (
-                            machine_alert.detectors[1] + 5);
+                        alert->detectors =
+                            (uint32_t)atoi (machine_alert.detectors[1] + 5);
                 }
                 if (pass == 0)
                     lw_machine_add (state, key, &item);
