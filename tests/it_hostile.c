@@ -262,6 +262,14 @@ s_receive (zsock_t *sub, const char *prefix, int expect)
     return seen;
 }
 
+//  One hostile message and the counter it must raise by one
+typedef struct {
+    const char *reason;         //  Counter, "drop_<reason>"
+    const void *data;           //  Frame bytes
+    size_t size;
+    int frames;                 //  Sent as this many copies of the frame
+} hostile_case_t;
+
 //  --------------------------------------------------------------------------
 //  The ingest gateway
 
@@ -288,12 +296,7 @@ s_attack_gateway (lw_testnode_t *node, counter_t *counter, zsock_t *sub)
     assert (bytes);
     memcpy (bytes, zframe_data (good), size);
     bytes[size] = 0xc0;
-    struct {
-        const char *reason;
-        const void *data;
-        size_t size;
-        int frames;
-    } cases[10];
+    hostile_case_t cases[10];
     int ncases = 0;
     uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
     uint8_t deep[34];
@@ -308,15 +311,15 @@ s_attack_gateway (lw_testnode_t *node, counter_t *counter, zsock_t *sub)
     version[1] = 0x02;          //  Version 2
     types[2] = 0xa1;            //  Type is a one-byte string: "\x01"...
     zframe_t *features = s_batch (LW_MSG_FEATURES, "hostile/x", now, 1);
-    cases[ncases++] = (typeof (cases[0])) {"drop_truncated", bytes, size - 1, 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_trailing", bytes, size + 1, 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_bad_length", huge, 5, 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_too_deep", deep, 34, 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_bad_version", version, size, 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_bad_type",
+    cases[ncases++] = (hostile_case_t) {"drop_truncated", bytes, size - 1, 1};
+    cases[ncases++] = (hostile_case_t) {"drop_trailing", bytes, size + 1, 1};
+    cases[ncases++] = (hostile_case_t) {"drop_bad_length", huge, 5, 1};
+    cases[ncases++] = (hostile_case_t) {"drop_too_deep", deep, 34, 1};
+    cases[ncases++] = (hostile_case_t) {"drop_bad_version", version, size, 1};
+    cases[ncases++] = (hostile_case_t) {"drop_bad_type",
                                            zframe_data (features),
                                            zframe_size (features), 1};
-    cases[ncases++] = (typeof (cases[0])) {"drop_envelope", bytes, size, 3};
+    cases[ncases++] = (hostile_case_t) {"drop_envelope", bytes, size, 3};
     for (int index = 0; index < ncases; index++) {
         long long before = s_now (counter, "ingest", cases[index].reason);
         s_send (push, cases[index].frames, cases[index].data,

@@ -123,6 +123,7 @@ s_label_fn (const lw_label_t *label, void *arg)
 }
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -136,6 +137,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     atexit (s_cleanup);
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  One input
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -31,6 +31,7 @@ s_cleanup (void)
 }
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -42,6 +43,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     atexit (s_cleanup);
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  One input
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -14,6 +14,7 @@
 #include <math.h>
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -23,6 +24,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     fuzz_quiet ();
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  One input
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

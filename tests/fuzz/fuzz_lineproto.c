@@ -35,6 +35,7 @@ s_inside (lw_lp_text_t view, const char *line, const char *scratch,
 }
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -44,6 +45,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     fuzz_quiet ();
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  One input
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -23,6 +23,7 @@ static lw_mqtt_map_t s_maps[3];
 static int s_nmaps = 0;
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -35,6 +36,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
             s_nmaps++;
     return 0;
 }
+
+//  --------------------------------------------------------------------------
+//  One input
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

@@ -77,6 +77,7 @@ s_envelope (const uint8_t *data, size_t size)
 }
 
 //  --------------------------------------------------------------------------
+//  Once, before the first input
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -89,6 +90,9 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  One input
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -97,7 +101,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     assert (lw_msg_strerror (rc) != NULL);
     if (rc == 0) {
         int type = lw_msg_type (data, size);
-        assert (type > 0 || type > -LW_MSG_ERRORS);
+        assert (type != 0 && type > -LW_MSG_ERRORS);
     }
     s_batch_round_trip (data, size);
 
