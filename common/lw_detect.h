@@ -145,8 +145,12 @@ void
 //  item->features, plus the detector's own state. Points whose ensemble
 //  score reaches open_threshold (flagged) teach the forest nothing and
 //  the levels a clipped step only, until `relearn` flagged points in a
-//  row say the change lasts; the calibration learns every raw score (it
-//  models the score distribution, not the signal). Deterministic: the
+//  row say the change lasts; the calibration learns the raw scores (it
+//  models the score distribution, not the signal) except faults: a z
+//  part's raw score that the fixed map calls rarer than 1e-3 while the
+//  part's own history agrees (a well-behaved sensor, not a heavy tail)
+//  is not learned, so past faults do not make the next one ordinary
+//  (fault-aware memory). Deterministic: the
 //  same seed and input give the same scores. An item with fewer than
 //  LW_DETECT_FEATURES features or non-finite ones (a bad peer) scores 0
 //  with LW_SCORE_WARMUP and teaches nothing; so does one whose LW_F_SEEN
