@@ -29,15 +29,35 @@
 #define LW_BENCH_WARMUP 2000            //  ms before measuring
 #define LW_BENCH_HEARTBEAT "100"        //  ms between counter updates
 
-//  Totals over the members of a node at one moment
+#define LW_BENCH_MEMBERS 64               //  Members a bench node tracks
+
+//  One member's counters at one moment
 typedef struct {
-    int64_t at;                                 //  Monotonic ns
+    char group[LW_NAME_MAX + 1];
+    char name[LW_NAME_MAX + 1];
+    int64_t pid;
     uint64_t ingested;                          //  ingest "out"
     uint64_t scored;                            //  scorer "out"
     uint64_t lost;                              //  gaps + drop_*
-    uint64_t latency[LW_LATENCY_BUCKETS];       //  scorer histograms
+    uint64_t latency[LW_LATENCY_BUCKETS];       //  scorer histogram
+} member_t;
+
+//  Every member of a node at one moment. Totals are taken member by
+//  member (see s_delta): a member missing from one answer, or restarted
+//  with fresh counters, must not turn a difference of sums negative.
+typedef struct {
+    int64_t at;                                 //  Monotonic ns
     size_t members;                             //  Alive members seen
+    member_t member[LW_BENCH_MEMBERS];
 } snapshot_t;
+
+//  What happened between two snapshots
+typedef struct {
+    uint64_t ingested;
+    uint64_t scored;
+    uint64_t lost;
+    uint64_t latency[LW_LATENCY_BUCKETS];
+} delta_t;
 
 //  --------------------------------------------------------------------------
 //  Asks the broker for every member's counters and sums them. Returns 0,
@@ -71,22 +91,27 @@ s_snapshot (lw_ctl_t *ctl, snapshot_t *snapshot)
                                 ctrl)
             || !ctrl->alive)
             continue;
-        snapshot->members++;
+        if (snapshot->members == LW_BENCH_MEMBERS)
+            break;
+        member_t *member = &snapshot->member[snapshot->members++];
+        snprintf (member->group, sizeof (member->group), "%s", ctrl->group);
+        snprintf (member->name, sizeof (member->name), "%s", ctrl->name);
+        member->pid = ctrl->pid;
         for (uint32_t index = 0; index < ctrl->nstats; index++) {
             const char *name = ctrl->stats[index].name;
             uint64_t value = ctrl->stats[index].value;
             if (streq (name, "gaps") || strncmp (name, "drop_", 5) == 0)
-                snapshot->lost += value;
+                member->lost += value;
             else if (streq (ctrl->group, "ingest") && streq (name, "out"))
-                snapshot->ingested += value;
+                member->ingested += value;
             else if (streq (ctrl->group, "scorer")) {
                 if (streq (name, "out"))
-                    snapshot->scored += value;
+                    member->scored += value;
                 else if (strncmp (name, "lat_", 4) == 0) {
                     long bucket;
                     if (lw_parse_long (name + 4, 0, LW_LATENCY_BUCKETS - 1,
                                        &bucket) == 0)
-                        snapshot->latency[bucket] += value;
+                        member->latency[bucket] += value;
                 }
             }
         }
@@ -96,6 +121,63 @@ cleanup:
     zmsg_destroy (&reply);
     free (ctrl);
     return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  A counter's growth; a counter that went down was reset by a restart,
+//  so all of its new value is growth.
+
+static uint64_t
+s_growth (uint64_t before, uint64_t after)
+{
+    return after >= before ? after - before : after;
+}
+
+//  --------------------------------------------------------------------------
+//  Sums what every member of end did since start. A member is the same
+//  one when group, name and pid match; one that is new at the end counts
+//  from zero. Returns how many members of start are missing at the end
+//  (their work in the window is not counted).
+
+static size_t
+s_delta (const snapshot_t *start, const snapshot_t *end, delta_t *delta)
+{
+    memset (delta, 0, sizeof (*delta));
+    size_t matched = 0;
+    for (size_t index = 0; index < end->members; index++) {
+        const member_t *after = &end->member[index];
+        static const member_t zero;
+        const member_t *before = &zero;
+        for (size_t other = 0; other < start->members; other++) {
+            const member_t *candidate = &start->member[other];
+            if (candidate->pid == after->pid
+                && streq (candidate->group, after->group)
+                && streq (candidate->name, after->name)) {
+                before = candidate;
+                matched++;
+                break;
+            }
+        }
+        delta->ingested += s_growth (before->ingested, after->ingested);
+        delta->scored += s_growth (before->scored, after->scored);
+        delta->lost += s_growth (before->lost, after->lost);
+        for (int bucket = 0; bucket < LW_LATENCY_BUCKETS; bucket++)
+            delta->latency[bucket] += s_growth (before->latency[bucket],
+                                                after->latency[bucket]);
+    }
+    return start->members - matched;
+}
+
+//  --------------------------------------------------------------------------
+//  Readings scored so far by every scorer of a snapshot
+
+static uint64_t
+s_scored (const snapshot_t *snapshot)
+{
+    uint64_t scored = 0;
+    for (size_t index = 0; index < snapshot->members; index++)
+        scored += snapshot->member[index].scored;
+    return scored;
 }
 
 static int
@@ -171,6 +253,10 @@ lw_ctl_bench (lw_ctl_t *ctl, int argc, char **argv)
     lw_ctl_t bench = *ctl;
     int rc = LW_CTL_FAIL;
     lw_super_t *super = NULL;
+    //  Snapshots are large (every member's latency histogram): heap
+    snapshot_t *start = (snapshot_t *) zmalloc (sizeof (snapshot_t));
+    snapshot_t *end = (snapshot_t *) zmalloc (sizeof (snapshot_t));
+    assert (start && end);
     char *config_path = zsys_sprintf ("%s/linewatch.cfg", home);
     if (!config)
         goto cleanup;
@@ -197,14 +283,13 @@ lw_ctl_bench (lw_ctl_t *ctl, int argc, char **argv)
         goto cleanup;
 
     //  Wait until readings are flowing end to end
-    snapshot_t start, end;
     int64_t deadline = lw_time_mono ()
                        + LW_BENCH_START_TIMEOUT * LW_NS_PER_MS;
     bench.timeout = 1000;
     while (true) {
         if (s_run_for (super, 100))
             goto cleanup;
-        if (s_snapshot (&bench, &start) == 0 && start.scored > 0)
+        if (s_snapshot (&bench, start) == 0 && s_scored (start) > 0)
             break;
         if (lw_time_mono () > deadline) {
             fprintf (stderr, "lwctl: the bench node scored nothing within "
@@ -213,21 +298,24 @@ lw_ctl_bench (lw_ctl_t *ctl, int argc, char **argv)
             goto cleanup;
         }
     }
-    if (s_run_for (super, LW_BENCH_WARMUP) || s_snapshot (&bench, &start)
-        || s_run_for (super, seconds * 1000) || s_snapshot (&bench, &end)) {
+    if (s_run_for (super, LW_BENCH_WARMUP) || s_snapshot (&bench, start)
+        || s_run_for (super, seconds * 1000) || s_snapshot (&bench, end)) {
         fprintf (stderr, "lwctl: bench interrupted or node not answering\n");
         goto cleanup;
     }
-    double elapsed = (double) (end.at - start.at) / LW_NS_PER_SEC;
-    double scored_rate = (double) (end.scored - start.scored) / elapsed;
-    double ingested_rate = (double) (end.ingested - start.ingested) / elapsed;
-    uint64_t latency[LW_LATENCY_BUCKETS];
-    for (int bucket = 0; bucket < LW_LATENCY_BUCKETS; bucket++)
-        latency[bucket] = end.latency[bucket] - start.latency[bucket];
-    double p50 = (double) lw_stats_quantile (latency, 0.50) / 1e6;
-    double p99 = (double) lw_stats_quantile (latency, 0.99) / 1e6;
-    double p999 = (double) lw_stats_quantile (latency, 0.999) / 1e6;
-    uint64_t lost = end.lost - start.lost;
+    delta_t delta;
+    size_t missing = s_delta (start, end, &delta);
+    if (missing)
+        fprintf (stderr, "lwctl: %zu process(es) did not answer at the end "
+                         "of the run; their work is not counted\n",
+                 missing);
+    double elapsed = (double) (end->at - start->at) / LW_NS_PER_SEC;
+    double scored_rate = (double) delta.scored / elapsed;
+    double ingested_rate = (double) delta.ingested / elapsed;
+    double p50 = (double) lw_stats_quantile (delta.latency, 0.50) / 1e6;
+    double p99 = (double) lw_stats_quantile (delta.latency, 0.99) / 1e6;
+    double p999 = (double) lw_stats_quantile (delta.latency, 0.999) / 1e6;
+    uint64_t lost = delta.lost;
     if (ctl->json)
         printf ("{\"readings_per_s\":%.0f,\"ingested_per_s\":%.0f,"
                 "\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
@@ -248,6 +336,8 @@ lw_ctl_bench (lw_ctl_t *ctl, int argc, char **argv)
     rc = LW_CTL_OK;
 
 cleanup:
+    free (start);
+    free (end);
     lw_super_destroy (&super);
     zconfig_destroy (&config);
     zstr_free (&config_path);
