@@ -86,10 +86,29 @@ lw_cfg_load (const char *path)
         zsys_error ("config: cannot read file=%s", path);
         return NULL;
     }
-    if (zchunk_size (chunk) > LW_CFG_FILE_MAX) {
-        zsys_error ("config: file=%s is larger than %d bytes", path,
+    zconfig_t *cfg =
+        lw_cfg_load_text (zchunk_data (chunk), zchunk_size (chunk), path);
+    zchunk_destroy (&chunk);
+    return cfg;
+}
+
+//  --------------------------------------------------------------------------
+//  Parses the text of a ZPL file (what lw_cfg_load read); `name` names it
+//  in messages. Returns a new config (caller destroys) or NULL, logged.
+
+zconfig_t *
+lw_cfg_load_text (const void *data, size_t size, const char *name)
+{
+    assert (data || size == 0);
+    assert (name);
+    if (size > LW_CFG_FILE_MAX) {
+        zsys_error ("config: file=%s is larger than %d bytes", name,
                     LW_CFG_FILE_MAX);
-        zchunk_destroy (&chunk);
+        return NULL;
+    }
+    zchunk_t *chunk = zchunk_new (data, size);
+    if (!chunk) {
+        zsys_error ("config: cannot read file=%s", name);
         return NULL;
     }
     zconfig_t *cfg = zconfig_chunk_load (chunk);
@@ -97,7 +116,7 @@ lw_cfg_load (const char *path)
     if (!cfg) {
         zsys_error ("config: cannot parse file=%s (ZPL syntax: 4-space "
                     "indents, key = value)",
-                    path);
+                    name);
         return NULL;
     }
     s_strip_comments (zconfig_child (cfg));
@@ -792,6 +811,19 @@ lw_cfg_test (bool verbose)
     assert (cfg);
     assert (streq (zconfig_get (cfg, "common/truth", "x"), ""));
     assert (streq (zconfig_get (cfg, "common/partitions", "x"), "8"));
+    //  The same text from memory (no NUL), a malformed and a huge one
+    const char *zpl = "common\n    partitions = 4    #  P\nrest";
+    zconfig_t *memory = lw_cfg_load_text (zpl, strlen (zpl) - 4, "mem");
+    assert (memory);
+    assert (streq (zconfig_get (memory, "common/partitions", "x"), "4"));
+    assert (zconfig_locate (memory, "rest") == NULL);
+    zconfig_destroy (&memory);
+    assert (lw_cfg_load_text ("a\n  b = 1\n", 10, "mem") == NULL);
+    char *huge = (char *)zmalloc (LW_CFG_FILE_MAX + 1);
+    assert (huge);
+    memset (huge, '\n', LW_CFG_FILE_MAX + 1);
+    assert (lw_cfg_load_text (huge, LW_CFG_FILE_MAX + 1, "mem") == NULL);
+    free (huge);
 
     //  Node settings: defaults, then every bad key reported
     lw_node_t node;

@@ -20,6 +20,10 @@
 //  Loads a ZPL file. Returns NULL (logged) when missing or unparsable.
 zconfig_t *
     lw_cfg_load (const char *path);
+//  Same on the text of a file already in memory (size bytes, no NUL
+//  needed); `name` names it in messages. For the fuzz target and tests.
+zconfig_t *
+    lw_cfg_load_text (const void *data, size_t size, const char *name);
 
 //  Integer in [min, max]
 int

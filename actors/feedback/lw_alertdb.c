@@ -33,6 +33,7 @@ static const char *s_db_names [] = {"alerts", "alert_keys", "labels", "meta",
 
 struct _lw_alertdb_t {
     lw_store_t *store;          //  The LMDB environment
+    bool own_store;             //  Opened by us (else borrowed)
     lw_stats_t *stats;          //  Borrowed counters, may be NULL
     int corrupt_counter;        //  Index of "store_corrupt" in stats
     uint64_t corrupt;           //  Corrupt records met
@@ -107,22 +108,18 @@ s_after_last (lw_alertdb_t *self, int db)
 
 
 //  --------------------------------------------------------------------------
-//  Opens the store and recovers the next ids
+//  A new alertdb over `store` (owned or not): recovers the next ids
 
-lw_alertdb_t *
-lw_alertdb_new (const char *path, size_t mapsize, lw_stats_t *stats)
+static lw_alertdb_t *
+s_alertdb_new (lw_store_t *store, bool own_store, lw_stats_t *stats)
 {
-    assert (path);
     lw_alertdb_t *self = (lw_alertdb_t *) zmalloc (sizeof (lw_alertdb_t));
     assert (self);
+    self->store = store;
+    self->own_store = own_store;
     self->stats = stats;
     if (stats)
         self->corrupt_counter = lw_stats_counter (stats, "store_corrupt");
-    self->store = lw_store_new (path, mapsize, s_db_names);
-    if (!self->store) {
-        lw_alertdb_destroy (&self);
-        return NULL;
-    }
     //  Meta holds the next ids; the largest key is a cross-check in case
     //  meta was lost or is behind (never reuse an id)
     self->next_alert = s_meta_get (self, META_NEXT_ALERT);
@@ -138,6 +135,38 @@ lw_alertdb_new (const char *path, size_t mapsize, lw_stats_t *stats)
 
 
 //  --------------------------------------------------------------------------
+//  Opens the store and recovers the next ids
+
+lw_alertdb_t *
+lw_alertdb_new (const char *path, size_t mapsize, lw_stats_t *stats)
+{
+    assert (path);
+    lw_store_t *store = lw_store_new (path, mapsize, s_db_names);
+    if (!store)
+        return NULL;
+    return s_alertdb_new (store, true, stats);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Same over a store that is already open (borrowed); it must have been
+//  opened with our databases in our order
+
+lw_alertdb_t *
+lw_alertdb_new_on_store (lw_store_t *store, lw_stats_t *stats)
+{
+    assert (store);
+    for (int index = 0; s_db_names [index]; index++)
+        if (lw_store_dbi_index (store, s_db_names [index]) != index) {
+            zsys_error ("alertdb: store lacks database name=%s at index=%d",
+                        s_db_names [index], index);
+            return NULL;
+        }
+    return s_alertdb_new (store, false, stats);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Closes the store
 
 void
@@ -146,7 +175,8 @@ lw_alertdb_destroy (lw_alertdb_t **self_p)
     assert (self_p);
     if (*self_p) {
         lw_alertdb_t *self = *self_p;
-        lw_store_destroy (&self->store);
+        if (self->own_store)
+            lw_store_destroy (&self->store);
         free (self);
         *self_p = NULL;
     }
@@ -704,6 +734,27 @@ lw_alertdb_test (bool verbose)
 
     lw_alertdb_destroy (&db);
     lw_alertdb_destroy (&db);
+
+    //  Over a store that is already open: same ids and records, the store
+    //  stays open after destroy; a store with other databases is refused
+    store = lw_store_new (path, 1 << 20, s_db_names);
+    assert (store);
+    db = lw_alertdb_new_on_store (store, NULL);
+    assert (db);
+    assert (lw_alertdb_next_alert (db) == 5);
+    assert (lw_alertdb_alert (db, 4, &alert) == LW_STORE_CORRUPT);
+    lw_alertdb_destroy (&db);
+    assert (lw_store_get (store, DB_ALERTS, key, 8, junk, sizeof (junk))
+            == sizeof (junk));
+    lw_store_destroy (&store);
+    const char *other_names [] = {"alerts", "labels", "alert_keys", "meta",
+                                  NULL};
+    snprintf (path, sizeof (path), "%s/other", dir);
+    store = lw_store_new (path, 1 << 20, other_names);
+    assert (store);
+    assert (lw_alertdb_new_on_store (store, NULL) == NULL);
+    lw_store_destroy (&store);
+
     lw_stats_destroy (&stats);
     zdir_t *tree = zdir_new (dir, NULL);
     assert (tree);

@@ -29,6 +29,7 @@
 
 #include "lw_msg.h"
 #include "lw_stats.h"
+#include "lw_store.h"
 
 typedef struct _lw_alertdb_t lw_alertdb_t;
 
@@ -42,6 +43,13 @@ typedef int (lw_alertdb_label_fn) (const lw_label_t *label, void *arg);
 //  counter. Returns NULL on failure (logged).
 lw_alertdb_t *
     lw_alertdb_new (const char *path, size_t mapsize, lw_stats_t *stats);
+//  Same over a store that is already open, borrowed (destroy does not
+//  close it): it must hold the databases "alerts", "alert_keys", "labels"
+//  and "meta", in that order. The next ids are recovered from it as by
+//  _new. Returns NULL (logged) when the databases do not match. For the
+//  fuzz target: one environment for all inputs.
+lw_alertdb_t *
+    lw_alertdb_new_on_store (lw_store_t *store, lw_stats_t *stats);
 void
     lw_alertdb_destroy (lw_alertdb_t **self_p);
 

@@ -4,11 +4,13 @@
 
     Copyright (c) the linewatch authors. MIT license.
 
-    The input is a config file: written to a temp file and loaded with
-    lw_cfg_load exactly as a process does (zconfig's ZPL parser included),
-    then read with lw_node_load, lw_detect_cfg_load, lw_cfg_check_keys and
-    a few overrides. Everything must fail cleanly or succeed; the getters
-    must return only values within their ranges.
+    The input is a config file's text, loaded with lw_cfg_load_text: what
+    lw_cfg_load does with a file once it has read it (size check,
+    zconfig's ZPL parser, comment stripping), without a file write and
+    read per input. Then it is read with lw_node_load,
+    lw_detect_cfg_load, lw_cfg_check_keys and a few overrides.
+    Everything must fail cleanly or succeed; the getters must return only
+    values within their ranges.
     =========================================================================
 */
 
@@ -16,19 +18,6 @@
 #include "lw_cfg.h"
 #include "lw_detect.h"
 #include "lw_limits.h"
-
-#include <unistd.h>
-
-static char s_path[64];
-
-//  --------------------------------------------------------------------------
-//  Removes the temp file at exit.
-
-static void
-s_cleanup (void)
-{
-    unlink (s_path);
-}
 
 //  --------------------------------------------------------------------------
 //  Once, before the first input
@@ -39,8 +28,6 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
     (void) argc;
     (void) argv;
     fuzz_quiet ();
-    snprintf (s_path, sizeof (s_path), "/tmp/lw-fuzz-cfg-%d.cfg", getpid ());
-    atexit (s_cleanup);
     return 0;
 }
 
@@ -50,12 +37,7 @@ LLVMFuzzerInitialize (int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    FILE *file = fopen (s_path, "wb");
-    assert (file);
-    assert (fwrite (data, 1, size, file) == size || size == 0);
-    assert (fclose (file) == 0);
-
-    zconfig_t *cfg = lw_cfg_load (s_path);
+    zconfig_t *cfg = lw_cfg_load_text (data, size, "fuzz");
     if (!cfg)
         return 0;
     lw_node_t node;
