@@ -109,6 +109,13 @@ check "lw-ingest wait_ready" "ingest/wait_ready" "0/1" \
     -- "$bin/lw-ingest" $(h) --set ingest/wait_ready=2
 check "lw-ingest gateway endpoint" "ingest/gateway" "127.0.0.1" \
     -- "$bin/lw-ingest" $(h) --set ingest/gateway=tcp://192.0.2.1:1
+#  The gateway binds before the sources are made: a bad source must not
+#  leave the gateway's socket file behind
+check "lw-ingest bad source type" "ingest/source/x/type" "simulator" \
+    -- "$bin/lw-ingest" $(h) --set ingest/source/x/type=bogus
+check "lw-ingest bad source key" "ingest/source/x/rate" \
+    -- "$bin/lw-ingest" $(h) --set ingest/source/x/type=simulator \
+    --set ingest/source/x/rate=-5
 check "lw-features window" "detect/window" "[8, 100000]" \
     -- "$bin/lw-features" $(h) --set detect/window=3
 check "lw-scorer publish_scores" "scorer/publish_scores" "0/1" \
@@ -122,6 +129,68 @@ check "lw-feedback mapsize" "feedback/store/mapsize" \
     -- "$bin/lw-feedback" $(h) --set feedback/store/mapsize=5
 check "lw-feedback api endpoint" "feedback/api" "127.0.0.1" \
     -- "$bin/lw-feedback" $(h) --set feedback/api=tcp://192.0.2.1:5
+
+#  lw-ingest restarted in the home of one that refused its config, then of
+#  one that was killed (its socket file stays: a crash cannot clean up),
+#  binds cleanly; stopped, it removes its socket file
+#  wait_log <log> <text>: polls the log for the text, 20 s at most
+wait_log () {
+    local deadline=$((SECONDS + 20))
+    while ! grep -qF -- "$2" "$1"; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+#  wait_exit <pid>: waits for the process to end, 20 s at most; its status
+wait_exit () {
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$1" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then
+            kill -KILL "$1"
+            break
+        fi
+        sleep 0.1
+    done
+    { wait "$1"; } 2>/dev/null
+}
+restart_case () {
+    cases=$((cases + 1))
+    local home=$work/restart
+    local problems=()
+    mkdir -p "$home"
+    "$bin/lw-ingest" --home "$home" --set ingest/source/x/type=bogus \
+        >"$work/restart-1.log" 2>&1 </dev/null
+    local status=$?
+    [ $status -eq 2 ] || problems+=("refused run: exit $status, expected 2")
+    [ -e "$home/gateway" ] && problems+=("refused run left $home/gateway")
+    "$bin/lw-ingest" --home "$home" >"$work/restart-2.log" 2>&1 </dev/null &
+    local pid=$!
+    wait_log "$work/restart-2.log" "ingest: configured" ||
+        problems+=("second run did not configure")
+    [ -S "$home/gateway" ] || problems+=("second run: no gateway socket")
+    kill -KILL $pid
+    wait_exit $pid
+    [ -S "$home/gateway" ] || problems+=("killed run: no stale socket file")
+    "$bin/lw-ingest" --home "$home" >"$work/restart-3.log" 2>&1 </dev/null &
+    pid=$!
+    wait_log "$work/restart-3.log" "ingest: configured" ||
+        problems+=("third run did not configure over the stale socket file")
+    grep -qF "gateway bound endpoint=ipc://$home/gateway" \
+        "$work/restart-3.log" || problems+=("third run: gateway not bound")
+    kill -INT $pid
+    wait_exit $pid
+    status=$?
+    [ $status -eq 0 ] || problems+=("third run: exit $status after SIGINT")
+    [ -e "$home/gateway" ] && problems+=("stopped run left $home/gateway")
+    if [ ${#problems[@]} -eq 0 ]; then
+        echo "ok   lw-ingest restart after a refused config and a kill"
+    else
+        failures=$((failures + 1))
+        echo "FAIL lw-ingest restart: ${problems[*]}"
+        tail -n 5 "$work"/restart-*.log | sed 's/^/     | /'
+    fi
+}
+restart_case
 
 #  lwctl: arguments and config
 c=$bin/lwctl

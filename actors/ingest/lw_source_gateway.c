@@ -14,11 +14,19 @@
 
     While paused the socket is not read: its HWM fills and the PUSH
     peers block, which is the backpressure a gateway expects.
+
+    An ipc endpoint's socket file is removed when the source is destroyed
+    (libzmq 4.3 leaves it): lw-ingest refusing its config after the
+    gateway bound, or stopping, leaves no file behind. Only the file this
+    source bound is removed (same inode), never one a newer lw-ingest of
+    the same home bound since.
     =========================================================================
 */
 
 #include <czmq.h>
+#include <sys/stat.h>
 
+#include "lw_cfg.h"
 #include "lw_msg.h"
 #include "lw_sockmon.h"
 #include "lw_source.h"
@@ -29,17 +37,56 @@
 #define S_WARN_PERIOD (60 * LW_NS_PER_SEC)
 
 typedef struct {
-    zloop_t *loop;        //  The actor's loop
-    lw_sink_t *sink;      //  Where readings go
-    zsock_t *pull;        //  Bound at ingest/gateway
-    lw_batch_t *batch;    //  Decoding buffer, reused
-    bool reading;         //  The reader is registered
-    uint64_t warnings;    //  Bad frames warned about so far
-    uint64_t suppressed;  //  ...and not logged since the summary
-    int64_t summary_time; //  Monotonic ns of the last summary
+    zloop_t *loop;         //  The actor's loop
+    lw_sink_t *sink;       //  Where readings go
+    zsock_t *pull;         //  Bound at ingest/gateway
+    lw_batch_t *batch;     //  Decoding buffer, reused
+    bool reading;          //  The reader is registered
+    uint64_t warnings;     //  Bad frames warned about so far
+    uint64_t suppressed;   //  ...and not logged since the summary
+    int64_t summary_time;  //  Monotonic ns of the last summary
     lw_sockmon_t *monitor; //  Counts the connections libzmq drops
-    int c_disconnects;    //  "disconnects" (e.g. a frame over the limit)
+    int c_disconnects;     //  "disconnects" (e.g. a frame over the limit)
+    char ipc_path[LW_ENDPOINT_MAX]; //  Socket file we bound, or ""
+    dev_t ipc_dev; //  ...its device and inode, to remove only it
+    ino_t ipc_ino;
 } s_gateway_t;
+
+//  --------------------------------------------------------------------------
+//  After a bind: remembers the socket file of an ipc endpoint (not the
+//  abstract namespace, not a wildcard, which libzmq removes itself)
+
+static void
+s_ipc_remember (s_gateway_t *self, const char *endpoint)
+{
+    if (strncmp (endpoint, "ipc://", 6) != 0)
+        return;
+    const char *path = endpoint + 6;
+    struct stat info;
+    if (*path == '@' || streq (path, "*") || stat (path, &info) != 0 ||
+        !S_ISSOCK (info.st_mode) || strlen (path) >= sizeof (self->ipc_path))
+        return;
+    snprintf (self->ipc_path, sizeof (self->ipc_path), "%s", path);
+    self->ipc_dev = info.st_dev;
+    self->ipc_ino = info.st_ino;
+}
+
+//  --------------------------------------------------------------------------
+//  Removes the socket file we bound, if it is still ours
+
+static void
+s_ipc_remove (s_gateway_t *self)
+{
+    if (!*self->ipc_path)
+        return;
+    struct stat info;
+    if (stat (self->ipc_path, &info) == 0 && info.st_dev == self->ipc_dev &&
+        info.st_ino == self->ipc_ino && unlink (self->ipc_path) != 0)
+        zsys_warning ("ingest: cannot remove gateway socket path=%s "
+                      "reason=%s",
+                      self->ipc_path, strerror (errno));
+    *self->ipc_path = 0;
+}
 
 //  --------------------------------------------------------------------------
 //  Destroys the source state
@@ -53,6 +100,7 @@ s_destroy (void **state_p)
             zloop_reader_end (self->loop, self->pull);
         lw_sockmon_destroy (&self->monitor);
         zsock_destroy (&self->pull);
+        s_ipc_remove (self);
         lw_batch_destroy (&self->batch);
         free (self);
         *state_p = NULL;
@@ -96,11 +144,12 @@ s_create (const lw_source_env_t *env)
         s_destroy ((void **)&self);
         return NULL;
     }
+    s_ipc_remember (self, zsock_endpoint (self->pull));
     //  A frame over LW_MAX_FRAME_SIZE never reaches us: libzmq drops the
     //  peer, and only a socket monitor sees it
     self->c_disconnects = lw_sink_counter (self->sink, "disconnects");
-    self->monitor = lw_sockmon_new (self->pull, self->loop, s_disconnected,
-                                    self);
+    self->monitor =
+        lw_sockmon_new (self->pull, self->loop, s_disconnected, self);
     if (!self->monitor) {
         s_destroy ((void **)&self);
         return NULL;
