@@ -734,10 +734,15 @@ lw_msg_gap_encode (const lw_gap_t *gap)
     msgpack_sbuffer_init (&buffer);
     msgpack_packer packer;
     msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
-    int rc = s_pack_header (&packer, FIELDS_GAP, LW_MSG_GAP) |
+    //  The optional `silent` goes out only when true: a gap ended by a
+    //  reading is encoded as before the field existed
+    int rc = s_pack_header (&packer, FIELDS_GAP + (gap->silent ? 1 : 0),
+                            LW_MSG_GAP) |
              PACK_FIELD (&packer, gap->sensor) |
              msgpack_pack_int64 (&packer, gap->last_time) |
              msgpack_pack_int64 (&packer, gap->time);
+    if (gap->silent)
+        rc |= msgpack_pack_true (&packer);
     return s_frame (&buffer, rc);
 }
 
@@ -758,7 +763,27 @@ lw_msg_gap_decode (const uint8_t *data, size_t size, lw_gap_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_GAP, FIELDS_GAP, s_walk_gap, out);
+    //  FIELDS_GAP fields, or one more: the optional `silent`
+    msgpack_unpacked unpacked;
+    int rc = s_unpack (data, size, &unpacked);
+    if (rc)
+        return rc;
+    rc = s_check_header (&unpacked.data, 0);
+    uint32_t fields = rc > 0 ? unpacked.data.via.array.size : 0;
+    if (rc > 0 && rc != LW_MSG_GAP)
+        rc = LW_MSG_BAD_TYPE;
+    else if (rc > 0 && fields != FIELDS_GAP && fields != FIELDS_GAP + 1)
+        rc = LW_MSG_WRONG_TYPE;
+    else if (rc > 0) {
+        const msgpack_object *field = unpacked.data.via.array.ptr;
+        rc = s_walk_gap (field, out);
+        if (rc == 0 && fields > FIELDS_GAP)
+            rc = s_get_bool (&field[FIELDS_GAP], &out->silent);
+    }
+    msgpack_unpacked_destroy (&unpacked);
+    if (rc)
+        memset (out, 0, sizeof (*out));
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

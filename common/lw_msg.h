@@ -16,7 +16,8 @@
       readings  = [1, 1, publisher:u64, partition:u16, sequence:u64,
                    ingest_time:i64, *reading]
       reading   = [sensor:s, time:i64, value:f, quality:u32]
-      gap       = [1, 2, sensor:s, last_time:i64, time:i64]
+      gap       = [1, 2, sensor:s, last_time:i64, time:i64, ?silent:bool]
+                  (silent absent = false; encoded only when true)
       features  = [1, 3, publisher, partition, sequence, ingest_time, *vector]
       vector    = [sensor:s, time:i64, value:f, quality:u32, *feature:f]
       scores    = [1, 4, publisher, partition, sequence, ingest_time, *score]
@@ -148,7 +149,10 @@ typedef struct _lw_batch_t lw_batch_t;
 typedef struct {
     char sensor[LW_KEY_MAX + 1];    //  Sensor key
     int64_t last_time;              //  Last reading before the gap
-    int64_t time;                   //  First reading after the gap
+    int64_t time;                   //  First reading after the gap; when
+                                    //  silent, the event time the sensor
+                                    //  was found still silent at
+    bool silent;                    //  No reading has ended the gap yet
 } lw_gap_t;
 
 typedef struct {

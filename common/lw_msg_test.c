@@ -356,6 +356,17 @@ s_test_singles (void)
     assert (lw_msg_gap_decode (zframe_data (frame), zframe_size (frame),
                                &gap_copy) == 0);
     assert (memcmp (&gap, &gap_copy, sizeof (gap)) == 0);
+    assert (!gap_copy.silent);
+    //  A silence still going on: the optional sixth field
+    gap.silent = true;
+    zframe_t *silent = lw_msg_gap_encode (&gap);
+    assert (silent && zframe_size (silent) == zframe_size (frame) + 1);
+    assert (lw_msg_gap_decode (zframe_data (silent), zframe_size (silent),
+                               &gap_copy) == 0);
+    assert (gap_copy.silent && gap_copy.time == INT64_MAX);
+    assert (streq (gap_copy.sensor, gap.sensor));
+    zframe_destroy (&silent);
+    gap.silent = false;
     lw_alert_t alert_wrong;
     assert (lw_msg_alert_decode (zframe_data (frame), zframe_size (frame),
                                  &alert_wrong) == LW_MSG_BAD_TYPE);
@@ -797,6 +808,42 @@ s_test_hostile (lw_batch_t *batch)
              msgpack_pack_int (&raw.packer, 2)) == 0);
     assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
                                raw.buffer.size, &gap) == LW_MSG_BAD_KEY);
+    msgpack_sbuffer_destroy (&raw.buffer);
+    //  The optional silent field: a bool, and nothing after it
+    s_raw_init (&raw);
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP + 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_GAP) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 2) |
+             msgpack_pack_int (&raw.packer, 1)) == 0);
+    assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
+                               raw.buffer.size, &gap) == LW_MSG_WRONG_TYPE);
+    msgpack_sbuffer_destroy (&raw.buffer);
+    s_raw_init (&raw);
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP + 2) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_GAP) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 2) |
+             msgpack_pack_true (&raw.packer) |
+             msgpack_pack_true (&raw.packer)) == 0);
+    assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
+                               raw.buffer.size, &gap) == LW_MSG_WRONG_TYPE);
+    msgpack_sbuffer_destroy (&raw.buffer);
+    s_raw_init (&raw);
+    assert ((msgpack_pack_array (&raw.packer, FIELDS_GAP + 1) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, LW_MSG_GAP) |
+             s_pack_str (&raw.packer, "a/b", 3) |
+             msgpack_pack_int (&raw.packer, 1) |
+             msgpack_pack_int (&raw.packer, 2) |
+             msgpack_pack_false (&raw.packer)) == 0);
+    assert (lw_msg_gap_decode ((const uint8_t *)raw.buffer.data,
+                               raw.buffer.size, &gap) == 0);
+    assert (!gap.silent && gap.time == 2 && streq (gap.sensor, "a/b"));
     msgpack_sbuffer_destroy (&raw.buffer);
     lw_label_t label = {.label = LW_LABEL_NORMAL};
     lw_label_t label_copy;

@@ -20,10 +20,6 @@
 #define S_STAT_BIT 0x100
 //  lw_rule_state_t.mask: an episode is open
 #define S_OPEN_BIT 0x80000000u
-//  EWMA weight of a new interval in the usual interval
-#define S_INTERVAL_ALPHA 0.05
-//  An interval learns at most this multiple of the usual one
-#define S_INTERVAL_CLIP 3.0
 
 //  One configured rule
 typedef struct {
@@ -269,21 +265,10 @@ lw_rule_check (lw_rule_state_t *state, const lw_item_t *item, int64_t *gap_from)
 
     //  Gap: the interval, judged against the usual one before learning it
     double interval = (double)item->time - (double)state->last_time;
-    if (rule->gap_factor > 0 && state->intervals >= LW_RULES_GAP_WARMUP &&
-        interval > rule->gap_factor * state->interval) {
+    if (lw_interval_step (&state->interval, interval, rule->gap_factor)) {
         fired |= LW_RULE_GAP;
         *gap_from = state->last_time;
     }
-    else if (state->intervals == 0)
-        state->interval = interval;
-    else {
-        double clip = S_INTERVAL_CLIP * state->interval;
-        state->interval +=
-            S_INTERVAL_ALPHA *
-            ((interval < clip ? interval : clip) - state->interval);
-    }
-    if (!(fired & LW_RULE_GAP) && state->intervals < UINT32_MAX)
-        state->intervals++;
     state->last_time = item->time;
 
     //  Stuck: the run of values within tolerance of its first value
@@ -332,6 +317,11 @@ s_fill_detectors (uint32_t mask, const char *detector, lw_alert_t *alert)
     }
 }
 
+static int s_step_episode (lw_rule_state_t *state, lw_episode_t *episode,
+                           const lw_detect_cfg_t *cfg, lw_item_t *item,
+                           uint32_t fired, int64_t gap_from,
+                           const char *detector, lw_alert_t *alert);
+
 //  --------------------------------------------------------------------------
 //  The scorer's step after the statistical detector; see the header.
 //  Returns the episode's change.
@@ -354,6 +344,51 @@ lw_rules_step (lw_rule_state_t *state, lw_episode_t *episode,
     if (!episode)
         return 0;
     assert (alert);
+    return s_step_episode (state, episode, cfg, item, fired, gap_from,
+                           detector, alert);
+}
+
+//  --------------------------------------------------------------------------
+//  A gap event from lw-ingest; see the header. Returns the episode's
+//  change.
+
+int
+lw_rules_gap (lw_rule_state_t *state, lw_episode_t *episode,
+              const lw_detect_cfg_t *cfg, int64_t last_time, int64_t time,
+              double value, const char *detector, lw_alert_t *alert)
+{
+    assert (state);
+    assert (episode);
+    assert (cfg);
+    assert (detector);
+    assert (alert);
+    lw_item_t item;
+    memset (&item, 0, sizeof (item));
+    item.time = time;
+    item.value = value;
+    item.expected_low = value;
+    item.expected_high = value;
+    item.score = 1.0;
+    //  Not a reading: the statistical detector's part of the mask stays
+    //  as the last real item left it
+    double stat_score = state->stat_score;
+    state->stat_score = 0;
+    int change = s_step_episode (state, episode, cfg, &item, LW_RULE_GAP,
+                                 last_time, detector, alert);
+    state->stat_score = stat_score;
+    return change;
+}
+
+//  --------------------------------------------------------------------------
+//  The episode part of a step: `fired` rules (gap_from set when the gap
+//  rule is among them) and the statistical score in state->stat_score.
+//  Returns the episode's change.
+
+static int
+s_step_episode (lw_rule_state_t *state, lw_episode_t *episode,
+                const lw_detect_cfg_t *cfg, lw_item_t *item, uint32_t fired,
+                int64_t gap_from, const char *detector, lw_alert_t *alert)
+{
     bool was_open = (state->mask & S_OPEN_BIT) != 0;
     uint32_t mask = fired;
     if (state->stat_score >= cfg->open_threshold)
@@ -590,6 +625,45 @@ lw_rules_test (bool verbose)
             0);
     assert (item.score == 1.0 && state.fired == LW_RULE_LIMIT);
     assert (state.stat_score == 0.2);
+
+    //  A gap event (lw-ingest saw the sensor silent) opens the episode at
+    //  the last reading before the silence; the gap rule firing on the
+    //  reading after it joins that episode: one OPEN, one CLOSE
+    lw_episode_t *silent = lw_episode_new (&detect, "m/s");
+    assert (silent);
+    lw_rule_state_init (&state, &stuck);
+    opens = closes = 0;
+    for (second = 0; second < 50; second++) {
+        item = s_item (second, sin (second * 0.3));
+        item.score = 0.1;
+        assert (lw_rules_step (&state, silent, &detect, &item, "robust_z",
+                               &alert) == 0);
+    }
+    int change = lw_rules_gap (&state, silent, &detect, 49 * LW_NS_PER_SEC,
+                               60 * LW_NS_PER_SEC, 0.5, "robust_z", &alert);
+    assert (change == LW_ALERT_OPEN);
+    assert (alert.opened == 49 * LW_NS_PER_SEC);
+    assert (alert.ndetectors == 1 && streq (alert.detectors[0], "gap"));
+    assert (alert.value == 0.5);
+    //  Still silent: a second event joins the open episode
+    assert (lw_rules_gap (&state, silent, &detect, 49 * LW_NS_PER_SEC,
+                          70 * LW_NS_PER_SEC, 0.5, "robust_z", &alert) == 0);
+    for (second = 80; second < 120; second++) {
+        item = s_item (second, sin (second * 0.3));
+        item.score = 0.1;
+        change =
+            lw_rules_step (&state, silent, &detect, &item, "robust_z", &alert);
+        if (second == 80)
+            assert (state.fired == LW_RULE_GAP); //  The rule saw it too
+        assert (change != LW_ALERT_OPEN);
+        if (change == LW_ALERT_CLOSE) {
+            closes++;
+            assert (alert.opened == 49 * LW_NS_PER_SEC);
+            assert (second == 80 + detect.close_after);
+        }
+    }
+    assert (closes == 1);
+    lw_episode_destroy (&silent);
     lw_episode_destroy (&episode);
     printf ("OK\n");
 }

@@ -13,8 +13,9 @@
              after the previous one; judged in event time on the reading
              after the silence, and the alert's `opened` is the previous
              reading's time, so the alert covers the silence. A sensor that
-             stops for good sends no next reading: the scorer cannot see
-             that (no wall-clock timer judges event time)
+             stops for good sends no next reading: lw-ingest's gap events
+             (lw_rules_gap) open the alert while it is silent, and this
+             rule joins that episode when the sensor comes back
       limit  the value is outside [low, high] configured for the sensor, or
              the reading carries LW_QUALITY_LIMIT (lw-ingest's own limits)
     Rules are configured per sensor pattern (fnmatch glob on the key, `*`
@@ -49,6 +50,7 @@
 #include <stdint.h>
 
 #include "lw_detect.h"
+#include "lw_interval.h"
 #include "lw_msg.h"
 
 //  Rule detector names (alert->detectors) and their bits
@@ -65,7 +67,7 @@
 //  Changed steps a sensor must have shown before it can be called stuck
 #define LW_RULES_STUCK_CHANGES 8
 //  Intervals learned before the gap rule judges
-#define LW_RULES_GAP_WARMUP 8
+#define LW_RULES_GAP_WARMUP LW_INTERVAL_WARMUP
 
 //  The settings one sensor gets (resolved from the patterns)
 typedef struct {
@@ -89,8 +91,7 @@ typedef struct {
     uint64_t changes;     //  Stuck: changed steps seen
     bool run_fired;       //  Stuck: the current run fired
     int64_t last_time;    //  Gap: newest reading's time
-    double interval;      //  Gap: usual interval, ns (EWMA)
-    uint32_t intervals;   //  Gap: intervals learned (saturates)
+    lw_interval_t interval; //  Gap: usual interval (lw_interval.h)
     uint32_t mask;        //  Episode: detectors that fired (LW_RULE_*,
                           //  0x100 the statistical one; top bit: open)
     int64_t gap_from;     //  Episode: start of a gap that opened it, 0 none
@@ -132,6 +133,20 @@ void
 uint32_t
     lw_rule_check (lw_rule_state_t *state, const lw_item_t *item,
                    int64_t *gap_from);
+//  A gap event from lw-ingest (LW_MSG_GAP, forwarded by lw-features):
+//  the sensor sent nothing between last_time and `time` (a silence it is
+//  still in, or one the reading at `time` ended). Opens or joins the
+//  sensor's episode with one point of score 1 at `time` carrying `value`
+//  (the last value seen), names "gap" and opens at last_time, as the gap
+//  rule does; the rule firing again on the reading after the silence
+//  joins the same episode, so one silence gives one alert. The episode
+//  closes as usual once readings come back (close_after points below
+//  close_threshold). Does not learn anything from the event. Returns the
+//  episode's change (0, LW_ALERT_*).
+int
+    lw_rules_gap (lw_rule_state_t *state, lw_episode_t *episode,
+                  const lw_detect_cfg_t *cfg, int64_t last_time, int64_t time,
+                  double value, const char *detector, lw_alert_t *alert);
 //  The scorer's step after lw_detector_score: checks the rules, raises
 //  item->score to 1 when one fired, runs the episode and names the
 //  detectors that fired during the episode in *alert (the statistical

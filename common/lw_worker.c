@@ -67,6 +67,8 @@ struct _lw_worker_t {
     lw_keymap_t *states;                 //  sensor -> s_entry_t
     lw_worker_batch_fn *batch_fn;        //  Actor's batch handler
     lw_worker_change_fn *change_fn;      //  Actor's partition handler
+    lw_worker_gap_fn *gap_fn;            //  Actor's gap event handler
+    int sensor_gaps_index;               //  Counter "sensor_gaps", -1 unused
     void *arg;                           //  Argument of both
     lw_worker_state_new_fn *state_new;   //  Makes a sensor state
     lw_worker_state_free_fn *state_free; //  Destroys one
@@ -229,6 +231,17 @@ lw_worker_set_state_fns (lw_worker_t *self, lw_worker_state_new_fn *new_fn,
 }
 
 //  --------------------------------------------------------------------------
+//  Registers the actor's gap event handler.
+
+void
+lw_worker_set_gap_handler (lw_worker_t *self, lw_worker_gap_fn *gap_fn)
+{
+    assert (self);
+    self->gap_fn = gap_fn;
+    self->sensor_gaps_index = lw_stats_counter (self->stats, "sensor_gaps");
+}
+
+//  --------------------------------------------------------------------------
 //  Counts a rejected input by lw_msg error code, registering the counter
 //  on first use (rejections are off the hot path), and warns at most
 //  every LW_WORKER_WARN_MS.
@@ -291,6 +304,29 @@ s_account (lw_worker_t *self, uint64_t publisher, uint16_t partition,
 }
 
 //  --------------------------------------------------------------------------
+//  A body of another kind than a batch, on an owned partition: a gap event
+//  when it decodes as one (off the hot path: gaps are rare). Everything
+//  about it is untrusted.
+
+static void
+s_handle_gap (lw_worker_t *self, uint16_t partition, zmq_msg_t *body)
+{
+    lw_gap_t gap;
+    int rc = lw_msg_gap_decode ((const uint8_t *)zmq_msg_data (body),
+                                zmq_msg_size (body), &gap);
+    if (rc == 0 &&
+        lw_partition (gap.sensor, (uint32_t)self->node->partitions) !=
+            partition)
+        rc = LW_MSG_ENVELOPE;
+    if (rc != 0) {
+        s_reject (self, rc, partition);
+        return;
+    }
+    lw_stats_add (self->stats, self->sensor_gaps_index, 1);
+    self->gap_fn (self, partition, &gap, self->arg);
+}
+
+//  --------------------------------------------------------------------------
 //  Handles one received stream message (two frames). Everything about it
 //  is untrusted: envelope, body, kind, partition.
 
@@ -314,6 +350,10 @@ s_handle_message (lw_worker_t *self, zmq_msg_t *head, zmq_msg_t *body)
     }
     int rc = lw_batch_decode (self->batch, (const uint8_t *)zmq_msg_data (body),
                               zmq_msg_size (body));
+    if (rc == LW_MSG_BAD_TYPE && self->gap_fn) {
+        s_handle_gap (self, partition, body);
+        return;
+    }
     if (rc == 0 && lw_batch_kind (self->batch) != self->input_kind)
         rc = LW_MSG_BAD_TYPE;
     if (rc == 0 && lw_batch_partition (self->batch) != partition)
@@ -786,6 +826,97 @@ s_test_message (lw_worker_t *worker, uint16_t envelope, uint16_t partition,
 }
 
 //  --------------------------------------------------------------------------
+//  Feeds one [envelope partition, body] message to the message path
+
+static void
+s_test_body (lw_worker_t *worker, uint16_t envelope, const void *data,
+             size_t size)
+{
+    uint8_t prefix[2] = {(uint8_t)(envelope >> 8), (uint8_t)envelope};
+    zmq_msg_t head_msg, body_msg;
+    int rc = zmq_msg_init_size (&head_msg, 2);
+    assert (rc == 0);
+    memcpy (zmq_msg_data (&head_msg), prefix, 2);
+    rc = zmq_msg_init_size (&body_msg, size);
+    assert (rc == 0);
+    memcpy (zmq_msg_data (&body_msg), data, size);
+    s_handle_message (worker, &head_msg, &body_msg);
+    zmq_msg_close (&head_msg);
+    zmq_msg_close (&body_msg);
+}
+
+//  --------------------------------------------------------------------------
+//  Test gap handler: keeps the last gap it was given
+
+static void
+s_test_gap (lw_worker_t *worker, uint16_t partition, const lw_gap_t *gap,
+            void *arg)
+{
+    (void)worker;
+    assert (partition == 2);
+    *(lw_gap_t *)arg = *gap;
+}
+
+//  --------------------------------------------------------------------------
+//  Gap events through the message path: dropped as a wrong kind without a
+//  handler; with one, passed on when they decode and belong to their
+//  partition, else counted by reason
+
+static void
+s_test_gaps (lw_worker_t *worker, lw_stats_t *stats)
+{
+    //  Keys of a machine in partition 2 and of one elsewhere (P = 4)
+    char here[32] = "", there[32] = "";
+    for (int index = 0; !*here || !*there; index++) {
+        char key[32];
+        snprintf (key, sizeof key, "m%d/s", index);
+        if (lw_partition (key, 4) == 2)
+            memcpy (here, key, sizeof key);
+        else
+            memcpy (there, key, sizeof key);
+    }
+    lw_gap_t gap = {.last_time = 10, .time = 20, .silent = true};
+    snprintf (gap.sensor, sizeof gap.sensor, "%s", here);
+    zframe_t *frame = lw_msg_gap_encode (&gap);
+    assert (frame);
+    uint64_t bad_type = lw_stats_value (stats, "drop_bad_type");
+    s_test_body (worker, 2, zframe_data (frame), zframe_size (frame));
+    assert (lw_stats_value (stats, "drop_bad_type") == bad_type + 1);
+
+    lw_gap_t seen;
+    memset (&seen, 0, sizeof seen);
+    lw_worker_set_handlers (worker, NULL, NULL, &seen);
+    lw_worker_set_gap_handler (worker, s_test_gap);
+    s_test_body (worker, 2, zframe_data (frame), zframe_size (frame));
+    assert (lw_stats_value (stats, "sensor_gaps") == 1);
+    assert (streq (seen.sensor, here) && seen.silent);
+    assert (seen.last_time == 10 && seen.time == 20);
+    //  Not owned; another machine's sensor under this partition
+    uint64_t not_owned = lw_stats_value (stats, "drop_not_owned");
+    s_test_body (worker, 1, zframe_data (frame), zframe_size (frame));
+    assert (lw_stats_value (stats, "drop_not_owned") == not_owned + 1);
+    zframe_destroy (&frame);
+    snprintf (gap.sensor, sizeof gap.sensor, "%s", there);
+    frame = lw_msg_gap_encode (&gap);
+    assert (frame);
+    uint64_t envelope = lw_stats_value (stats, "drop_envelope");
+    s_test_body (worker, 2, zframe_data (frame), zframe_size (frame));
+    assert (lw_stats_value (stats, "drop_envelope") == envelope + 1);
+    //  Truncated, or a silent field that is not a bool
+    uint64_t truncated = lw_stats_value (stats, "drop_truncated");
+    s_test_body (worker, 2, zframe_data (frame), zframe_size (frame) - 1);
+    assert (lw_stats_value (stats, "drop_truncated") == truncated + 1);
+    zframe_destroy (&frame);
+    uint8_t bad_silent[] = {0x96, 0x01, 0x02, 0xa3, 'm', '/', 's',
+                            0x01, 0x02, 0x07};
+    uint64_t wrong = lw_stats_value (stats, "drop_wrong_type");
+    s_test_body (worker, 2, bad_silent, sizeof bad_silent);
+    assert (lw_stats_value (stats, "drop_wrong_type") == wrong + 1);
+    //  Reading batches still go through the batch path
+    assert (lw_stats_value (stats, "sensor_gaps") == 1);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test.
 
 void
@@ -883,6 +1014,7 @@ lw_worker_test (bool verbose)
     s_test_message (worker, 2, 2, LW_MSG_READINGS, 3); //  Gap of 1
     assert (accepted == 2);
     assert (lw_stats_value (stats, "gaps") == 3);
+    s_test_gaps (worker, stats);
 
     lw_worker_destroy (&worker);
     lw_worker_destroy (&worker);

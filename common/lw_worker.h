@@ -26,6 +26,14 @@
     baseline, so a batch lost while a partition changed hands is not seen
     until snapshots carry the last sequence (later issue).
 
+    Gap events (LW_MSG_GAP, lw-ingest's "sensor sent nothing") travel on
+    the same streams under the sensor's partition. With a gap handler
+    set, they are decoded and passed to it ("sensor_gaps" counted); one
+    that does not decode is dropped as "drop_<reason>", one whose sensor
+    does not belong to its envelope's partition as "drop_envelope", one
+    of a partition not owned as "drop_not_owned". Without a handler, they
+    are "drop_bad_type" like any other kind.
+
     The worker lives inside one actor thread: the actor creates it in its
     CONFIGURE handler and attaches it to its zloop.
     =========================================================================
@@ -50,6 +58,10 @@ typedef struct _lw_worker_t lw_worker_t;
 //  handler may modify its items.
 typedef void (lw_worker_batch_fn) (lw_worker_t *worker, lw_batch_t *batch,
                                    void *arg);
+//  Called for every accepted gap event: owned partition, the sensor's own
+//  partition, "sensor_gaps" counted. The gap is borrowed for the call.
+typedef void (lw_worker_gap_fn) (lw_worker_t *worker, uint16_t partition,
+                                 const lw_gap_t *gap, void *arg);
 //  Called after the worker (un)subscribed partitions on ASSIGN or REVOKE
 //  (kind is LW_CTRL_ASSIGN or LW_CTRL_REVOKE). On REVOKE the states of the
 //  partitions' sensors are already destroyed.
@@ -76,6 +88,8 @@ void lw_worker_destroy (lw_worker_t **self_p);
 //  Registers the batch and partition-change handlers
 void lw_worker_set_handlers (lw_worker_t *self, lw_worker_batch_fn *batch_fn,
                              lw_worker_change_fn *change_fn, void *arg);
+//  Registers the gap event handler (its arg is that of the handlers)
+void lw_worker_set_gap_handler (lw_worker_t *self, lw_worker_gap_fn *gap_fn);
 //  Registers how per-sensor states are made and destroyed
 void lw_worker_set_state_fns (lw_worker_t *self, lw_worker_state_new_fn *new_fn,
                               lw_worker_state_free_fn *free_fn, void *arg);

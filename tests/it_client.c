@@ -64,6 +64,13 @@ s_watch (watch_t *self, int ms)
         uint16_t partition;
         assert (lw_msg_envelope (msg, &partition) == 0);
         zframe_t *body = zmsg_last (msg);
+        //  Gap events (lw-ingest's sensor_gaps) share the readings stream
+        lw_gap_t gap;
+        if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), &gap) ==
+            0) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         for (size_t index = 0; index < lw_batch_count (self->batch); index++) {
@@ -145,6 +152,13 @@ s_bench_drain (watch_t *self, int timeout)
         zmsg_t *msg = zmsg_recv (self->sub);
         assert (msg);
         zframe_t *body = zmsg_last (msg);
+        //  Gap events (lw-ingest's sensor_gaps) share the readings stream
+        lw_gap_t gap;
+        if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), &gap) ==
+            0) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         for (size_t index = 0; index < lw_batch_count (self->batch); index++)

@@ -158,6 +158,13 @@ main (void)
         assert (lw_msg_envelope (msg, &partition) == 0);
         assert (partition < 16);
         zframe_t *body = zmsg_last (msg);
+        //  Gap events (lw-ingest's sensor_gaps) share the readings stream
+        lw_gap_t gap;
+        if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), &gap) ==
+            0) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         assert (lw_batch_decode (batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         if (publisher == 0)
@@ -250,6 +257,13 @@ main (void)
         msg = zmsg_recv (sub);
         assert (msg);
         zframe_t *body = zmsg_last (msg);
+        //  Gap events (lw-ingest's sensor_gaps) share the readings stream
+        lw_gap_t gap;
+        if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), &gap) ==
+            0) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         assert (lw_batch_decode (batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         for (size_t index = 0; index < lw_batch_count (batch); index++)

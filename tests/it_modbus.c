@@ -337,6 +337,14 @@ s_watch (watch_t *self, int ms)
         uint16_t partition;
         assert (lw_msg_envelope (msg, &partition) == 0);
         zframe_t *body = zmsg_last (msg);
+        //  Gap events travel here too: the stopped device's points go
+        //  silent while the other's go on (lw-ingest's sensor_gaps)
+        lw_gap_t gap;
+        if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), &gap) ==
+            0) {
+            zmsg_destroy (&msg);
+            continue;
+        }
         assert (lw_batch_decode (self->batch, zframe_data (body),
                                  zframe_size (body)) == 0);
         for (size_t index = 0; index < lw_batch_count (self->batch); index++) {

@@ -226,6 +226,24 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
 }
 
 //  --------------------------------------------------------------------------
+//  A gap event from lw-ingest (lw_worker checked it): forwarded as is on
+//  the features stream, same partition, behind the vectors of the
+//  readings before it, for lw-scorer to alert on.
+
+static void
+s_handle_gap (lw_worker_t *worker, uint16_t partition, const lw_gap_t *gap,
+              void *arg)
+{
+    self_t *self = (self_t *)arg;
+    zframe_t *body = lw_msg_gap_encode (gap);
+    if (!body) {
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    lw_worker_send (worker, partition, &body);
+}
+
+//  --------------------------------------------------------------------------
 //  Partitions changed hands. Snapshots are a later issue: a partition we
 //  take starts from empty windows, which we say.
 
@@ -275,6 +293,7 @@ s_configure (self_t *self)
         return -1;
     lw_worker_set_handlers (self->worker, s_handle_batch, s_handle_change,
                             self);
+    lw_worker_set_gap_handler (self->worker, s_handle_gap);
     lw_worker_set_state_fns (self->worker, s_state_new, s_state_free, self);
     if (lw_worker_attach (self->worker, self->loop, self->pipe)) {
         //  attach detached what it had added: safe to destroy now

@@ -36,6 +36,9 @@ struct _lw_clean_t {
     uint32_t partitions; //  P
     int64_t lateness;    //  Lateness bound, ns
     size_t max_sensors;  //  Table bound
+    double gap_factor;   //  Gaps: interval multiple, 0 = off
+    int64_t watermark;   //  Newest reading time over all sensors
+    int64_t cap;         //  Later readings do not move the watermark
 };
 
 //  --------------------------------------------------------------------------
@@ -64,6 +67,8 @@ lw_clean_new (uint32_t partitions, int64_t lateness, size_t max_sensors)
         self->partitions = partitions;
         self->lateness = lateness;
         self->max_sensors = max_sensors;
+        self->watermark = INT64_MIN;
+        self->cap = INT64_MAX;
         self->sensors = lw_keymap_new (s_sensor_free);
         if (!self->sensors)
             lw_clean_destroy (&self);
@@ -226,6 +231,9 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
     sensor->released = 0;
     sensor->hold_next = NULL;
     sensor->hold_prev = NULL;
+    sensor->interval = (lw_interval_t){0};
+    sensor->mark = INT64_MIN;
+    sensor->silent = false;
     sensor->limited = false;
     sensor->limit_drop = false;
     sensor->low = -INFINITY;
@@ -333,6 +341,109 @@ lw_clean_holding (lw_clean_t *self)
 }
 
 //  --------------------------------------------------------------------------
+//  Gaps: detection on (factor > 0) or off
+
+void
+lw_clean_set_gaps (lw_clean_t *self, double factor)
+{
+    assert (self);
+    assert (factor >= 0);
+    self->gap_factor = factor;
+}
+
+//  --------------------------------------------------------------------------
+//  Readings stamped after `cap` do not move the watermark
+
+void
+lw_clean_set_cap (lw_clean_t *self, int64_t cap)
+{
+    assert (self);
+    self->cap = cap;
+}
+
+//  --------------------------------------------------------------------------
+//  After an accepted reading: watermark, mark, interval. True when the
+//  reading ends a gap (a). Once per reading: a few compares, no allocation.
+
+bool
+lw_clean_track (lw_clean_t *self, lw_sensor_t *sensor, bool was_seen,
+                int64_t previous, int64_t time)
+{
+    assert (self);
+    assert (sensor);
+    if (self->gap_factor <= 0)
+        return false;
+    if (time > self->watermark && time <= self->cap)
+        self->watermark = time;
+    if (!was_seen) {
+        sensor->mark = self->watermark;
+        return false;
+    }
+    if (time <= previous)
+        return false; //  Out of order: says nothing about the interval
+    sensor->mark = self->watermark;
+    sensor->silent = false;
+    return lw_interval_step (&sensor->interval,
+                             (double)time - (double)previous, self->gap_factor);
+}
+
+//  What a sweep passes to s_sweep_one
+typedef struct {
+    lw_clean_t *clean;
+    lw_clean_silent_fn *fn;
+    void *arg;
+    size_t found;
+} s_sweep_t;
+
+//  --------------------------------------------------------------------------
+//  Judges one sensor's silence (keymap callback)
+
+static void
+s_sweep_one (const char *key, void *value, void *arg)
+{
+    (void)key;
+    lw_sensor_t *sensor = (lw_sensor_t *)value;
+    s_sweep_t *sweep = (s_sweep_t *)arg;
+    lw_clean_t *self = sweep->clean;
+    if (!sensor->seen || sensor->silent || sensor->mark == INT64_MIN)
+        return;
+    //  Doubles: the differences of two int64 may not fit one
+    if ((double)sensor->mark - (double)sensor->newest > (double)LW_CLEAN_DOMAIN)
+        return; //  Another time domain
+    double elapsed = (double)self->watermark - (double)sensor->mark;
+    if (!lw_interval_exceeds (&sensor->interval, elapsed, self->gap_factor))
+        return;
+    sensor->silent = true;
+    sweep->found++;
+    sweep->fn (sensor, self->watermark, sweep->arg);
+}
+
+//  --------------------------------------------------------------------------
+//  Finds the sensors that became silent; calls fn once per silence
+
+size_t
+lw_clean_sweep (lw_clean_t *self, lw_clean_silent_fn *fn, void *arg)
+{
+    assert (self);
+    assert (fn);
+    if (self->gap_factor <= 0 || self->watermark == INT64_MIN)
+        return 0;
+    s_sweep_t sweep = {.clean = self, .fn = fn, .arg = arg, .found = 0};
+    lw_keymap_each (self->sensors, s_sweep_one, &sweep);
+    return sweep.found;
+}
+
+//  --------------------------------------------------------------------------
+//  Newest reading time over all sensors
+
+int64_t
+lw_clean_watermark (lw_clean_t *self)
+{
+    assert (self);
+    return self->watermark;
+}
+
+//  --------------------------------------------------------------------------
 //  Number of sensors
 
 size_t
@@ -376,6 +487,125 @@ lw_clean_reason (int result)
     default:
         return "unknown";
     }
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helper: one reading through check and track, as lw-ingest
+//  does; returns 1 when it ends a gap, 0 when not, -1 when rejected
+
+static int
+s_test_feed (lw_clean_t *clean, lw_sensor_t *sensor, int64_t seconds)
+{
+    bool was_seen = sensor->seen;
+    int64_t previous = sensor->newest;
+    uint32_t quality = 0;
+    int64_t time = seconds * LW_NS_PER_SEC;
+    if (lw_clean_check (lw_clean_lateness (clean), sensor, time, 1.0,
+                        &quality) != LW_CLEAN_OK)
+        return -1;
+    return lw_clean_track (clean, sensor, was_seen, previous, time) ? 1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helper: a silent sensor found by a sweep
+
+static void
+s_test_silent (lw_sensor_t *sensor, int64_t watermark, void *arg)
+{
+    lw_sensor_t **found = (lw_sensor_t **)arg;
+    *found = sensor;
+    assert (watermark >= sensor->newest);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test of gaps: (a) a reading after a long interval, (b) a sensor
+//  silent while the others go on, once per silence; a finished stream,
+//  another time domain and a clock set wrong make no sensor silent
+
+static void
+s_test_gaps (void)
+{
+    int64_t base = 1700000000;
+    lw_clean_t *clean = lw_clean_new (64, 60 * LW_NS_PER_SEC, 10);
+    assert (clean);
+    int result;
+    lw_sensor_t *one = lw_clean_sensor (clean, "m/one", &result);
+    lw_sensor_t *two = lw_clean_sensor (clean, "m/two", &result);
+    lw_sensor_t *late = lw_clean_sensor (clean, "old/replayed", &result);
+    lw_sensor_t *found = NULL;
+    assert (one && two && late);
+    //  Off by default: nothing tracked, nothing found
+    lw_sensor_t *off = lw_clean_sensor (clean, "m/off", &result);
+    assert (off);
+    assert (s_test_feed (clean, off, base) == 0);
+    assert (s_test_feed (clean, off, base + 100) == 0);
+    assert (lw_clean_watermark (clean) == INT64_MIN);
+    assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    lw_clean_set_gaps (clean, 5);
+
+    //  Two sensors at 1 s learn their interval; nothing is silent
+    int64_t second = base + 200;
+    for (; second < base + 220; second++) {
+        assert (s_test_feed (clean, one, second) == 0);
+        assert (s_test_feed (clean, two, second) == 0);
+        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    }
+    assert (lw_clean_watermark (clean) == (second - 1) * LW_NS_PER_SEC);
+    assert (one->interval.count >= LW_INTERVAL_WARMUP);
+    //  one stops; two goes on: silent once 5 s of event time passed
+    int64_t stopped = second - 1;
+    for (; second <= stopped + 5; second++) {
+        assert (s_test_feed (clean, two, second) == 0);
+        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    }
+    assert (s_test_feed (clean, two, second) == 0); //  stopped + 6
+    assert (lw_clean_sweep (clean, s_test_silent, &found) == 1);
+    assert (found == one && one->silent);
+    assert (one->newest == stopped * LW_NS_PER_SEC);
+    //  Reported once per silence
+    for (second++; second < stopped + 20; second++) {
+        assert (s_test_feed (clean, two, second) == 0);
+        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    }
+    //  It comes back: the reading ends the gap (a) and the silence; the
+    //  long interval is not learned
+    double usual = one->interval.usual;
+    assert (s_test_feed (clean, one, second) == 1);
+    assert (!one->silent && one->interval.usual == usual);
+    assert (s_test_feed (clean, one, second + 1) == 0);
+    //  A late reading neither ends a silence nor teaches
+    assert (s_test_feed (clean, one, second - 1) == 0);
+    assert (one->interval.usual == usual);
+    //  A gap found by the reading alone (no sweep in between)
+    assert (s_test_feed (clean, two, second + 30) == 1);
+
+    //  Another time domain: a replay two hours behind, stopped, is never
+    //  judged silent while the others go on
+    second += 31;
+    assert (s_test_feed (clean, one, second) == 1);
+    assert (s_test_feed (clean, two, second) == 0);
+    second++;
+    for (int64_t index = 0; index < 20; index++, second++) {
+        assert (s_test_feed (clean, late, second - 7200) == 0);
+        assert (s_test_feed (clean, one, second) == 0);
+        assert (s_test_feed (clean, two, second) == 0);
+    }
+    for (int64_t index = 0; index < 30; index++, second++) {
+        assert (s_test_feed (clean, one, second) == 0);
+        assert (s_test_feed (clean, two, second) == 0);
+        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    }
+    //  A finished stream: the watermark stays, so however often the sweep
+    //  runs, nobody becomes silent
+    for (int sweep = 0; sweep < 10; sweep++)
+        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    //  A clock set wrong beyond the cap does not move the watermark
+    int64_t watermark = lw_clean_watermark (clean);
+    lw_clean_set_cap (clean, watermark + 100 * LW_NS_PER_SEC);
+    assert (s_test_feed (clean, two, base + 1000000) == 1); //  Its own gap
+    assert (lw_clean_watermark (clean) == watermark);
+    assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    lw_clean_destroy (&clean);
 }
 
 //  --------------------------------------------------------------------------
@@ -586,6 +816,7 @@ lw_clean_test (bool verbose)
     lw_clean_destroy (&limits);
     zconfig_destroy (&config);
 
+    s_test_gaps ();
     for (int code = 0; code < LW_CLEAN_RESULTS; code++)
         assert (strlen (lw_clean_reason (code)) > 0);
     assert (streq (lw_clean_reason (LW_CLEAN_LATE), "late"));

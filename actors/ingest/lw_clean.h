@@ -29,6 +29,26 @@
     than the window leave in order, unflagged. One older than what the
     sensor already emitted cannot be put back: it leaves at once, flagged
     LW_QUALITY_LATE (as with reorder = 0, where nothing is held).
+    Gaps (lw_clean_set_gaps, ingest/gap_factor > 0): per sensor the usual
+    interval between its in-order readings is learned (lw_interval.h, the
+    scorer's gap rule uses the same), and
+      (a) a reading more than gap_factor x the usual interval after the
+          sensor's newest one ends a gap (lw_clean_track says so);
+      (b) a sensor is silent when the watermark (the newest reading time
+          seen over all sensors, event time) has run more than
+          gap_factor x its usual interval past the watermark at its own
+          newest reading (its `mark`): lw_clean_sweep finds those, once
+          per silence. Measuring from the mark, not from the reading's
+          own time, absorbs a steady lag (a gateway that sends a minute
+          at a time, a clock a little behind). A sensor whose newest
+          reading was more than LW_CLEAN_DOMAIN behind the watermark
+          when it came lives in another time domain (a replay beside live
+          data, a clock set wrong): it is not judged silent, only (a).
+    Readings stamped after the cap (lw_clean_set_cap: lw-ingest keeps it a
+    day ahead of the wall clock) do not move the watermark, so one clock
+    set to 2100 cannot make every other sensor silent. Nothing here reads
+    a clock: a finished replay leaves the watermark where it was, so no
+    sensor of it becomes silent.
     Sources resolve a key to its lw_sensor_t once (a hash lookup) and may
     keep the pointer: it stays valid for the table's lifetime. The table is
     bounded (max_sensors) because keys come from outside the process.
@@ -44,12 +64,16 @@
 
 #include <czmq.h>
 
+#include "lw_interval.h"
+
 //  Accepted times remembered per sensor to find older duplicates
 #define LW_CLEAN_RECENT 8
 //  Most limits in the config
 #define LW_CLEAN_LIMITS_MAX 1024
 //  Readings held per sensor for re-ordering
 #define LW_CLEAN_HOLD 8
+//  A sensor this far behind the watermark is not judged silent (ns)
+#define LW_CLEAN_DOMAIN (3600LL * 1000000000LL)
 
 //  A reading held for re-ordering
 typedef struct {
@@ -90,7 +114,15 @@ typedef struct {
     int64_t released;  //  Time of the newest emitted from the buffer
     void *hold_next;   //  List of sensors holding readings
     void *hold_prev;
+    //  Gaps (lw_clean_track, lw_clean_sweep); unused while gap_factor = 0
+    lw_interval_t interval; //  Usual interval between in-order readings
+    int64_t mark;           //  Watermark when `newest` was accepted
+    bool silent;            //  Reported silent; its next reading ends it
 } lw_sensor_t;
+
+//  Called by lw_clean_sweep for a sensor found silent (borrowed)
+typedef void (lw_clean_silent_fn) (lw_sensor_t *sensor, int64_t watermark,
+                                   void *arg);
 
 typedef struct _lw_clean_t lw_clean_t;
 
@@ -140,6 +172,25 @@ bool lw_clean_pop (lw_clean_t *self, lw_sensor_t *sensor, int64_t watermark,
                    int64_t arrived_before, lw_held_t *out);
 //  First sensor holding readings (then sensor->hold_next), or NULL
 lw_sensor_t *lw_clean_holding (lw_clean_t *self);
+
+//  Gaps: turns detection on with `factor` (> 0; 0 = off, the default)
+void lw_clean_set_gaps (lw_clean_t *self, double factor);
+//  Readings stamped after `cap` do not move the watermark (default: no
+//  cap)
+void lw_clean_set_cap (lw_clean_t *self, int64_t cap);
+//  After lw_clean_check accepted a reading at `time` (LW_CLEAN_OK) of a
+//  sensor that had a reading before (was_seen) whose newest time was
+//  `previous`: moves the watermark, the sensor's mark, learns its
+//  interval and ends its silence. Returns true when the reading ends a
+//  gap (a): previous .. time is more than factor x its usual interval.
+//  Does nothing (false) while detection is off. No allocation.
+bool lw_clean_track (lw_clean_t *self, lw_sensor_t *sensor, bool was_seen,
+                     int64_t previous, int64_t time);
+//  Finds the sensors that became silent (b) and calls fn for each, once
+//  per silence, marking it silent. O(sensors). Returns how many.
+size_t lw_clean_sweep (lw_clean_t *self, lw_clean_silent_fn *fn, void *arg);
+//  Newest reading time seen over all sensors (INT64_MIN before any)
+int64_t lw_clean_watermark (lw_clean_t *self);
 
 //  Sensors in the table
 size_t lw_clean_size (lw_clean_t *self);

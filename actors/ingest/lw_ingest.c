@@ -35,6 +35,10 @@
 #define S_DRAIN_MS 1000        //  Bounded wait for unsent batches at exit
 #define S_REJECT_LOG_FIRST 10  //  Rejected readings logged one by one
 #define S_REJECT_SUMMARY_NS (60 * LW_NS_PER_SEC) //  Then a summary per minute
+#define S_SWEEP_MS 1000        //  How often silent sensors are looked for
+//  Readings stamped further ahead of the wall clock than this do not move
+//  the gap watermark (a clock set wrong)
+#define S_WATERMARK_AHEAD_NS (86400 * LW_NS_PER_SEC)
 
 //  An encoded batch waiting for room on the publisher
 typedef struct {
@@ -58,6 +62,10 @@ struct _lw_sink_t {
     int c_limit;                  //  Accepted outside limits (flagged)
     int c_reordered;              //  Out of order, put back in order
     int c_drop[LW_CLEAN_RESULTS]; //  By lw_clean verdict
+    int c_sensor_gaps;            //  Gap events published
+    int c_sensor_silent;          //  ...of which silences (no reading yet)
+    int c_gap_sweeps;             //  Looks for silent sensors so far
+    double gap_factor;            //  ingest/gap_factor, 0 = off
     uint64_t rejects_logged;      //  Rejections logged one by one
     uint64_t suppressed[LW_CLEAN_RESULTS]; //  Not logged since summary
     int64_t summary_time;         //  Monotonic ns of the last summary
@@ -112,6 +120,9 @@ s_self_new (zsock_t *pipe, lw_actor_args_t *args)
     self->c_late = lw_stats_counter (self->stats, "late");
     self->c_limit = lw_stats_counter (self->stats, "limit");
     self->c_reordered = lw_stats_counter (self->stats, "reordered");
+    self->c_sensor_gaps = lw_stats_counter (self->stats, "sensor_gaps");
+    self->c_sensor_silent = lw_stats_counter (self->stats, "sensor_silent");
+    self->c_gap_sweeps = lw_stats_counter (self->stats, "gap_sweeps");
     for (int verdict = 1; verdict < LW_CLEAN_RESULTS; verdict++) {
         char name[LW_STAT_NAME_MAX + 1];
         snprintf (name, sizeof (name), "drop_%s", lw_clean_reason (verdict));
@@ -196,7 +207,8 @@ s_send (self_t *self, uint16_t partition, uint32_t count, zframe_t **body_p)
 {
     if (lw_msg_send (self->pub_handle, partition, body_p, true) == 0) {
         lw_stats_add (self->stats, self->c_out, count);
-        lw_stats_add (self->stats, self->c_batches, 1);
+        if (count)
+            lw_stats_add (self->stats, self->c_batches, 1); //  Not a gap
         return 0;
     }
     if (zmq_errno () == EAGAIN)
@@ -280,6 +292,60 @@ s_flush (self_t *self, uint16_t partition)
         return;
     s_pending_push (self, partition, count, body);
     s_update (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Publishes a gap event under the sensor's partition, behind the
+//  readings batched before it (the partition's batch goes first), so
+//  consumers see it in event order. Rare: gaps only.
+
+static void
+s_gap (self_t *self, lw_sensor_t *sensor, int64_t last_time, int64_t time,
+       bool silent)
+{
+    s_flush (self, sensor->partition);
+    lw_gap_t gap = {.last_time = last_time, .time = time, .silent = silent};
+    snprintf (gap.sensor, sizeof (gap.sensor), "%s", sensor->key);
+    zframe_t *body = lw_msg_gap_encode (&gap);
+    if (!body) {
+        zsys_error ("ingest: cannot encode gap sensor=%.64s", sensor->key);
+        lw_sink_drop (self, "encode", 1);
+        return;
+    }
+    lw_stats_add (self->stats, self->c_sensor_gaps, 1);
+    if (silent)
+        lw_stats_add (self->stats, self->c_sensor_silent, 1);
+    if (self->pending_count == 0 && self->can_send &&
+        s_send (self, sensor->partition, 0, &body) == 0)
+        return;
+    s_pending_push (self, sensor->partition, 0, body);
+    s_update (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Sweep: a sensor found silent (b)
+
+static void
+s_silent (lw_sensor_t *sensor, int64_t watermark, void *arg)
+{
+    s_gap ((self_t *)arg, sensor, sensor->newest, watermark, true);
+}
+
+//  --------------------------------------------------------------------------
+//  Timer, with gap detection on: looks for silent sensors, O(sensors)
+//  once a second. Event time decides (lw_clean); the wall clock only
+//  caps how far ahead of it a reading may move the watermark.
+
+static int
+s_handle_sweep (zloop_t *loop, int timer_id, void *arg)
+{
+    (void)loop;
+    (void)timer_id;
+    self_t *self = (self_t *)arg;
+    lw_clean_set_cap (self->clean, lw_time_now () + S_WATERMARK_AHEAD_NS);
+    lw_clean_sweep (self->clean, s_silent, self);
+    lw_stats_add (self->stats, self->c_gap_sweeps, 1);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -423,6 +489,8 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
              uint32_t quality)
 {
     lw_stats_add (self->stats, self->c_in, 1);
+    bool was_seen = sensor->seen;
+    int64_t previous = sensor->newest;
     int verdict =
         lw_clean_check (self->lateness, sensor, time, value, &quality);
     if (verdict != LW_CLEAN_OK) {
@@ -430,6 +498,9 @@ lw_sink_put (lw_sink_t *self, lw_sensor_t *sensor, int64_t time, double value,
         s_reject (self, verdict, sensor->key, time, value);
         return self->open;
     }
+    if (self->gap_factor > 0 &&
+        lw_clean_track (self->clean, sensor, was_seen, previous, time))
+        s_gap (self, sensor, previous, time, false);
     if (self->reorder)
         s_hold (self, sensor, time, value, quality);
     else
@@ -653,6 +724,7 @@ s_configure (self_t *self)
     zconfig_t *config = self->args->config;
     const lw_node_t *node = self->args->node;
     long batch, flush, lateness, sensors_max, reorder;
+    double gap_factor;
     bool wait_ready;
     int rc = lw_cfg_int (config, "ingest/batch", 512, 1, LW_BATCH_MAX, &batch);
     rc |= lw_cfg_int (config, "ingest/flush", 5, 1, 1000, &flush);
@@ -661,8 +733,15 @@ s_configure (self_t *self)
                       &sensors_max);
     rc |= lw_cfg_bool (config, "ingest/wait_ready", true, &wait_ready);
     rc |= lw_cfg_int (config, "ingest/reorder", 0, 0, 60000, &reorder);
+    rc |= lw_cfg_double (config, "ingest/gap_factor", 5, 0, 1000000,
+                         &gap_factor);
     if (rc)
         return -1;
+    if (gap_factor > 0 && gap_factor < 1.5) {
+        zsys_error ("config: ingest/gap_factor=%g: 0 (off) or at least 1.5",
+                    gap_factor);
+        return -1;
+    }
     if (reorder > lateness) {
         zsys_error ("config: ingest/reorder=%ld is more than "
                     "ingest/lateness=%ld",
@@ -678,6 +757,7 @@ s_configure (self_t *self)
     self->lateness = lateness * LW_NS_PER_MS;
     self->reorder = reorder * LW_NS_PER_MS;
     self->wait_ready = wait_ready;
+    self->gap_factor = gap_factor;
     self->partitions = (uint32_t)node->partitions;
     self->publisher = lw_random_id ();
 
@@ -694,6 +774,8 @@ s_configure (self_t *self)
     if (!self->clean || !self->batches || !self->first || !self->sequences ||
         !self->sub_exact)
         return -1;
+    lw_clean_set_gaps (self->clean, gap_factor);
+    lw_clean_set_cap (self->clean, lw_time_now () + S_WATERMARK_AHEAD_NS);
     for (uint32_t partition = 0; partition < self->partitions; partition++) {
         lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
         if (!batch)
@@ -759,13 +841,16 @@ s_configure (self_t *self)
     if (zloop_timer (self->loop, S_READY_TICK_MS, 0, s_handle_ready, self) ==
         -1)
         return -1;
+    if (gap_factor > 0 &&
+        zloop_timer (self->loop, S_SWEEP_MS, 0, s_handle_sweep, self) == -1)
+        return -1;
     self->configured = true;
     zsys_info ("ingest: configured publisher=%016llx sources=%zu "
                "partitions=%u batch=%zu flush=%ldms lateness=%ldms "
-               "reorder=%ldms limits=%zu wait_ready=%d",
+               "reorder=%ldms limits=%zu wait_ready=%d gap_factor=%g",
                (unsigned long long)self->publisher, self->nsources,
                self->partitions, self->batch_size, flush, lateness, reorder,
-               lw_clean_limits (self->clean), wait_ready);
+               lw_clean_limits (self->clean), wait_ready, gap_factor);
     return 0;
 }
 

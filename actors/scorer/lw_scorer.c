@@ -46,6 +46,7 @@ typedef struct {
     lw_machine_t *machine;   //  MACHINE: rows and episode
     lw_peer_t *peer;         //  PEER: rows and members' episodes
     uint64_t local_seq;      //  Alert number of the open episode
+    double last_value;       //  SENSOR: value of the newest item (gaps)
 } s_sensor_t;
 
 //  Actor state
@@ -318,6 +319,7 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
                            lw_detector_name (sensor->detector), &self->alert);
         if (change)
             s_publish_alert (self, &self->alert, &sensor->local_seq, change);
+        sensor->last_value = item->value;
         if (self->machine.enabled)
             s_machine_item (self, worker, item, partition);
         scored++;
@@ -340,6 +342,33 @@ s_handle_batch (lw_worker_t *worker, lw_batch_t *batch, void *arg)
     lw_stats_latency (self->stats, latency > 0 ? latency : 0, scored);
     if (out)
         lw_worker_publish (worker);
+}
+
+//  --------------------------------------------------------------------------
+//  A gap event from lw-ingest, forwarded by lw-features: the sensor sent
+//  nothing since gap->last_time (still silent at gap->time, or until the
+//  reading at gap->time). Opens or joins the sensor's "gap" episode
+//  (lw_rules_gap): a dead sensor is alerted while it is dead, not only
+//  when it comes back; the gap rule firing on the reading after the
+//  silence joins the same episode.
+
+static void
+s_handle_gap (lw_worker_t *worker, uint16_t partition, const lw_gap_t *gap,
+              void *arg)
+{
+    self_t *self = (self_t *)arg;
+    s_sensor_t *sensor =
+        (s_sensor_t *)lw_worker_state (worker, gap->sensor, partition);
+    if (!sensor || sensor->kind != S_KIND_SENSOR) {
+        lw_stats_add (self->stats, self->nomem_index, 1);
+        return;
+    }
+    int change = lw_rules_gap (&sensor->rules, sensor->episode, &self->detect,
+                               gap->last_time, gap->time, sensor->last_value,
+                               lw_detector_name (sensor->detector),
+                               &self->alert);
+    if (change)
+        s_publish_alert (self, &self->alert, &sensor->local_seq, change);
 }
 
 //  --------------------------------------------------------------------------
@@ -394,6 +423,7 @@ s_configure (self_t *self)
         return -1;
     lw_worker_set_handlers (self->worker, s_handle_batch, s_handle_change,
                             self);
+    lw_worker_set_gap_handler (self->worker, s_handle_gap);
     lw_worker_set_state_fns (self->worker, s_state_new, s_state_free, self);
     if (lw_worker_attach (self->worker, self->loop, self->pipe)) {
         //  attach detached what it had added: safe to destroy now

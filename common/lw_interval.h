@@ -1,0 +1,67 @@
+/*  =========================================================================
+    lw_interval.h - a sensor's usual interval between readings
+
+    Copyright (c) the linewatch authors. MIT license.
+
+    The one definition of "a gap": an interval between two readings of a
+    sensor (event time) longer than `factor` x its usual interval, where
+    the usual interval is an EWMA (weight LW_INTERVAL_ALPHA) of the
+    intervals it did not flag, each clipped to LW_INTERVAL_CLIP x the
+    usual one, so one long pause does not teach the sensor that pauses
+    are normal. Nothing is judged before LW_INTERVAL_WARMUP intervals were
+    learned. Used by lw-ingest's cleaning (gap events, silent sensors) and
+    by the scorer's gap rule (lw_rules), so both call the same thing a
+    gap. Fixed-size state, inline: it runs once per reading.
+    =========================================================================
+*/
+
+#ifndef LW_INTERVAL_H_INCLUDED
+#define LW_INTERVAL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+
+//  Intervals learned before gaps are judged
+#define LW_INTERVAL_WARMUP 8
+//  EWMA weight of a new interval in the usual interval
+#define LW_INTERVAL_ALPHA 0.05
+//  An interval learns at most this multiple of the usual one
+#define LW_INTERVAL_CLIP 3.0
+
+//  Usual interval of one sensor; zero-initialise before use
+typedef struct {
+    double usual;   //  Usual interval, ns (EWMA)
+    uint32_t count; //  Intervals learned (saturates)
+} lw_interval_t;
+
+//  True when `elapsed` ns is more than factor x the usual interval, once
+//  warmed up; never when factor <= 0 (off)
+static inline bool
+lw_interval_exceeds (const lw_interval_t *self, double elapsed, double factor)
+{
+    return factor > 0 && self->count >= LW_INTERVAL_WARMUP &&
+           elapsed > factor * self->usual;
+}
+
+//  Judges one interval (ns, > 0) against the usual one, then learns it
+//  unless it was a gap. Returns true when it was a gap.
+static inline bool
+lw_interval_step (lw_interval_t *self, double interval, double factor)
+{
+    if (lw_interval_exceeds (self, interval, factor))
+        return true;
+    if (self->count == 0)
+        self->usual = interval;
+    else {
+        double clip = LW_INTERVAL_CLIP * self->usual;
+        self->usual += LW_INTERVAL_ALPHA *
+                       ((interval < clip ? interval : clip) - self->usual);
+    }
+    if (self->count < UINT32_MAX)
+        self->count++;
+    return false;
+}
+
+void lw_interval_test (bool verbose);
+
+#endif
