@@ -252,6 +252,7 @@ s_test_live (const char **overrides)
     //  gap/m1/a stops: its gap alert opens while it is still silent,
     //  opened at its last reading
     feed.a_sends = false;
+    int64_t stopped = zclock_mono ();
     feed.sensor = s_keys[0];
     feed.expect = "\"gap\"";
     feed.open_only = true;
@@ -263,6 +264,7 @@ s_test_live (const char **overrides)
     assert (strstr (feed.output, opened));
     zstr_free (&opened);
     int silent_rows = feed.row - ROWS_BEFORE;
+    int64_t listed_ms = zclock_mono () - stopped;
     //  Counted on the way (heartbeats bring the counters)
     const char *counted[][2] = {{"ingest", "sensor_silent"},
                                 {"features", "sensor_gaps"},
@@ -284,13 +286,17 @@ s_test_live (const char **overrides)
 
     //  It comes back: the alert closes; one gap alert in all
     feed.a_sends = true;
+    int64_t resumed = zclock_mono ();
     feed.sensor = s_keys[0];
     feed.expect = "\"open\":false";
     assert (lw_test_wait (s_feed_until_alerts, &feed, ALERT_DEADLINE));
     assert (s_count (feed.output, "\"gap\"") == 1);
-    printf ("it_gap: gap/m1/a silent for %d rows of the others before its"
-            " alert was listed open; closed %d rows after it came back\n",
-            silent_rows, feed.row - ROWS_BEFORE - silent_rows);
+    printf ("it_gap: gap/m1/a stopped: its gap alert listed open after %d"
+            " rows (1 s each) of the others, %lld ms; it came back: listed"
+            " closed after %d rows, %lld ms\n",
+            silent_rows, (long long)listed_ms,
+            feed.row - ROWS_BEFORE - silent_rows,
+            (long long)(zclock_mono () - resumed));
 
     s_bad_frames (&feed);
     zstr_free (&feed.output);

@@ -788,6 +788,41 @@ lw_features_test (bool verbose)
                 s_test_stat (actor, "drop_truncated"),
                 s_test_stat (actor, "drop_wrong_type"));
 
+    //  A gap event (lw-ingest: a sensor silent) is forwarded as is, same
+    //  partition, in stream order
+    {
+        char key[32] = "";
+        for (int index = 0; !*key; index++) {
+            snprintf (key, sizeof key, "g%d/s", index);
+            if (lw_partition (key, 4) != 1)
+                key[0] = 0;
+        }
+        lw_gap_t gap = {.last_time = time, .time = time + 9, .silent = true};
+        snprintf (gap.sensor, sizeof gap.sensor, "%s", key);
+        zframe_t *event = lw_msg_gap_encode (&gap);
+        assert (event);
+        rc = lw_msg_send (test.readings, 1, &event, false);
+        assert (rc == 0);
+        s_test_send_readings (test.readings, 1, 6, "m1", 3, 3, time, 0.0);
+        zpoller_t *poller = zpoller_new (test.features, NULL);
+        assert (zpoller_wait (poller, 5000) == test.features);
+        zpoller_destroy (&poller);
+        zmsg_t *msg = zmsg_recv (test.features);
+        uint16_t partition;
+        assert (msg && lw_msg_envelope (msg, &partition) == 0);
+        assert (partition == 1);
+        lw_gap_t forwarded;
+        zframe_t *frame = zmsg_last (msg);
+        assert (lw_msg_gap_decode (zframe_data (frame), zframe_size (frame),
+                                   &forwarded) == 0);
+        assert (streq (forwarded.sensor, key) && forwarded.silent);
+        assert (forwarded.last_time == time && forwarded.time == time + 9);
+        zmsg_destroy (&msg);
+        assert (s_test_recv_batch (test.features, batch) == 1);
+        assert (lw_batch_sequence (batch) == 5);
+        assert (s_test_stat (actor, "sensor_gaps") == 1);
+    }
+
     //  A peer group member's vectors are also published under the group's
     //  partition, flagged LW_QUALITY_PEER, by another publisher id with
     //  its own sequence

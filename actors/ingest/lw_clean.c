@@ -36,6 +36,9 @@ struct _lw_clean_t {
     uint32_t partitions; //  P
     int64_t lateness;    //  Lateness bound, ns
     size_t max_sensors;  //  Table bound
+    lw_sensor_t **all;   //  Every sensor, in order of arrival (sweeps)
+    size_t all_size;     //  Capacity of `all`
+    size_t cursor;       //  Next sensor a sliced sweep looks at
     double gap_factor;   //  Gaps: interval multiple, 0 = off
     int64_t watermark;   //  Newest reading time over all sensors
     int64_t cap;         //  Later readings do not move the watermark
@@ -86,6 +89,7 @@ lw_clean_destroy (lw_clean_t **self_p)
     if (*self_p) {
         lw_clean_t *self = *self_p;
         lw_keymap_destroy (&self->sensors);
+        free (self->all);
         for (size_t index = 0; index < self->nlimits; index++)
             free (self->limits[index].pattern);
         free (self->limits);
@@ -248,11 +252,27 @@ lw_clean_sensor (lw_clean_t *self, const char *key, int *result)
             break;
         }
     }
+    //  Room in the list of all sensors first (doubling: a new sensor
+    //  allocates anyway), so the insert cannot leave it out
+    size_t count = lw_keymap_size (self->sensors);
+    if (count == self->all_size) {
+        size_t size = self->all_size ? self->all_size * 2 : 64;
+        lw_sensor_t **all =
+            (lw_sensor_t **)realloc (self->all, size * sizeof (lw_sensor_t *));
+        if (!all) {
+            free (sensor);
+            *result = LW_CLEAN_TOO_MANY;
+            return NULL;
+        }
+        self->all = all;
+        self->all_size = size;
+    }
     if (lw_keymap_insert (self->sensors, copy, sensor)) {
         free (sensor);
         *result = LW_CLEAN_TOO_MANY;
         return NULL;
     }
+    self->all[count] = sensor;
     return sensor;
 }
 
@@ -387,50 +407,50 @@ lw_clean_track (lw_clean_t *self, lw_sensor_t *sensor, bool was_seen,
                              (double)time - (double)previous, self->gap_factor);
 }
 
-//  What a sweep passes to s_sweep_one
-typedef struct {
-    lw_clean_t *clean;
-    lw_clean_silent_fn *fn;
-    void *arg;
-    size_t found;
-} s_sweep_t;
-
 //  --------------------------------------------------------------------------
-//  Judges one sensor's silence (keymap callback)
+//  Judges one sensor's silence; true when it just became silent
 
-static void
-s_sweep_one (const char *key, void *value, void *arg)
+static bool
+s_sweep_one (lw_clean_t *self, lw_sensor_t *sensor)
 {
-    (void)key;
-    lw_sensor_t *sensor = (lw_sensor_t *)value;
-    s_sweep_t *sweep = (s_sweep_t *)arg;
-    lw_clean_t *self = sweep->clean;
     if (!sensor->seen || sensor->silent || sensor->mark == INT64_MIN)
-        return;
+        return false;
     //  Doubles: the differences of two int64 may not fit one
     if ((double)sensor->mark - (double)sensor->newest > (double)LW_CLEAN_DOMAIN)
-        return; //  Another time domain
+        return false; //  Another time domain
     double elapsed = (double)self->watermark - (double)sensor->mark;
     if (!lw_interval_exceeds (&sensor->interval, elapsed, self->gap_factor))
-        return;
+        return false;
     sensor->silent = true;
-    sweep->found++;
-    sweep->fn (sensor, self->watermark, sweep->arg);
+    return true;
 }
 
 //  --------------------------------------------------------------------------
-//  Finds the sensors that became silent; calls fn once per silence
+//  Finds the sensors that became silent among the next 1/parts of them
+//  (round robin); calls fn once per silence
 
 size_t
-lw_clean_sweep (lw_clean_t *self, lw_clean_silent_fn *fn, void *arg)
+lw_clean_sweep (lw_clean_t *self, size_t parts, lw_clean_silent_fn *fn,
+                void *arg)
 {
     assert (self);
+    assert (parts > 0);
     assert (fn);
-    if (self->gap_factor <= 0 || self->watermark == INT64_MIN)
+    size_t total = lw_keymap_size (self->sensors);
+    if (self->gap_factor <= 0 || self->watermark == INT64_MIN || total == 0)
         return 0;
-    s_sweep_t sweep = {.clean = self, .fn = fn, .arg = arg, .found = 0};
-    lw_keymap_each (self->sensors, s_sweep_one, &sweep);
-    return sweep.found;
+    size_t slice = (total + parts - 1) / parts;
+    size_t found = 0;
+    for (size_t index = 0; index < slice; index++) {
+        if (self->cursor >= total)
+            self->cursor = 0;
+        lw_sensor_t *sensor = self->all[self->cursor++];
+        if (s_sweep_one (self, sensor)) {
+            found++;
+            fn (sensor, self->watermark, arg);
+        }
+    }
+    return found;
 }
 
 //  --------------------------------------------------------------------------
@@ -540,7 +560,7 @@ s_test_gaps (void)
     assert (s_test_feed (clean, off, base) == 0);
     assert (s_test_feed (clean, off, base + 100) == 0);
     assert (lw_clean_watermark (clean) == INT64_MIN);
-    assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     lw_clean_set_gaps (clean, 5);
 
     //  Two sensors at 1 s learn their interval; nothing is silent
@@ -548,7 +568,7 @@ s_test_gaps (void)
     for (; second < base + 220; second++) {
         assert (s_test_feed (clean, one, second) == 0);
         assert (s_test_feed (clean, two, second) == 0);
-        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+        assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     }
     assert (lw_clean_watermark (clean) == (second - 1) * LW_NS_PER_SEC);
     assert (one->interval.count >= LW_INTERVAL_WARMUP);
@@ -556,16 +576,16 @@ s_test_gaps (void)
     int64_t stopped = second - 1;
     for (; second <= stopped + 5; second++) {
         assert (s_test_feed (clean, two, second) == 0);
-        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+        assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     }
     assert (s_test_feed (clean, two, second) == 0); //  stopped + 6
-    assert (lw_clean_sweep (clean, s_test_silent, &found) == 1);
+    assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 1);
     assert (found == one && one->silent);
     assert (one->newest == stopped * LW_NS_PER_SEC);
     //  Reported once per silence
     for (second++; second < stopped + 20; second++) {
         assert (s_test_feed (clean, two, second) == 0);
-        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+        assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     }
     //  It comes back: the reading ends the gap (a) and the silence; the
     //  long interval is not learned
@@ -576,6 +596,30 @@ s_test_gaps (void)
     //  A late reading neither ends a silence nor teaches
     assert (s_test_feed (clean, one, second - 1) == 0);
     assert (one->interval.usual == usual);
+    //  Sliced sweeps: one sensor in three per call; the three calls
+    //  find the silent one once
+    lw_clean_t *sliced = lw_clean_new (64, 60 * LW_NS_PER_SEC, 10);
+    assert (sliced);
+    lw_clean_set_gaps (sliced, 5);
+    lw_sensor_t *trio[3];
+    for (int index = 0; index < 3; index++) {
+        char key[16];
+        snprintf (key, sizeof key, "t/s%d", index);
+        trio[index] = lw_clean_sensor (sliced, key, &result);
+        assert (trio[index]);
+    }
+    for (int64_t at = base; at < base + 20; at++)
+        for (int index = 0; index < 3; index++)
+            assert (s_test_feed (sliced, trio[index], at) == 0);
+    for (int64_t at = base + 20; at < base + 30; at++)
+        for (int index = 1; index < 3; index++)
+            assert (s_test_feed (sliced, trio[index], at) == 0);
+    size_t silent = 0;
+    for (int call = 0; call < 6; call++)
+        silent += lw_clean_sweep (sliced, 3, s_test_silent, &found);
+    assert (silent == 1 && found == trio[0]);
+    lw_clean_destroy (&sliced);
+
     //  A gap found by the reading alone (no sweep in between)
     assert (s_test_feed (clean, two, second + 30) == 1);
 
@@ -593,18 +637,75 @@ s_test_gaps (void)
     for (int64_t index = 0; index < 30; index++, second++) {
         assert (s_test_feed (clean, one, second) == 0);
         assert (s_test_feed (clean, two, second) == 0);
-        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+        assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     }
     //  A finished stream: the watermark stays, so however often the sweep
     //  runs, nobody becomes silent
     for (int sweep = 0; sweep < 10; sweep++)
-        assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+        assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
     //  A clock set wrong beyond the cap does not move the watermark
     int64_t watermark = lw_clean_watermark (clean);
     lw_clean_set_cap (clean, watermark + 100 * LW_NS_PER_SEC);
     assert (s_test_feed (clean, two, base + 1000000) == 1); //  Its own gap
     assert (lw_clean_watermark (clean) == watermark);
-    assert (lw_clean_sweep (clean, s_test_silent, &found) == 0);
+    assert (lw_clean_sweep (clean, 1, s_test_silent, &found) == 0);
+    lw_clean_destroy (&clean);
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helper: counts silent sensors
+
+static void
+s_bench_silent (lw_sensor_t *sensor, int64_t watermark, void *arg)
+{
+    (void)sensor;
+    (void)watermark;
+    (*(size_t *)arg)++;
+}
+
+//  --------------------------------------------------------------------------
+//  Cost of a sweep (the once-a-second look for silent sensors) over a
+//  million sensors, and of the per-reading tracking
+
+static void
+s_bench_sweep (void)
+{
+    enum { SENSORS = 1000000, ROUNDS = 10 };
+    lw_clean_t *clean = lw_clean_new (64, 60 * LW_NS_PER_SEC, SENSORS);
+    assert (clean);
+    lw_clean_set_gaps (clean, 5);
+    lw_sensor_t **sensors =
+        (lw_sensor_t **)calloc (SENSORS, sizeof (lw_sensor_t *));
+    assert (sensors);
+    for (int index = 0; index < SENSORS; index++) {
+        char key[32];
+        snprintf (key, sizeof key, "bench/m%d/s%d", index / 10, index % 10);
+        int result;
+        sensors[index] = lw_clean_sensor (clean, key, &result);
+        assert (sensors[index]);
+    }
+    int64_t base = 1700000000;
+    int64_t started = zclock_usecs ();
+    for (int64_t round = 0; round < ROUNDS; round++)
+        for (int index = 0; index < SENSORS; index++)
+            s_test_feed (clean, sensors[index], base + round);
+    double track_ns =
+        (double)(zclock_usecs () - started) * 1000.0 / (ROUNDS * SENSORS);
+    size_t silent = 0;
+    started = zclock_usecs ();
+    for (int round = 0; round < ROUNDS; round++)
+        lw_clean_sweep (clean, 1, s_bench_silent, &silent);
+    double sweep_ms = (double)(zclock_usecs () - started) / 1000.0 / ROUNDS;
+    started = zclock_usecs ();
+    for (int round = 0; round < 10 * ROUNDS; round++)
+        lw_clean_sweep (clean, 10, s_bench_silent, &silent);
+    double tick_ms =
+        (double)(zclock_usecs () - started) / 1000.0 / (10 * ROUNDS);
+    assert (silent == 0);
+    printf ("   gaps: check + track %.0f ns/reading; a look at all %d "
+            "sensors %.1f ms, a tenth of them (one 100 ms tick) %.1f ms\n",
+            track_ns, SENSORS, sweep_ms, tick_ms);
+    free (sensors);
     lw_clean_destroy (&clean);
 }
 
@@ -817,6 +918,8 @@ lw_clean_test (bool verbose)
     zconfig_destroy (&config);
 
     s_test_gaps ();
+    if (verbose)
+        s_bench_sweep ();
     for (int code = 0; code < LW_CLEAN_RESULTS; code++)
         assert (strlen (lw_clean_reason (code)) > 0);
     assert (streq (lw_clean_reason (LW_CLEAN_LATE), "late"));

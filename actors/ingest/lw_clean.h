@@ -186,9 +186,12 @@ void lw_clean_set_cap (lw_clean_t *self, int64_t cap);
 //  Does nothing (false) while detection is off. No allocation.
 bool lw_clean_track (lw_clean_t *self, lw_sensor_t *sensor, bool was_seen,
                      int64_t previous, int64_t time);
-//  Finds the sensors that became silent (b) and calls fn for each, once
-//  per silence, marking it silent. O(sensors). Returns how many.
-size_t lw_clean_sweep (lw_clean_t *self, lw_clean_silent_fn *fn, void *arg);
+//  Finds the sensors that became silent (b) among the next 1/parts of
+//  the sensors (round robin: `parts` calls look at every sensor once) and
+//  calls fn for each, once per silence, marking it silent. O(sensors /
+//  parts). Returns how many.
+size_t lw_clean_sweep (lw_clean_t *self, size_t parts, lw_clean_silent_fn *fn,
+                       void *arg);
 //  Newest reading time seen over all sensors (INT64_MIN before any)
 int64_t lw_clean_watermark (lw_clean_t *self);
 

@@ -424,6 +424,117 @@ s_test_gateway (bool verbose)
 }
 
 //  --------------------------------------------------------------------------
+//  Receives the next message within timeout_ms: a gap event into *gap
+//  (returns LW_MSG_GAP) or a batch into batch (LW_MSG_READINGS); sets
+//  *partition to its envelope's. Returns -1 on timeout.
+
+static int
+s_test_recv_any (s_test_t *test, lw_batch_t *batch, lw_gap_t *gap,
+                 uint16_t *partition, int timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (test->xsub, NULL);
+    assert (poller);
+    void *which = zpoller_wait (poller, timeout_ms);
+    zpoller_destroy (&poller);
+    if (which != test->xsub)
+        return -1;
+    zmsg_t *msg = zmsg_recv (test->xsub);
+    assert (msg);
+    assert (lw_msg_envelope (msg, partition) == 0);
+    zframe_t *body = zmsg_last (msg);
+    int kind = LW_MSG_GAP;
+    if (lw_msg_gap_decode (zframe_data (body), zframe_size (body), gap)) {
+        assert (lw_batch_decode (batch, zframe_data (body),
+                                 zframe_size (body)) == 0);
+        kind = LW_MSG_READINGS;
+    }
+    zmsg_destroy (&msg);
+    return kind;
+}
+
+//  --------------------------------------------------------------------------
+//  Test: gap events. Two sensors at 1 s; a stops while b goes on: one
+//  silence event for a under its partition (once, however long it stays
+//  silent); a comes back: a gap event that ends the silence, on a's
+//  partition before a's returning reading
+
+static void
+s_test_gaps (bool verbose)
+{
+    s_test_t test;
+    s_test_setup (&test, 4, 1000);
+    zconfig_put (test.config, "ingest/wait_ready", "0");
+    zconfig_put (test.config, "ingest/flush", "2");
+    zconfig_put (test.config, "ingest/gap_factor", "5");
+    assert (s_test_start (&test) == 0);
+    s_test_subscribe (&test);
+    zsock_t *push = zsock_new_push (test.node.gateway);
+    assert (push);
+    //  Two machines in different partitions
+    char a[32] = "", b[32] = "";
+    for (int index = 0; !*a || !*b; index++) {
+        char key[32];
+        snprintf (key, sizeof key, "gp/m%d/s", index);
+        if (!*a)
+            memcpy (a, key, sizeof key);
+        else if (lw_partition (key, 4) != lw_partition (a, 4))
+            memcpy (b, key, sizeof key);
+    }
+    uint16_t part_a = lw_partition (a, 4);
+    int64_t base = 1700000000 * LW_NS_PER_SEC;
+    int64_t second = 0;
+    for (; second < 20; second++) {
+        s_test_push (push, a, base + second * LW_NS_PER_SEC, 1);
+        s_test_push (push, b, base + second * LW_NS_PER_SEC, 2);
+    }
+    for (; second < 40; second++)
+        s_test_push (push, b, base + second * LW_NS_PER_SEC, 2);
+    lw_batch_t *batch = lw_batch_new (LW_MSG_READINGS);
+    assert (batch);
+    lw_gap_t gap;
+    uint16_t partition;
+    size_t readings = 0, silences = 0;
+    //  Every reading, and (within the sweep's second) the silence
+    while (readings < 60 || silences == 0) {
+        int kind = s_test_recv_any (&test, batch, &gap, &partition, 5000);
+        assert (kind > 0);
+        if (kind == LW_MSG_READINGS)
+            readings += lw_batch_count (batch);
+        else {
+            assert (streq (gap.sensor, a) && gap.silent);
+            assert (partition == part_a);
+            assert (gap.last_time == base + 19 * LW_NS_PER_SEC);
+            assert (gap.time > base + 24 * LW_NS_PER_SEC);
+            silences++;
+        }
+    }
+    assert (readings == 60 && silences == 1);
+    //  a comes back: the gap event first, then its reading
+    s_test_push (push, a, base + 45 * LW_NS_PER_SEC, 3);
+    int kind;
+    do
+        kind = s_test_recv_any (&test, batch, &gap, &partition, 5000);
+    while (kind == LW_MSG_READINGS && partition != part_a);
+    assert (kind == LW_MSG_GAP && partition == part_a);
+    assert (streq (gap.sensor, a) && !gap.silent);
+    assert (gap.last_time == base + 19 * LW_NS_PER_SEC);
+    assert (gap.time == base + 45 * LW_NS_PER_SEC);
+    kind = s_test_recv_any (&test, batch, &gap, &partition, 5000);
+    assert (kind == LW_MSG_READINGS && partition == part_a);
+    assert (lw_batch_count (batch) == 1);
+    assert (lw_batch_item (batch, 0)->value == 3);
+    assert (s_test_counter (&test, "sensor_gaps") == 2);
+    assert (s_test_counter (&test, "sensor_silent") == 1);
+    assert (s_test_counter (&test, "out") == 61);
+    assert (s_test_counter (&test, "batches") >= 2);
+    if (verbose)
+        printf ("   gaps: a silence once, then the gap before the reading\n");
+    lw_batch_destroy (&batch);
+    zsock_destroy (&push);
+    s_test_teardown (&test);
+}
+
+//  --------------------------------------------------------------------------
 //  Test: with wait_ready the sources wait for the broker's READY even when
 //  subscribed; bad configs are refused
 
@@ -451,6 +562,9 @@ s_test_ready_and_config (bool verbose)
         {"ingest/source/x/faults", "-1"},
         {"ingest/source/x/line", "bad\tline"},
         {"ingest/source/x/type", "csv"},
+        {"ingest/gap_factor", "1"},
+        {"ingest/gap_factor", "-5"},
+        {"ingest/gap_factor", "5x"},
     };
     for (size_t index = 0; index < sizeof (bad) / sizeof (bad[0]); index++) {
         s_test_setup (&test, 4, 1000);
@@ -608,7 +722,7 @@ s_test_pacing_and_loop (bool verbose)
 //  simulator -> cleaning -> batches per partition -> encoded frames
 
 static void
-s_bench_pipeline (void)
+s_bench_pipeline (double gap_factor)
 {
     lw_sim_config_t config = {.line = "line1",
                               .machines = 100,
@@ -620,6 +734,8 @@ s_bench_pipeline (void)
     lw_sim_t *sim = lw_sim_new (&config);
     lw_clean_t *clean = lw_clean_new (64, 60 * LW_NS_PER_SEC, 1000000);
     assert (sim && clean);
+    lw_clean_set_gaps (clean, gap_factor);
+    size_t gaps = 0;
     size_t nsensors = lw_sim_sensors (sim);
     lw_sensor_t **sensors =
         (lw_sensor_t **)calloc (nsensors, sizeof (lw_sensor_t *));
@@ -639,9 +755,15 @@ s_bench_pipeline (void)
         for (size_t index = 0; index < count; index++) {
             lw_sensor_t *sensor = sensors[buffer[index].sensor];
             uint32_t quality = 0;
+            bool was_seen = sensor->seen;
+            int64_t previous = sensor->newest;
             if (lw_clean_check (60 * LW_NS_PER_SEC, sensor, buffer[index].time,
                                 buffer[index].value, &quality))
                 continue;
+            if (gap_factor > 0 &&
+                lw_clean_track (clean, sensor, was_seen, previous,
+                                buffer[index].time))
+                gaps++;
             lw_batch_t *batch = batches[sensor->partition];
             lw_item_t *item = lw_batch_add (batch, sensor->key);
             item->time = buffer[index].time;
@@ -659,9 +781,10 @@ s_bench_pipeline (void)
     }
     int64_t elapsed = zclock_usecs () - started;
     printf ("   pipeline (sim -> clean -> batch 512 -> encode, 1000 sensors, "
-            "P=64): %.2f M readings/s, %zu frames, %.1f bytes/reading\n",
-            (double)total / (double)elapsed, frames,
-            (double)bytes / (double)(frames * 512));
+            "P=64, gap_factor %g): %.2f M readings/s, %zu frames, %.1f "
+            "bytes/reading, %zu gaps\n",
+            gap_factor, (double)total / (double)elapsed, frames,
+            (double)bytes / (double)(frames * 512), gaps);
     for (int partition = 0; partition < 64; partition++)
         lw_batch_destroy (&batches[partition]);
     free (buffer);
@@ -719,10 +842,12 @@ lw_ingest_test (bool verbose)
     s_test_simulator (verbose);
     s_test_gateway (verbose);
     s_test_ready_and_config (verbose);
+    s_test_gaps (verbose);
     s_test_csv (verbose);
     s_test_pacing_and_loop (verbose);
     if (verbose) {
-        s_bench_pipeline ();
+        s_bench_pipeline (0);
+        s_bench_pipeline (5);
         s_bench_actor ();
     }
     printf ("OK\n");

@@ -809,6 +809,130 @@ s_test_rules (s_test_t *test, uint64_t sequence, uint64_t publisher)
 }
 
 //  --------------------------------------------------------------------------
+//  Sends `count` vectors of `key` on partition 1 from point `first` (1 s
+//  apart); returns the last value
+
+static double
+s_test_send_sensor (s_test_t *test, lw_extract_t *extract, const char *key,
+                    uint64_t sequence, int first, int count)
+{
+    lw_batch_t *batch = lw_batch_new (LW_MSG_FEATURES);
+    assert (batch);
+    lw_batch_set_publisher (batch, 42);
+    lw_batch_set_partition (batch, 1);
+    lw_batch_set_sequence (batch, sequence);
+    lw_batch_set_ingest_time (batch, lw_time_now ());
+    double value = 0;
+    for (int index = first; index < first + count; index++) {
+        lw_item_t *item = lw_batch_add (batch, key);
+        assert (item);
+        item->time = (1700003000LL + index) * LW_NS_PER_SEC;
+        item->value = value = 10.0 + sin (index * 0.7);
+        lw_extract_update (extract, item);
+    }
+    zframe_t *body = lw_batch_encode (batch);
+    assert (body);
+    int rc = lw_msg_send (zsock_resolve (test->input), 1, &body, false);
+    assert (rc == 0);
+    lw_batch_destroy (&batch);
+    return value;
+}
+
+//  --------------------------------------------------------------------------
+//  Waits for the next alert of `key` on the events stream (score batches
+//  skipped) and returns its state
+
+static int
+s_test_next_alert (s_test_t *test, const char *key, lw_alert_t *alert)
+{
+    zpoller_t *poller = zpoller_new (test->events, NULL);
+    int state = 0;
+    while (!state) {
+        void *which = zpoller_wait (poller, 5000);
+        assert (which == test->events);
+        zmsg_t *msg = zmsg_recv (test->events);
+        uint16_t partition;
+        int rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        zframe_t *body = zmsg_last (msg);
+        if (partition == LW_TOPIC_ALERTS) {
+            rc = lw_msg_alert_decode (zframe_data (body), zframe_size (body),
+                                      alert);
+            assert (rc == 0);
+            if (streq (alert->sensor, key))
+                state = alert->state;
+        }
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    return state;
+}
+
+//  --------------------------------------------------------------------------
+//  A gap event (lw-ingest: the sensor is silent) on the features stream
+//  opens the sensor's gap alert at its last reading, with its last value,
+//  while no reading came; readings coming back close it. Returns the last
+//  sequence sent.
+
+static uint64_t
+s_test_gap_event (s_test_t *test, uint64_t sequence)
+{
+    char key[32] = "";
+    for (int index = 5; !*key; index++) {
+        snprintf (key, sizeof key, "m%d/dead", index);
+        if (lw_partition (key, 4) != 1)
+            key[0] = 0;
+    }
+    lw_detect_cfg_t detect;
+    int rc = lw_detect_cfg_load (test->config, &detect);
+    assert (rc == 0);
+    lw_extract_t *extract = lw_extract_new (&detect);
+    assert (extract);
+    double last = s_test_send_sensor (test, extract, key, ++sequence, 0, 40);
+    lw_gap_t gap = {.last_time = (1700003000LL + 39) * LW_NS_PER_SEC,
+                    .time = (1700003000LL + 60) * LW_NS_PER_SEC,
+                    .silent = true};
+    snprintf (gap.sensor, sizeof gap.sensor, "%s", key);
+    zframe_t *body = lw_msg_gap_encode (&gap);
+    assert (body);
+    rc = lw_msg_send (zsock_resolve (test->input), 1, &body, false);
+    assert (rc == 0);
+    lw_alert_t alert;
+    assert (s_test_next_alert (test, key, &alert) == LW_ALERT_OPEN);
+    assert (alert.opened == gap.last_time);
+    assert (alert.value == last);
+    assert (alert.ndetectors == 1 && streq (alert.detectors[0], "gap"));
+    //  Back: 20 ordinary points close it
+    s_test_send_sensor (test, extract, key, ++sequence, 61, 20);
+    assert (s_test_next_alert (test, key, &alert) == LW_ALERT_CLOSE);
+    assert (alert.opened == gap.last_time);
+    //  The batch's scores follow its alerts: read them too
+    zpoller_t *poller = zpoller_new (test->events, NULL);
+    uint16_t partition = LW_TOPIC_ALERTS;
+    while (partition == LW_TOPIC_ALERTS) {
+        assert (zpoller_wait (poller, 5000) == test->events);
+        zmsg_t *msg = zmsg_recv (test->events);
+        rc = lw_msg_envelope (msg, &partition);
+        assert (rc == 0);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    assert (partition == 1);
+    assert (s_test_stat (test->actor, "sensor_gaps") == 1);
+    //  A gap of a sensor of another partition is dropped, counted
+    uint64_t envelope = s_test_stat (test->actor, "drop_envelope");
+    snprintf (gap.sensor, sizeof gap.sensor, "%s", key);
+    body = lw_msg_gap_encode (&gap);
+    assert (body);
+    rc = lw_msg_send (zsock_resolve (test->input), 0, &body, false);
+    assert (rc == 0);
+    assert (s_test_stat_reaches (test->actor, "drop_envelope", envelope + 1,
+                                 test->events));
+    lw_extract_destroy (&extract);
+    return sequence;
+}
+
+//  --------------------------------------------------------------------------
 //  Peer group copies (LW_QUALITY_PEER) on the group's partition 0: five
 //  pumps, pump3 drifts away from row 100; one peer alert names it, the
 //  others stay quiet
@@ -1126,6 +1250,7 @@ lw_scorer_test (bool verbose)
 
     //  Rule detectors, peer groups
     sequence = s_test_rules (&test, sequence, publisher);
+    sequence = s_test_gap_event (&test, sequence);
     s_test_peers (&test);
     assert (s_test_stat (actor, "drop_peer") == 0);
 
