@@ -30,6 +30,7 @@
 #include "lw_calib.h"
 #include "lw_cfg.h"
 #include "lw_hst.h"
+#include "lw_season.h"
 #include "lw_util.h"
 
 #include <math.h>
@@ -42,11 +43,12 @@
 //  Largest z_open: keeps the expected range finite for open_threshold ~ 1
 #define S_Z_OPEN_MAX 1e6
 //  The ensemble's parts, in the order of lw_detector_t's arrays
-#define S_PARTS 4
+#define S_PARTS 5
 #define S_SPIKE 0
 #define S_SHIFT 1
 #define S_FOREST 2
 #define S_DRIFT 3
+#define S_SEASON 4
 //  Forest context: the value and the two before it
 #define S_FOREST_DIMS 3
 //  Forest coordinates: deviations from the long level in units of this
@@ -75,10 +77,19 @@
 //  ... and the calibration agrees (its tail at most this many times the
 //  fixed map's): a fault on a sensor whose own history is well behaved
 #define S_FAULT_AGREE 2.0
+//  Season part (lw_season): profile learning rate per period, residual
+//  EWMA rate, rate of its deviation estimates, residual scale floor (of
+//  the signal's deviation) and gate (largest residual / signal deviation
+//  at which the signal counts as seasonal)
+#define S_SEASON_BETA 0.5
+#define S_SEASON_SHORT 0.1
+#define S_SEASON_RATE 0.01
+#define S_SEASON_FLOOR 0.1
+#define S_SEASON_GATE 0.5
 
 static const char *s_part_names[S_PARTS] = {
     LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST,
-    LW_DETECTOR_DRIFT};
+    LW_DETECTOR_DRIFT, LW_DETECTOR_SEASON};
 
 struct _lw_detector_t {
     lw_detect_cfg_t cfg;         //  Settings
@@ -89,6 +100,7 @@ struct _lw_detector_t {
     double absdev;               //  Spike: EWMA of |clipped deviation| D
     double short_level;          //  Shift: short EWMA of the value
     lw_hst_t *forest;            //  Forest part, NULL when off
+    lw_season_t *season;         //  Season part, NULL when off
     lw_calib_t *calib[S_PARTS];  //  One calibrator per part
     bool enabled[S_PARTS];       //  Parts switched on
     double onset_max;            //  Held maximum of the ensemble score
@@ -134,6 +146,9 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->decades = 1.73;
     out->refractory = 75;
     out->relearn = 128;
+    out->season = true;
+    out->season_period = 86400;
+    out->season_bins = 1440;
 }
 
 //  --------------------------------------------------------------------------
@@ -236,6 +251,14 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     if (lw_cfg_int (cfg, "detect/relearn", dflt.relearn, 1, 1000000,
                     &out->relearn))
         rc = -1;
+    if (s_cfg_switch (cfg, "detect/season", dflt.season, &out->season))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/season_period", dflt.season_period, 1,
+                       1e8, &out->season_period))
+        rc = -1;
+    if (lw_cfg_int (cfg, "detect/season_bins", dflt.season_bins, 2,
+                    LW_SEASON_BINS_MAX, &out->season_bins))
+        rc = -1;
     if (rc == 0 && !(out->close_threshold < out->open_threshold)) {
         zsys_error ("config: detect/close_threshold=%g must be below "
                     "detect/open_threshold=%g",
@@ -243,7 +266,7 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     }
     if (rc == 0 && !out->spike && !out->shift && !out->forest &&
-        !out->drift) {
+        !out->drift && !out->season) {
         zsys_error ("config: detect/spike, detect/shift and detect/forest "
                     "are all 0: at least one part must run");
         rc = -1;
@@ -272,7 +295,9 @@ s_parts_left (lw_detector_t *self)
         for (int part = 0; part < S_PARTS; part++) {
             long need = self->settling + S_CALIB_WARMUP -
                         lw_calib_learned (self->calib[part]);
-            if (self->enabled[part] && need > left)
+            //  The season part joins when its signal proves seasonal (it
+            //  may never): it does not hold the warm-up
+            if (self->enabled[part] && part != S_SEASON && need > left)
                 left = need;
         }
     }
@@ -303,6 +328,7 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
     self->enabled[S_SHIFT] = cfg->shift;
     self->enabled[S_FOREST] = cfg->forest;
     self->enabled[S_DRIFT] = cfg->drift;
+    self->enabled[S_SEASON] = cfg->season;
     bool failed = false;
     for (int part = 0; part < S_PARTS; part++) {
         self->calib[part] =
@@ -314,6 +340,13 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
                                    (int)cfg->forest_depth, cfg->forest_window,
                                    (uint64_t)cfg->seed);
         failed |= self->forest == NULL;
+    }
+    if (cfg->season) {
+        self->season = lw_season_new (cfg->season_period, cfg->season_bins,
+                                      S_SEASON_BETA, S_SEASON_SHORT,
+                                      S_SEASON_RATE, S_SEASON_FLOOR,
+                                      S_SEASON_GATE);
+        failed |= self->season == NULL;
     }
     self->settling = cfg->warmup;
     if (failed)
@@ -335,6 +368,7 @@ lw_detector_destroy (lw_detector_t **self_p)
         for (int part = 0; part < S_PARTS; part++)
             lw_calib_destroy (&self->calib[part]);
         lw_hst_destroy (&self->forest);
+        lw_season_destroy (&self->season);
         free (self);
         *self_p = NULL;
     }
@@ -439,8 +473,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double scale =
         s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
-    double raw[S_PARTS] = {0, 0, 0, 0};
-    bool floored[S_PARTS] = {false, false, false, false};
+    double raw[S_PARTS] = {0, 0, 0, 0, 0};
+    bool floored[S_PARTS] = {false, false, false, false, false};
     raw[S_SPIKE] = fabs (deviation) / scale;
     floored[S_SPIKE] = self->absdev * S_SIGMA_PER_ABSDEV < scale;
     //  ... and of the value against the rolling median, in rolling MADs:
@@ -487,16 +521,36 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
                                                 self->forest, point) +
                                             S_FOREST_FLOOR);
 
+    //  Season: the value against the same time of day on earlier days
+    //  (contextual: a daily peak that does not come); -1 = abstains
+    if (self->season)
+        raw[S_SEASON] = lw_season_raw (self->season, item->time, value);
+
     //  Calibrate each part, combine: the rarest part, corrected for the
     //  number of (effective) tests
     long left = s_parts_left (self);
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
-    bool fault[S_PARTS] = {false, false, false, false};
+    bool fault[S_PARTS] = {false, false, false, false, false};
     for (int part = 0; part < S_PARTS; part++) {
         if (!self->enabled[part])
             continue;
+        if (part == S_SEASON) {
+            //  Calibrated alone (no fixed map: its residual scale is
+            //  only known roughly), and only once its signal proved
+            //  seasonal; it then competes like any other part
+            if (raw[S_SEASON] < 0 || !cfg->calibration ||
+                lw_calib_learned (self->calib[S_SEASON]) < S_CALIB_WARMUP)
+                continue;
+            double season_tail =
+                lw_calib_tail (self->calib[S_SEASON], raw[S_SEASON]);
+            if (season_tail < tail) {
+                tail = season_tail;
+                self->top = S_SEASON;
+            }
+            continue;
+        }
         parts++;
         //  Deviation floors hold under calibration too: the spike and
         //  shift parts are never rarer than their z (in floored scale
@@ -565,6 +619,10 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     bool learn = !flagged || self->flagged_run > cfg->relearn;
     if (learn && self->forest)
         lw_hst_learn (self->forest, point);
+    //  The season part learns every point's deviations, but a flagged
+    //  point leaves its day profile alone
+    if (self->season)
+        lw_season_learn (self->season, item->time, value, learn);
     //  The calibration learns the raw scores: it models the detectors'
     //  score distribution, not the signal, and a flagged score left out
     //  would make the next one as rare again (one fault, many alarms).
@@ -580,7 +638,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         self->settling--;
     else
         for (int part = 0; part < S_PARTS; part++)
-            if (self->enabled[part] && !fault[part])
+            if (self->enabled[part] && !fault[part] &&
+                (part != S_SEASON || raw[S_SEASON] >= 0))
                 lw_calib_learn (self->calib[part], raw[part]);
     self->short_level = short_level;
     //  The spike level learns from the clipped value: a flagged point

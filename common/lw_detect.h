@@ -59,6 +59,10 @@ typedef struct {
                                 //  0 = off
     long relearn;               //  Flagged points in a row after which
                                 //  they are learned (a lasting change)
+    bool season;                //  Part: value against the time of day
+    double season_period;       //  Its period (seconds)
+    long season_bins;           //  Most bins of its profile (period /
+                                //  sampling interval), else it abstains
 } lw_detect_cfg_t;
 
 //  Reads and validates the `detect` section (defaults for missing keys).
@@ -100,6 +104,7 @@ void
 #define LW_DETECTOR_SHIFT "shift"           //  Short vs long level
 #define LW_DETECTOR_FOREST "forest"         //  Half-Space Trees
 #define LW_DETECTOR_DRIFT "drift"           //  Medium vs long level
+#define LW_DETECTOR_SEASON "season"         //  Value vs the time of day
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
