@@ -31,6 +31,7 @@
 #include "lw_cfg.h"
 #include "lw_hst.h"
 #include "lw_season.h"
+#include "lw_watch.h"
 #include "lw_util.h"
 
 #include <math.h>
@@ -86,6 +87,10 @@
 #define S_SEASON_RATE 0.01
 #define S_SEASON_FLOOR 0.1
 #define S_SEASON_GATE 0.5
+//  Multiple tests over time (lw_watch) apply on a heavy-tailed sensor:
+//  the spike part's own history calls a deviation of this z more common
+//  than the fixed map does
+#define S_HEAVY_Z 4.0
 
 static const char *s_part_names[S_PARTS] = {
     LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST,
@@ -109,6 +114,7 @@ struct _lw_detector_t {
     long flagged_run;            //  Consecutive flagged points
     long warmup_left;            //  Points still needed before scoring
     int top;                     //  Part behind the last score
+    long scored;                 //  Points scored since seeding
 };
 
 //  --------------------------------------------------------------------------
@@ -149,6 +155,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->season = true;
     out->season_period = 86400;
     out->season_bins = 1440;
+    out->watch_penalty = 0.5;
 }
 
 //  --------------------------------------------------------------------------
@@ -258,6 +265,9 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (lw_cfg_int (cfg, "detect/season_bins", dflt.season_bins, 2,
                     LW_SEASON_BINS_MAX, &out->season_bins))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
+                       &out->watch_penalty))
         rc = -1;
     if (rc == 0 && !(out->close_threshold < out->open_threshold)) {
         zsys_error ("config: detect/close_threshold=%g must be below "
@@ -422,6 +432,23 @@ s_fixed_tail (const lw_detector_t *self, int part, double raw, bool floored)
 }
 
 //  --------------------------------------------------------------------------
+//  True when the sensor is heavy-tailed: the spike part's calibrated tail
+//  of a deviation of S_HEAVY_Z is above the fixed map's (a sensor whose
+//  large deviations are common, like bursty counts). False while the
+//  spike part is off, not calibrating, or not warm.
+
+static bool
+s_heavy_tailed (lw_detector_t *self)
+{
+    lw_calib_t *calib = self->calib[S_SPIKE];
+    if (!self->enabled[S_SPIKE] || !self->cfg.calibration ||
+        lw_calib_learned (calib) < S_CALIB_WARMUP)
+        return false;
+    return lw_calib_tail (calib, S_HEAVY_Z) >
+           s_fixed_tail (self, S_SPIKE, S_HEAVY_Z, false);
+}
+
+//  --------------------------------------------------------------------------
 //  Scores an item carrying features; see lw_detect.h.
 
 void
@@ -529,6 +556,17 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  Calibrate each part, combine: the rarest part, corrected for the
     //  number of (effective) tests
     long left = s_parts_left (self);
+    //  Multiple tests over time, on a heavy-tailed sensor: every point
+    //  scored is another chance for a chance record, and where large
+    //  deviations are common (bursty counts) those come often, so the
+    //  longer such a detector has watched, the rarer a point must be: a
+    //  factor (n / LW_WATCH_FROM)^watch_penalty, n capped at
+    //  LW_WATCH_UNTIL (bounded: a sensor watched for a year is as
+    //  sensitive as one watched that long). A well-behaved sensor, whose
+    //  own history agrees with the fixed map, keeps its sensitivity
+    if (self->scored < LW_WATCH_UNTIL)
+        self->scored++;
+    double watch = lw_watch_factor (self->scored, cfg->watch_penalty);
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
@@ -589,6 +627,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         }
     }
     tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
+    if (watch > 1 && s_heavy_tailed (self))
+        tail *= watch;
     double score = lw_calib_score (tail, cfg->decades);
 
     //  Onset filter: a score that does not clearly beat the maximum of

@@ -63,6 +63,9 @@ typedef struct {
     double season_period;       //  Its period (seconds)
     long season_bins;           //  Most bins of its profile (period /
                                 //  sampling interval), else it abstains
+    double watch_penalty;       //  On a heavy-tailed sensor: tail x
+                                //  (points scored / 2000) ^ this, points
+                                //  capped at 10000; 0 = off
 } lw_detect_cfg_t;
 
 //  Reads and validates the `detect` section (defaults for missing keys).
@@ -120,9 +123,10 @@ void
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
-//  Detector state for one sensor: an ensemble of four parts, each
-//  switchable (detect/spike, shift, drift, forest), whose raw scores are
-//  calibrated (detect/calibration) into tail probabilities and combined:
+//  Detector state for one sensor: an ensemble of five parts, each
+//  switchable (detect/spike, shift, drift, forest, season), whose raw
+//  scores are calibrated (detect/calibration) into tail probabilities
+//  and combined:
 //    robust_z  |value - L| / scale, L and scale learned from the value
 //              clipped at 3 scales (a flagged point moves them a bounded
 //              step), scale floored (floor_abs, floor_rel * |L|, quantum)
@@ -132,14 +136,21 @@ void
 //    forest    Half-Space Trees (lw_hst, seeded by detect/seed) on the
 //              context (value, previous, one before) around the slow
 //              level; raw = depth - log2 (density)
+//    season    lw_season: the value against the same time of day on
+//              earlier days (a daily peak that does not come); it scores
+//              only a signal its day profile explains (else abstains),
+//              calibrated alone, and does not hold the warm-up
 //  Each raw score's tail probability comes from its own histogram of past
-//  raw scores (lw_calib); for the z parts (all but the forest) it is never
+//  raw scores (lw_calib); for the z parts (spike, shift, drift) it is never
 //  below the fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors
 //  hold. The ensemble's p is the smallest part's times 2 (the z parts
 //  see one deviation at three scales: about two independent tests); score =
-//  1 - 2^(-(-log10 p) / decades). An onset filter halves a score that
-//  does not beat the maximum of the last `refractory` points, so a change
-//  scores high where it starts.
+//  1 - 2^(-(-log10 p) / decades). On a heavy-tailed sensor (the spike
+//  part's own history calls a 4-sigma deviation more common than the
+//  fixed map) p is multiplied by lw_watch_factor (points scored,
+//  watch_penalty): multiple tests over time. An onset filter halves a
+//  score that does not beat the maximum of the last `refractory` points,
+//  so a change scores high where it starts.
 typedef struct _lw_detector_t lw_detector_t;
 lw_detector_t *
     lw_detector_new (const lw_detect_cfg_t *cfg);
