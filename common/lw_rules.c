@@ -362,6 +362,14 @@ lw_rules_gap (lw_rule_state_t *state, lw_episode_t *episode,
     assert (cfg);
     assert (detector);
     assert (alert);
+    //  The sensor's rule, as lwctl score would judge the same silence
+    if (state->rule.gap_factor <= 0)
+        return -1;
+    if (state->interval.count >= LW_INTERVAL_WARMUP &&
+        !lw_interval_exceeds (&state->interval,
+                              (double)time - (double)last_time,
+                              state->rule.gap_factor))
+        return -1;
     lw_item_t item;
     memset (&item, 0, sizeof (item));
     item.time = time;
@@ -645,6 +653,26 @@ lw_rules_test (bool verbose)
     assert (alert.opened == 49 * LW_NS_PER_SEC);
     assert (alert.ndetectors == 1 && streq (alert.detectors[0], "gap"));
     assert (alert.value == 0.5);
+    //  Another sensor's rule: no gap rule, or a silence too short for it
+    lw_rule_t no_gap = {.stuck = 30};
+    lw_rule_state_t other;
+    lw_rule_state_init (&other, &no_gap);
+    lw_episode_t *quiet = lw_episode_new (&detect, "m/q");
+    assert (quiet);
+    assert (lw_rules_gap (&other, quiet, &detect, 0, 100 * LW_NS_PER_SEC, 0,
+                          "robust_z", &alert) == -1);
+    lw_rule_t wide = {.gap_factor = 30};
+    lw_rule_state_init (&other, &wide);
+    for (second = 0; second < 20; second++) {
+        item = s_item (second, 1);
+        lw_rule_check (&other, &item, &gap_from);
+    }
+    assert (lw_rules_gap (&other, quiet, &detect, 19 * LW_NS_PER_SEC,
+                          40 * LW_NS_PER_SEC, 0, "robust_z", &alert) == -1);
+    assert (lw_rules_gap (&other, quiet, &detect, 19 * LW_NS_PER_SEC,
+                          50 * LW_NS_PER_SEC, 0, "robust_z",
+                          &alert) == LW_ALERT_OPEN);
+    lw_episode_destroy (&quiet);
     //  Still silent: a second event joins the open episode
     assert (lw_rules_gap (&state, silent, &detect, 49 * LW_NS_PER_SEC,
                           70 * LW_NS_PER_SEC, 0.5, "robust_z", &alert) == 0);

@@ -135,14 +135,17 @@ uint32_t
                    int64_t *gap_from);
 //  A gap event from lw-ingest (LW_MSG_GAP, forwarded by lw-features):
 //  the sensor sent nothing between last_time and `time` (a silence it is
-//  still in, or one the reading at `time` ended). Opens or joins the
-//  sensor's episode with one point of score 1 at `time` carrying `value`
-//  (the last value seen), names "gap" and opens at last_time, as the gap
-//  rule does; the rule firing again on the reading after the silence
-//  joins the same episode, so one silence gives one alert. The episode
-//  closes as usual once readings come back (close_after points below
-//  close_threshold). Does not learn anything from the event. Returns the
-//  episode's change (0, LW_ALERT_*).
+//  still in, or one the reading at `time` ended). The sensor's own gap
+//  rule decides: with gap_factor 0 (no rule names it for this sensor), or
+//  once it has learned the usual interval, a silence not longer than
+//  gap_factor x it, the event is not alerted on (returns -1). Else opens
+//  or joins the sensor's episode with one point of score 1 at `time`
+//  carrying `value` (the last value seen), names "gap" and opens at
+//  last_time, as the gap rule does; the rule firing again on the reading
+//  after the silence joins the same episode, so one silence gives one
+//  alert. The episode closes as usual once readings come back
+//  (close_after points below close_threshold). Learns nothing from the
+//  event. Returns the episode's change (0, LW_ALERT_*), or -1.
 int
     lw_rules_gap (lw_rule_state_t *state, lw_episode_t *episode,
                   const lw_detect_cfg_t *cfg, int64_t last_time, int64_t time,
