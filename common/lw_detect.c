@@ -29,6 +29,7 @@
 #include "lw_detect.h"
 #include "lw_calib.h"
 #include "lw_cfg.h"
+#include "lw_faults.h"
 #include "lw_hst.h"
 #include "lw_season.h"
 #include "lw_watch.h"
@@ -106,6 +107,8 @@ struct _lw_detector_t {
     double short_level;          //  Shift: short EWMA of the value
     lw_hst_t *forest;            //  Forest part, NULL when off
     lw_season_t *season;         //  Season part, NULL when off
+    lw_faults_t *faults;         //  Fault tests, NULL when off
+    bool fault;                  //  They fired on the last point
     lw_calib_t *calib[S_PARTS];  //  One calibrator per part
     bool enabled[S_PARTS];       //  Parts switched on
     double onset_max;            //  Held maximum of the ensemble score
@@ -156,6 +159,8 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->season_period = 86400;
     out->season_bins = 1440;
     out->watch_penalty = 0.5;
+    out->faults = true;
+    out->fault_budget = 0.1;
 }
 
 //  --------------------------------------------------------------------------
@@ -268,6 +273,10 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
+    if (s_cfg_switch (cfg, "detect/faults", dflt.faults, &out->faults))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/fault_budget", dflt.fault_budget, 1e-6,
+                       1000, &out->fault_budget))
         rc = -1;
     if (rc == 0 && !(out->close_threshold < out->open_threshold)) {
         zsys_error ("config: detect/close_threshold=%g must be below "
@@ -358,6 +367,10 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
                                       S_SEASON_GATE);
         failed |= self->season == NULL;
     }
+    if (cfg->faults) {
+        self->faults = lw_faults_new (cfg);
+        failed |= self->faults == NULL;
+    }
     self->settling = cfg->warmup;
     if (failed)
         lw_detector_destroy (&self);
@@ -379,6 +392,7 @@ lw_detector_destroy (lw_detector_t **self_p)
             lw_calib_destroy (&self->calib[part]);
         lw_hst_destroy (&self->forest);
         lw_season_destroy (&self->season);
+        lw_faults_destroy (&self->faults);
         free (self);
         *self_p = NULL;
     }
@@ -459,6 +473,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     const lw_detect_cfg_t *cfg = &self->cfg;
     const double *features = item->features;
     double value = item->value;
+    self->fault = false;
     item->score = 0;
     item->expected_low = value;
     item->expected_high = value;
@@ -650,6 +665,13 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     item->score = output;
     if (left > 0)
         item->flags |= LW_SCORE_WARMUP;
+    //  The live alert decision's fault tests: a deviation beyond a fixed
+    //  budget of false alerts per sensor-day opens an alert whatever the
+    //  calibrated score says (lw_faults.h); the score itself is unchanged
+    self->fault =
+        self->faults && lw_faults_step (self->faults, value, features);
+    if (self->fault)
+        item->flags |= LW_SCORE_FAULT;
 
     //  Learn. Points flagged (score at or above open_threshold) teach the
     //  forest and the calibration nothing, unless the change lasted
@@ -701,6 +723,8 @@ const char *
 lw_detector_name (lw_detector_t *self)
 {
     assert (self);
+    if (self->fault)
+        return lw_faults_name (self->faults);
     return s_part_names[self->top];
 }
 

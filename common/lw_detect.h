@@ -66,6 +66,9 @@ typedef struct {
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
                                 //  capped at 10000; 0 = off
+    //  The live alert decision's fault tests (lw_faults.h)
+    bool faults;                //  Fault tests open alerts (0 = score only)
+    double fault_budget;        //  Their false alerts per sensor-day
 } lw_detect_cfg_t;
 
 //  Reads and validates the `detect` section (defaults for missing keys).
@@ -170,10 +173,14 @@ void
 //  same seed and input give the same scores. An item with fewer than
 //  LW_DETECT_FEATURES features or non-finite ones (a bad peer) scores 0
 //  with LW_SCORE_WARMUP and teaches nothing; so does one whose LW_F_SEEN
-//  is below `warmup` (lw-features restarted from scratch).
+//  is below `warmup` (lw-features restarted from scratch). With
+//  detect/faults, the fault tests (lw_faults.h) also judge the point and
+//  set LW_SCORE_FAULT when one is beyond detect/fault_budget: the episode
+//  then opens (or stays open) whatever the score; the score is unchanged.
 void
     lw_detector_score (lw_detector_t *self, lw_item_t *item);
-//  Name of the part behind the last score (for alerts)
+//  Name of the part behind the last score (for alerts), or of the fault
+//  test when one fired
 const char *
     lw_detector_name (lw_detector_t *self);
 //  Points still needed before it scores (0 = warmed up): the features'

@@ -6,7 +6,8 @@
     Turns a sensor's stream of scores into alert episodes, so that a fault
     gives one alert and not a thousand, and a second fault after the first
     is still a second alert:
-      closed -> open    score >= open_threshold for min_duration
+      closed -> open    score >= open_threshold (or LW_SCORE_FAULT: a
+                        fault test fired, lw_faults.h) for min_duration
                         consecutive points, and at least `cooldown` points
                         since the last close (points during the cooldown do
                         not count towards min_duration)
@@ -124,6 +125,10 @@ lw_episode_update (lw_episode_t *self, lw_item_t *item, const char *detector,
     else if (score > 1)
         score = 1;
     const lw_detect_cfg_t *cfg = &self->cfg;
+    //  A fault test fired (LW_SCORE_FAULT): the point counts as one at
+    //  open_threshold, whatever its calibrated score
+    if ((item->flags & LW_SCORE_FAULT) && score < cfg->open_threshold)
+        score = cfg->open_threshold;
 
     if (!self->open) {
         if (self->closed_once && self->since_close <= cfg->cooldown) {

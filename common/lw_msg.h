@@ -93,6 +93,7 @@ typedef enum {
 //  Score flags
 #define LW_SCORE_WARMUP 0x01    //  Detector still warming up
 #define LW_SCORE_ALERT 0x02     //  An alert episode is open on this sensor
+#define LW_SCORE_FAULT 0x04     //  A fault test fired (opens an alert)
 
 //  Alert states
 #define LW_ALERT_OPEN 1
