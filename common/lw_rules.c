@@ -399,9 +399,7 @@ s_step_episode (lw_rule_state_t *state, lw_episode_t *episode,
 {
     bool was_open = (state->mask & S_OPEN_BIT) != 0;
     uint32_t mask = fired;
-    bool statistical = state->stat_score >= cfg->open_threshold ||
-                       (item->flags & LW_SCORE_FAULT);
-    if (statistical)
+    if (state->stat_score >= cfg->open_threshold)
         mask |= S_STAT_BIT;
     if (mask) {
         state->mask |= mask;
@@ -417,8 +415,7 @@ s_step_episode (lw_rule_state_t *state, lw_episode_t *episode,
     }
     if (item->flags & LW_SCORE_ALERT)
         state->mask |= S_OPEN_BIT; //  Keep the mask for the episode
-    else if (change == LW_ALERT_CLOSE ||
-             (item->score < cfg->open_threshold && !statistical)) {
+    else if (change == LW_ALERT_CLOSE || item->score < cfg->open_threshold) {
         //  Closed, or a run towards opening broken: start again
         state->mask = 0;
         state->gap_from = 0;
