@@ -1358,6 +1358,27 @@ s_test_episode (bool verbose)
     assert (s_episode_feed (episode, &item, 18, 0.95, &alert) == LW_ALERT_OPEN);
     assert (alert.opened == 17 && alert.score == 0.95);
     lw_episode_destroy (&episode);
+
+    //  A fault test's flag opens an episode whatever the score, and keeps
+    //  it open; without the flag the same low score opens nothing
+    episode = lw_episode_new (&cfg, "line1/press3/temp");
+    assert (episode);
+    for (int64_t time = 0; time < 4; time++) {
+        s_episode_feed (episode, &item, time, 0.1, &alert);
+        assert (!(item.flags & LW_SCORE_ALERT));
+    }
+    int opened = 0;
+    for (int64_t time = 4; time < 6; time++) {
+        memset (&item, 0, sizeof (item));
+        item.time = time;
+        item.score = 0.1;
+        item.flags = LW_SCORE_FAULT;
+        opened += lw_episode_update (episode, &item, "fault_spike", &alert) ==
+                  LW_ALERT_OPEN;
+    }
+    assert (opened == 1 && (item.flags & LW_SCORE_ALERT));
+    assert (alert.opened == 4 && streq (alert.detectors[0], "fault_spike"));
+    lw_episode_destroy (&episode);
     assert (episode == NULL);
     lw_episode_destroy (&episode);
     if (verbose)

@@ -6,7 +6,8 @@
     See lw_faults.h. The residual of a point is its value minus a Holt
     forecast (level + trend, so the slow shift and daily patterns of a
     production signal are followed, not called deviations), made from
-    the points learned up to S_DELAY points ago. Its scale is learned
+    the points learned up to S_NEAR_DELAY (or S_FAR_DELAY) points ago.
+    Each residual's scale is learned
     from the residuals themselves (sqrt(pi/2) * mean |r|, clipped), so it
     is the sensor's noise around its pattern plus the forecast's own
     error: the scale the tests need. Tail probabilities are parametric
@@ -17,15 +18,19 @@
 */
 
 #include "lw_faults.h"
-#include "lw_calib.h"
 
 #include <math.h>
 
-//  Points the forecast learns late (the ring of pending points)
-#define S_DELAY 24
-//  Holt smoothing: level and trend
-#define S_LEVEL_ALPHA 0.1
-#define S_TREND_BETA 0.01
+//  Two forecasts, learning each point this many points late (the ring of
+//  pending points holds the far one's): the near one judges single
+//  points and the noise, the far one levels and drifts
+#define S_NEAR_DELAY 4
+#define S_FAR_DELAY 48
+//  Holt smoothing of the near and far forecasts: level and trend
+#define S_NEAR_ALPHA 0.1
+#define S_NEAR_BETA 0.01
+#define S_FAR_ALPHA 0.1
+#define S_FAR_BETA 0.01
 //  Residual scale: EWMA of |r| (sqrt(pi/2) * mean |r| = sigma)
 #define S_SCALE_ALPHA 0.01
 #define S_SIGMA_PER_ABSDEV 1.2533141373155003
@@ -39,60 +44,76 @@
 //  Forgetting of the level and noise tests' learned spread
 #define S_SPREAD_ALPHA 0.005
 //  Tests sharing the budget
-#define S_TESTS 3
-//  Learned points before the tests may fire
+#define S_TESTS 5
+//  Points the far forecast learned before the tests may fire
 #define S_READY 64
-//  Guard: the fault must be rarer than this in the sensor's own history
-#define S_GUARD_TAIL 0.001
+//  The rarest a per-point budget may be: a fault is at least as rare as
+//  1 point in 40,000 (|z| 4.2), however slow the sensor (0.1 a day on
+//  an hourly sensor would be 1 in 720: noise, not a fault)
+#define S_POINT_TAIL_MAX 2.5e-5
 //  Noise model check: the rate of moderate deviations (a tail at most
 //  that of 3 sigma) among learned points, over the rate the tests give
 //  Gaussian noise, may be at most S_MODEL_MAX ...
 #define S_MODERATE 0.0027
+//  ... of the rarest of the first S_MODEL_TESTS tests (spike, level,
+//  noise: about that many independent tests)
+#define S_MODEL_TESTS 3
 #define S_MODEL_MAX 4.0
 //  ... learned with this forgetting, from a prior of this many points
 //  at the Gaussian rate
 #define S_MODEL_ALPHA 0.0002
 #define S_MODEL_PRIOR 1000.0
-//  Guard's calibration: forgetting and warm-up
-#define S_GUARD_ALPHA 0.0002
-#define S_GUARD_WARMUP 30
 //  Seconds per day, and the bounds of a believable sampling interval
 #define S_DAY 86400.0
 #define S_DT_MIN 0.001
 //  Interval EWMA
 #define S_DT_ALPHA 0.05
 
-enum { S_SPIKE, S_LEVEL, S_NOISE };
+//  The tests: spike and noise on both forecasts, the level on the far one
+//  (a point or a burst far off the far forecast is a level shift or a
+//  drift the near one followed)
+enum { S_SPIKE, S_LEVEL, S_NOISE, S_FAR_SPIKE, S_FAR_NOISE };
 static const char *s_test_names[S_TESTS] = {LW_FAULT_SPIKE, LW_FAULT_LEVEL,
-                                            LW_FAULT_NOISE};
+                                            LW_FAULT_NOISE, LW_FAULT_LEVEL,
+                                            LW_FAULT_LEVEL};
+
+//  A Holt forecast (level + trend) and the scale of its residuals
+typedef struct {
+    double alpha;   //  Level smoothing
+    double beta;    //  Trend smoothing
+    double level;   //  Level at point `at`
+    double trend;   //  Trend per point
+    long at;        //  Point the level belongs to
+    long learned;   //  Points learned
+    double scale;   //  Learned residual sigma
+} s_forecast_t;
 
 struct _lw_faults_t {
-    double floor_abs;           //  Deviation floors (cfg)
+    double floor_abs;              //  Deviation floors (cfg)
     double floor_rel;
-    double budget;              //  False alerts per sensor-day
-    long relearn;               //  Flagged run after which it restarts
-    bool seeded;                //  The forecast holds a level
-    double level;               //  Holt level at point `learned_at`
-    double trend;               //  Holt trend per point
-    long step;                  //  Points judged
-    long learned_at;            //  Point the level belongs to
-    long learned;               //  Points learned
-    double scale;               //  Learned residual sigma
-    double mean;                //  Level test: EWMA of z
-    double mean_var;            //  Its learned variance
-    double var;                 //  Noise test: EWMA of z^2
-    double var_mean;            //  Its learned mean
-    double dt;                  //  EWMA of the sampling interval, s
-    long flagged_run;           //  Consecutive flagged points
-    double moderate;            //  Weight of learned moderate deviations
-    double weight;              //  Weight of learned points
-    double pending[S_DELAY];    //  Values waiting to be learned, a ring
-    long pending_step[S_DELAY]; //  Their point numbers
-    int pending_first;          //  Oldest in the ring
-    int pending_count;          //  Values in the ring
-    lw_calib_t *guard;          //  Rarity of unflagged points
-    int top;                    //  Test behind the last judgement
-    double tail;                //  Its tail
+    double budget;                 //  False alerts per sensor-day
+    long relearn;                  //  Flagged run after which it restarts
+    bool seeded;                   //  The forecasts hold a level
+    s_forecast_t near;             //  Spike and noise tests' forecast
+    s_forecast_t far;              //  Level test's forecast
+    long step;                     //  Points judged
+    double mean;                   //  Level test: EWMA of z (far)
+    double mean_var;               //  Its learned variance
+    double var;                    //  Noise test: EWMA of z^2 (near)
+    double var_mean;               //  Its learned mean
+    double far_var;                //  The same on the far forecast
+    double far_var_mean;
+    double dt;                     //  EWMA of the sampling interval, s
+    long flagged_run;              //  Consecutive flagged points
+    double moderate;               //  Weight of learned moderate deviations
+    double far_moderate;           //  (the far spike and noise tests')
+    double weight;                 //  Weight of learned points
+    double pending[S_FAR_DELAY];   //  Values not learned by far, a ring
+    long pending_step[S_FAR_DELAY]; //  Their point numbers
+    int pending_first;             //  Oldest in the ring
+    int pending_count;             //  Values in the ring
+    int top;                       //  Test behind the last judgement
+    double tail;                   //  Its tail
 };
 
 //  --------------------------------------------------------------------------
@@ -108,12 +129,15 @@ lw_faults_new (const lw_detect_cfg_t *cfg)
         self->floor_rel = cfg->floor_rel;
         self->budget = cfg->fault_budget;
         self->relearn = cfg->relearn;
+        self->near.alpha = S_NEAR_ALPHA;
+        self->near.beta = S_NEAR_BETA;
+        self->far.alpha = S_FAR_ALPHA;
+        self->far.beta = S_FAR_BETA;
         self->tail = 1;
         self->weight = S_MODEL_PRIOR;
-        self->moderate = S_MODEL_PRIOR * S_TESTS * S_MODERATE;
-        self->guard = lw_calib_new (S_GUARD_ALPHA, S_GUARD_WARMUP);
-        if (!self->guard)
-            lw_faults_destroy (&self);
+        self->moderate = S_MODEL_PRIOR * S_MODEL_TESTS * S_MODERATE;
+        self->far_moderate =
+            S_MODEL_PRIOR * (S_TESTS - S_MODEL_TESTS) * S_MODERATE;
     }
     return self;
 }
@@ -127,32 +151,46 @@ lw_faults_destroy (lw_faults_t **self_p)
     assert (self_p);
     if (*self_p) {
         lw_faults_t *self = *self_p;
-        lw_calib_destroy (&self->guard);
         free (self);
         *self_p = NULL;
     }
 }
 
 //  --------------------------------------------------------------------------
-//  Starts (or restarts) the forecast at a value: level there, no trend,
-//  nothing pending. The scale and the tests' spreads are kept when known.
+//  Starts (or restarts) the forecasts at a value: level there, no trend,
+//  nothing pending. Scales and the tests' spreads are kept when known.
 
 static void
 s_restart (lw_faults_t *self, double value, double noise)
 {
-    self->level = value;
-    self->trend = 0;
-    self->learned_at = self->step;
+    s_forecast_t *forecasts[2] = {&self->near, &self->far};
+    for (int index = 0; index < 2; index++) {
+        forecasts[index]->level = value;
+        forecasts[index]->trend = 0;
+        forecasts[index]->at = self->step;
+        if (!self->seeded)
+            forecasts[index]->scale = noise;
+    }
     self->pending_count = 0;
     self->mean = 0;
     self->flagged_run = 0;
     if (!self->seeded) {
-        self->scale = noise;
         self->mean_var = S_MEAN_ALPHA / (2 - S_MEAN_ALPHA);
         self->var_mean = 1;
         self->var = 1;
+        self->far_var_mean = 1;
+        self->far_var = 1;
         self->seeded = true;
     }
+}
+
+//  --------------------------------------------------------------------------
+//  The forecast for point `step`.
+
+static double
+s_forecast (const s_forecast_t *forecast, long step)
+{
+    return forecast->level + (double)(step - forecast->at) * forecast->trend;
 }
 
 //  --------------------------------------------------------------------------
@@ -160,22 +198,35 @@ s_restart (lw_faults_t *self, double value, double noise)
 //  with skipped points between: the forecast spans them).
 
 static void
-s_learn (lw_faults_t *self, double value, long step)
+s_learn (s_forecast_t *forecast, double value, long step)
 {
-    double ahead = (double)(step - self->learned_at);
-    double forecast = self->level + ahead * self->trend;
-    double residual = value - forecast;
-    double clip = S_CLIP_Z * self->scale;
+    double ahead = (double)(step - forecast->at);
+    double predicted = s_forecast (forecast, step);
+    double residual = value - predicted;
+    double clip = S_CLIP_Z * forecast->scale;
     if (residual > clip)
         residual = clip;
     else if (residual < -clip)
         residual = -clip;
-    double level = forecast + S_LEVEL_ALPHA * residual;
-    double slope = (level - self->level) / ahead;
-    self->trend += S_TREND_BETA * (slope - self->trend);
-    self->level = level;
-    self->learned_at = step;
-    self->learned++;
+    double level = predicted + forecast->alpha * residual;
+    double slope = (level - forecast->level) / ahead;
+    forecast->trend += forecast->beta * (slope - forecast->trend);
+    forecast->level = level;
+    forecast->at = step;
+    forecast->learned++;
+}
+
+//  --------------------------------------------------------------------------
+//  Learns the size of a residual into the forecast's scale (clipped).
+
+static void
+s_learn_scale (s_forecast_t *forecast, double residual)
+{
+    double deviation = fabs (residual);
+    if (deviation > S_CLIP_Z * forecast->scale)
+        deviation = S_CLIP_Z * forecast->scale;
+    forecast->scale +=
+        S_SCALE_ALPHA * (S_SIGMA_PER_ABSDEV * deviation - forecast->scale);
 }
 
 //  --------------------------------------------------------------------------
@@ -217,22 +268,27 @@ lw_faults_step (lw_faults_t *self, double value, const double *features)
         return false;
     }
 
-    //  The residual against the delayed forecast, on the learned scale
-    //  floored: a floored scale counts floors, not noise, and never fires
-    double ahead = (double)(self->step - self->learned_at);
-    double forecast = self->level + ahead * self->trend;
-    double residual = value - forecast;
+    //  The residuals against the delayed forecasts, on their learned
+    //  scales floored: a floored scale counts floors, not noise, and
+    //  never fires
+    double near_residual = value - s_forecast (&self->near, self->step);
+    double far_residual = value - s_forecast (&self->far, self->step);
     double floor = self->floor_abs;
-    if (floor < self->floor_rel * fabs (forecast))
-        floor = self->floor_rel * fabs (forecast);
+    if (floor < self->floor_rel * fabs (value))
+        floor = self->floor_rel * fabs (value);
     if (floor < quantum)
         floor = quantum;
-    bool floored = self->scale < floor;
-    double z = residual / (floored ? floor : self->scale);
-    double clipped = z > S_CLIP_Z ? S_CLIP_Z : z < -S_CLIP_Z ? -S_CLIP_Z : z;
+    bool floored = self->near.scale < floor || self->far.scale < floor;
+    double z = near_residual / (floored ? floor : self->near.scale);
+    double far_z = far_residual / (floored ? floor : self->far.scale);
+    double clipped = far_z > S_CLIP_Z    ? S_CLIP_Z
+                     : far_z < -S_CLIP_Z ? -S_CLIP_Z
+                                         : far_z;
     double square = z * z < S_VAR_CLIP ? z * z : S_VAR_CLIP;
+    double far_square = far_z * far_z < S_VAR_CLIP ? far_z * far_z : S_VAR_CLIP;
     self->mean += S_MEAN_ALPHA * (clipped - self->mean);
     self->var += S_VAR_ALPHA * (square - self->var);
+    self->far_var += S_VAR_ALPHA * (far_square - self->far_var);
 
     //  The tests' tails; the rarest one is the judgement
     double tails[S_TESTS];
@@ -241,43 +297,56 @@ lw_faults_step (lw_faults_t *self, double value, const double *features)
         erfc (fabs (self->mean) / (sqrt (self->mean_var) * M_SQRT2));
     tails[S_NOISE] = s_chi2_tail (self->var / self->var_mean,
                                   (2 - S_VAR_ALPHA) / S_VAR_ALPHA);
-    for (int test = 0; test < S_TESTS; test++)
+    tails[S_FAR_SPIKE] = erfc (fabs (far_z) / M_SQRT2);
+    tails[S_FAR_NOISE] = s_chi2_tail (self->far_var / self->far_var_mean,
+                                      (2 - S_VAR_ALPHA) / S_VAR_ALPHA);
+    //  The tests assume noise near Gaussian around the forecasts: when a
+    //  sensor's moderate deviations run at more than S_MODEL_MAX times
+    //  the Gaussian rate (counts, bursty load, regime switches, a pattern
+    //  the far forecast cannot follow), that group of tests is outside
+    //  its model, and leaves the sensor's alerts to the calibrated score
+    double model =
+        self->moderate / (self->weight * S_MODEL_TESTS * S_MODERATE);
+    double far_model = self->far_moderate /
+                       (self->weight * (S_TESTS - S_MODEL_TESTS) * S_MODERATE);
+    double moderate = 1, far_moderate = 1;
+    for (int test = 0; test < S_TESTS; test++) {
+        double *group = test < S_MODEL_TESTS ? &moderate : &far_moderate;
+        if (tails[test] < *group)
+            *group = tails[test];
+        if ((test < S_MODEL_TESTS ? model : far_model) > S_MODEL_MAX)
+            continue;
         if (tails[test] < self->tail) {
             self->tail = tails[test];
             self->top = test;
         }
+    }
     //  The budget: false alerts per sensor-day, per point of this
     //  sensor's interval, shared by the tests
     double budget = self->budget * self->dt / S_DAY / S_TESTS;
-    double rarity = self->tail > 1e-300 ? -log10 (self->tail) : 300;
-    //  The tests assume noise near Gaussian around the forecast: a sensor
-    //  whose moderate deviations run at more than S_MODEL_MAX times the
-    //  Gaussian rate (counts, bursty load, regime switches) is outside
-    //  that model, and only its calibrated score opens alerts
-    double model = self->moderate / (self->weight * S_TESTS * S_MODERATE);
-    bool fault = !floored && self->learned >= S_READY &&
-                 model <= S_MODEL_MAX && self->tail <= budget &&
-                 lw_calib_tail (self->guard, rarity) <= S_GUARD_TAIL;
+    if (budget > S_POINT_TAIL_MAX)
+        budget = S_POINT_TAIL_MAX;
+    bool fault =
+        !floored && self->far.learned >= S_READY && self->tail <= budget;
 
-    //  Learn: an unflagged point waits S_DELAY points, then teaches the
-    //  forecast; a flagged one drops the waiting points too (the start of
-    //  a drift is not learned either) and teaches nothing
+    //  Learn: an unflagged point waits, then teaches the near forecast
+    //  S_NEAR_DELAY points later and the far one S_FAR_DELAY points
+    //  later; a flagged one drops the waiting points too (the start of a
+    //  drift is not learned either) and teaches nothing
     self->flagged_run = fault ? self->flagged_run + 1 : 0;
     if (fault && self->flagged_run > self->relearn)
         s_restart (self, value, 0);
     else if (fault)
         self->pending_count = 0;
     else {
-        lw_calib_learn (self->guard, rarity);
         self->moderate = (1 - S_MODEL_ALPHA) * self->moderate +
-                         (self->tail <= S_MODERATE ? 1 : 0);
+                         (moderate <= S_MODERATE ? 1 : 0);
+        self->far_moderate = (1 - S_MODEL_ALPHA) * self->far_moderate +
+                             (far_moderate <= S_MODERATE ? 1 : 0);
         self->weight = (1 - S_MODEL_ALPHA) * self->weight + 1;
         if (!floored) {
-            double deviation = fabs (residual);
-            if (deviation > S_CLIP_Z * self->scale)
-                deviation = S_CLIP_Z * self->scale;
-            self->scale +=
-                S_SCALE_ALPHA * (S_SIGMA_PER_ABSDEV * deviation - self->scale);
+            s_learn_scale (&self->near, near_residual);
+            s_learn_scale (&self->far, far_residual);
             double white = S_MEAN_ALPHA / (2 - S_MEAN_ALPHA);
             double spread = self->mean * self->mean;
             if (spread > 9 * self->mean_var)
@@ -288,17 +357,28 @@ lw_faults_step (lw_faults_t *self, double value, const double *features)
             self->var_mean += S_SPREAD_ALPHA * (square - self->var_mean);
             if (self->var_mean < 1)
                 self->var_mean = 1;
+            self->far_var_mean +=
+                S_SPREAD_ALPHA * (far_square - self->far_var_mean);
+            if (self->far_var_mean < 1)
+                self->far_var_mean = 1;
         }
-        if (self->pending_count == S_DELAY) {
-            s_learn (self, self->pending[self->pending_first],
+        if (self->pending_count == S_FAR_DELAY) {
+            s_learn (&self->far, self->pending[self->pending_first],
                      self->pending_step[self->pending_first]);
-            self->pending_first = (self->pending_first + 1) % S_DELAY;
+            self->pending_first = (self->pending_first + 1) % S_FAR_DELAY;
             self->pending_count--;
         }
-        int slot = (self->pending_first + self->pending_count) % S_DELAY;
+        int slot = (self->pending_first + self->pending_count) % S_FAR_DELAY;
         self->pending[slot] = value;
         self->pending_step[slot] = self->step;
         self->pending_count++;
+        //  The near forecast learns the point S_NEAR_DELAY pushes back
+        if (self->pending_count > S_NEAR_DELAY) {
+            int near = (self->pending_first + self->pending_count - 1 -
+                        S_NEAR_DELAY) % S_FAR_DELAY;
+            s_learn (&self->near, self->pending[near],
+                     self->pending_step[near]);
+        }
     }
     self->step++;
     return fault;

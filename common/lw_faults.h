@@ -11,24 +11,28 @@
     interpretable statistical budget instead: a deviation whose normal
     tail probability, on the sensor's learned noise, is rarer than
     `fault_budget` false alerts per sensor-day (spread over the tests and
-    the sensor's sampling interval) is a fault, and opens an alert even
-    when the calibrated score stays low. Three tests on the residual z of
-    the value against a delayed Holt (level + trend) forecast, in units
-    of the residual's learned scale:
-      fault_spike   |z|, two-sided normal tail
-      fault_level   EWMA of z (a level shift, or a drift that the delayed
-                    forecast did not follow), against its learned spread
-      fault_noise   EWMA of z^2 (a noise burst), chi-square tail
-    The forecast learns each point `S_DELAY` points late, and a flagged
-    point drops the points still waiting, so a slow drift is not learned
-    before it is flagged; flagged points teach nothing (the forecast
-    coasts on its trend) until `relearn` flagged points in a row say the
-    change lasts (then it restarts from the present). A guard keeps
-    heavy-tailed sensors from alerting on their ordinary tail: the
-    fault's rarity must also be rare (< 1e-3) in the sensor's own history
-    of unflagged points (lw_calib). A scale held up by a deviation floor
-    (floor_abs, floor_rel, the quantum) never fires: a +1 step on a
-    month-flat signal is the ensemble's to judge, not a fault.
+    the sensor's sampling interval; never looser than 1 point in 40,000)
+    is a fault, and opens an alert even when the calibrated score stays
+    low. The residual z of the value against two Holt (level + trend)
+    forecasts, in units of each residual's learned scale: a near one
+    (learning each point 4 points late) and a far one (48 points late,
+    so the start of a drift is not yet learned when it is judged):
+      fault_spike   |z| against the near forecast, normal tail
+      fault_noise   EWMA of z^2 (near): a noise burst, chi-square tail
+      fault_level   EWMA of z (far) against its learned spread, |z| and
+                    the EWMA of z^2 against the far forecast: a level
+                    shift, or a drift the near forecast followed
+    A flagged point drops the points still waiting to be learned and
+    teaches nothing (the forecasts coast on their trend) until `relearn`
+    flagged points in a row say the change lasts (then they restart from
+    the present). The tests assume noise near Gaussian around the
+    forecasts: when a sensor's moderate deviations (a tail under 3 sigma's)
+    run at more than 4 times that model's rate (counts, bursty load,
+    regime switches, a pattern the far forecast cannot follow), that
+    group of tests stays silent and the calibrated score alone opens its
+    alerts. A scale held up by a deviation floor (floor_abs, floor_rel,
+    the quantum) never fires: a +1 step on a month-flat signal is the
+    ensemble's to judge, not a fault.
     Fixed-size state allocated once; no allocation per point.
     =========================================================================
 */

@@ -30,7 +30,8 @@
                       [--grace G] [--config PATH] [--check [TYPES]]
     --check exits 1 unless every recall >= 0.9 and false alerts per
     sensor-day <= 1 (the issue's target); --check stuck,dropout checks the
-    recall of those types only (the ctest sim_recall_rules does).
+    recall of those types only (the ctest sim_recall_rules does), and
+    --check drift:0.5,spike checks drift against 0.5 instead of 0.9.
     =========================================================================
 */
 
@@ -370,17 +371,23 @@ main (int argc, char **argv)
                 lw_sim_fault_name (type), per_type[type], found[type], recall,
                 by_rule[type], machine_recall);
         bool checked = true;
+        double minimum = 0.9;
         if (check_types) {
-            //  Whole names in the comma-separated list
+            //  Whole names in the comma-separated list, each perhaps with
+            //  its own minimum recall (name:R)
             const char *name = lw_sim_fault_name (type);
             size_t size = strlen (name);
             checked = false;
             for (const char *at = strstr (check_types, name); at && !checked;
-                 at = strstr (at + 1, name))
+                 at = strstr (at + 1, name)) {
                 checked = (at == check_types || at[-1] == ',') &&
-                          (at[size] == ',' || at[size] == 0);
+                          (at[size] == ',' || at[size] == ':' ||
+                           at[size] == 0);
+                if (checked && at[size] == ':')
+                    minimum = atof (at + size + 1);
+            }
         }
-        if (checked && recall < 0.9)
+        if (checked && recall < minimum)
             ok = false;
     }
     double sensor_days = (double)nsensors * days;
