@@ -49,6 +49,7 @@ struct _lw_season_t {
     //  Residual against the profile
     long residuals;           //  Residuals learned
     double residual_dev;      //  Clipped EWMA of |residual|
+    double residual_abs;      //  EWMA of |residual| (not clipped: the gate)
     double residual_short;    //  Short EWMA of the residual
     float *profile;           //  Per bin: EWMA of the value, NAN = empty
 };
@@ -142,7 +143,7 @@ lw_season_raw (lw_season_t *self, int64_t time, double value)
         return -1;
     //  Abstain unless the profile explains the swing: the residual's
     //  deviation is a small part of the signal's own
-    if (self->residual_dev > self->gate * self->deviation)
+    if (self->residual_abs > self->gate * self->deviation)
         return -1;
     double residual = value - profile;
     double smooth = self->residual_short +
@@ -214,6 +215,7 @@ lw_season_learn (lw_season_t *self, int64_t time, double value, bool profile)
     self->residuals++;
     if (self->residuals == 1) {
         self->residual_dev = fabs (residual);
+        self->residual_abs = fabs (residual);
         return;
     }
     self->residual_short += self->short_alpha *
@@ -227,6 +229,7 @@ lw_season_learn (lw_season_t *self, int64_t time, double value, bool profile)
     if (weight < self->scale_alpha)
         weight = self->scale_alpha;
     self->residual_dev += weight * (size - self->residual_dev);
+    self->residual_abs += weight * (fabs (residual) - self->residual_abs);
 }
 
 //  --------------------------------------------------------------------------
