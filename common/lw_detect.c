@@ -669,7 +669,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  budget of false alerts per sensor-day opens an alert whatever the
     //  calibrated score says (lw_faults.h); the score itself is unchanged
     self->fault =
-        self->faults && lw_faults_step (self->faults, value, features);
+        self->faults && lw_faults_step (self->faults, item);
     if (self->fault)
         item->flags |= LW_SCORE_FAULT;
 

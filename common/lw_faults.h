@@ -22,6 +22,11 @@
       fault_level   EWMA of z (far) against its learned spread, |z| and
                     the EWMA of z^2 against the far forecast: a level
                     shift, or a drift the near forecast followed
+    Once a day is learned, the far tests may use a seasonal forecast
+    instead: a daily profile (288 bins, interpolated, learned 48 points
+    late from points the plain far forecast expected) plus a level; it is
+    used while its residuals are smaller than the plain one's, so a
+    shift or daily pattern is known rather than extrapolated.
     A flagged point drops the points still waiting to be learned and
     teaches nothing (the forecasts coast on their trend) until `relearn`
     flagged points in a row say the change lasts (then they restart from
@@ -57,11 +62,11 @@ lw_faults_t *
     lw_faults_new (const lw_detect_cfg_t *cfg);
 void
     lw_faults_destroy (lw_faults_t **self_p);
-//  Judges one point (value and its features, already validated by the
-//  detector: LW_DETECT_FEATURES finite ones), then learns it unless it
-//  is flagged. Returns true when a test is beyond the budget: a fault.
+//  Judges one point (its time, value and features, already validated by
+//  the detector: LW_DETECT_FEATURES finite ones), then learns it unless
+//  it is flagged. Returns true when a test is beyond the budget: a fault.
 bool
-    lw_faults_step (lw_faults_t *self, double value, const double *features);
+    lw_faults_step (lw_faults_t *self, const lw_item_t *item);
 //  Test behind the last judgement (the rarest)
 const char *
     lw_faults_name (lw_faults_t *self);
