@@ -273,6 +273,7 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
+        rc = -1;
     if (s_cfg_switch (cfg, "detect/faults", dflt.faults, &out->faults))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/fault_budget", dflt.fault_budget, 1e-6,
@@ -909,6 +910,13 @@ s_test_cfg (bool verbose)
     zconfig_put (root, "detect/z_scale", "4");
     assert (lw_detect_cfg_load (root, &cfg) == 0);
     assert (cfg.z_scale == 4);
+    //  The fault tests' keys, and a bad key before them still refused
+    zconfig_put (root, "detect/faults", "0");
+    zconfig_put (root, "detect/fault_budget", "0.5");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (!cfg.faults && cfg.fault_budget == 0.5);
+    zconfig_put (root, "detect/watch_penalty", "5");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
