@@ -567,7 +567,10 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  Season: the value against the same time of day on earlier days
     //  (contextual: a daily peak that does not come); -1 = abstains
     if (self->season)
-        raw[S_SEASON] = lw_season_raw (self->season, item->time, value);
+        raw[S_SEASON] =
+            lw_season_raw (self->season, item->time, value,
+                           s_scale (cfg, 0, long_level, quantum),
+                           &floored[S_SEASON]);
 
     //  Calibrate each part, combine: the rarest part, corrected for the
     //  number of (effective) tests
@@ -591,14 +594,20 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         if (!self->enabled[part])
             continue;
         if (part == S_SEASON) {
-            //  Calibrated alone (no fixed map: its residual scale is
-            //  only known roughly), and only once its signal proved
-            //  seasonal; it then competes like any other part
+            //  Only once its signal proved seasonal (else it abstains);
+            //  it then competes like any other part, but is not counted
+            //  as a test (it joins late and rarely)
             if (raw[S_SEASON] < 0 || !cfg->calibration ||
                 lw_calib_learned (self->calib[S_SEASON]) < S_CALIB_WARMUP)
                 continue;
             double season_tail =
                 lw_calib_tail (self->calib[S_SEASON], raw[S_SEASON]);
+            //  Like the z parts, never rarer than the fixed map: the
+            //  deviation floors hold (a +1 step on a flat signal)
+            double fixed = s_fixed_tail (self, S_SEASON, raw[S_SEASON],
+                                         floored[S_SEASON]);
+            if (fixed > season_tail)
+                season_tail = fixed;
             if (season_tail < tail) {
                 tail = season_tail;
                 self->top = S_SEASON;

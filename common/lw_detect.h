@@ -142,11 +142,12 @@ void
 //    season    lw_season: the value against the same time of day on
 //              earlier days (a daily peak that does not come); it scores
 //              only a signal its day profile explains (else abstains),
-//              calibrated alone, and does not hold the warm-up
+//              and does not hold the warm-up
 //  Each raw score's tail probability comes from its own histogram of past
-//  raw scores (lw_calib); for the z parts (spike, shift, drift) it is never
-//  below the fixed map exp (-ln2 (z / z_scale)^2), so the deviation floors
-//  hold. The ensemble's p is the smallest part's times 2 (the z parts
+//  raw scores (lw_calib); for the z parts (spike, shift, drift, season) it
+//  is never below the fixed map (the normal tail of z / 1.5 on a learned
+//  scale, exp (-ln2 (z / z_scale)^2) on a floored one), so the deviation
+//  floors hold. The ensemble's p is the smallest part's times 2 (the z parts
 //  see one deviation at three scales: about two independent tests); score =
 //  1 - 2^(-(-log10 p) / decades). On a heavy-tailed sensor (the spike
 //  part's own history calls a 4-sigma deviation more common than the

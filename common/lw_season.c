@@ -132,9 +132,12 @@ s_compare (const void *left, const void *right)
 //  Raw score of the point; see lw_season.h.
 
 double
-lw_season_raw (lw_season_t *self, int64_t time, double value)
+lw_season_raw (lw_season_t *self, int64_t time, double value, double floor,
+               bool *floored)
 {
     assert (self);
+    if (floored)
+        *floored = false;
     long bin = s_bin (self, time);
     if (bin < 0 || !isfinite (value) || self->residuals < self->bins)
         return -1;
@@ -151,9 +154,17 @@ lw_season_raw (lw_season_t *self, int64_t time, double value)
     double scale = self->residual_dev;
     if (scale < self->floor * self->deviation)
         scale = self->floor * self->deviation;
-    if (scale < S_TINY)
-        scale = S_TINY;
-    return fabs (smooth) / (scale * S_SIGMA_PER_ABSDEV * self->short_noise);
+    double sigma = scale * S_SIGMA_PER_ABSDEV;
+    //  The caller's deviation floor (value units): a flat signal's step
+    //  counts floors, not its zero noise
+    if (sigma < floor) {
+        sigma = floor;
+        if (floored)
+            *floored = true;
+    }
+    if (sigma < S_TINY)
+        sigma = S_TINY;
+    return fabs (smooth) / (sigma * self->short_noise);
 }
 
 //  --------------------------------------------------------------------------
@@ -273,6 +284,37 @@ s_detector_peak (bool season, const char **name)
 }
 
 //  --------------------------------------------------------------------------
+//  Self test helper: the highest lw_detector score (season part on) in
+//  the 20 points after a step of `step` on a signal flat at 100 for three
+//  days at 5 minutes.
+
+static double
+s_detector_step (double step)
+{
+    lw_detect_cfg_t cfg;
+    lw_detect_cfg_default (&cfg);
+    assert (cfg.season);
+    lw_extract_t *extract = lw_extract_new (&cfg);
+    lw_detector_t *detector = lw_detector_new (&cfg);
+    assert (extract && detector);
+    double peak = 0;
+    long start = 288 * 3 + 100;
+    for (long index = 0; index < start + 20; index++) {
+        lw_item_t item;
+        memset (&item, 0, sizeof (item));
+        item.time = (1700006400LL + 300 * index) * 1000000000LL;
+        item.value = index < start ? 100 : 100 + step;
+        lw_extract_update (extract, &item);
+        lw_detector_score (detector, &item);
+        if (index >= start && item.score > peak)
+            peak = item.score;
+    }
+    lw_detector_destroy (&detector);
+    lw_extract_destroy (&extract);
+    return peak;
+}
+
+//  --------------------------------------------------------------------------
 //  Self test.
 
 void
@@ -300,7 +342,7 @@ lw_season_test (bool verbose)
         bool broken = index >= 288 * 5 + 40 && index < 288 * 5 + 100;
         if (broken)
             value = 100 + noise;
-        double raw = lw_season_raw (season, time, value);
+        double raw = lw_season_raw (season, time, value, 0, NULL);
         //  Not ready during the first day (plus the probe)
         if (index < 288)
             assert (raw == -1);
@@ -325,7 +367,7 @@ lw_season_test (bool verbose)
         state = state * 6364136223846793005ULL + 1442695040888963407ULL;
         double value = 10 * (double)(state >> 11) / 9007199254740992.0;
         if (index >= 288 * 2)
-            assert (lw_season_raw (noisy, time, value) == -1);
+            assert (lw_season_raw (noisy, time, value, 0, NULL) == -1);
         lw_season_learn (noisy, time, value, true);
     }
     //  A period needing more bins than allocated: never scores
@@ -334,12 +376,13 @@ lw_season_test (bool verbose)
     assert (small);
     for (long index = 0; index < 288 * 3; index++) {
         int64_t time = start + index * step;
-        assert (lw_season_raw (small, time, (double)(index % 288)) == -1);
+        assert (lw_season_raw (small, time, (double)(index % 288), 0,
+                               NULL) == -1);
         lw_season_learn (small, time, (double)(index % 288), true);
     }
     //  Non-finite input is ignored
     lw_season_learn (small, start, NAN, true);
-    assert (lw_season_raw (small, start, INFINITY) == -1);
+    assert (lw_season_raw (small, start, INFINITY, 0, NULL) == -1);
     //  Through the detector: the missing peak alerts with the part, and
     //  scores lower without it
     const char *name = "";
@@ -352,6 +395,13 @@ lw_season_test (bool verbose)
                 with, name, without, other);
     assert (with >= 0.7 && streq (name, LW_DETECTOR_SEASON));
     assert (without < 0.5);
+    //  The deviation floors hold for the part: on a signal flat for days
+    //  (its profile explains everything) a +1 step is no alert, +10 is
+    double plus_one = s_detector_step (1);
+    double plus_ten = s_detector_step (10);
+    if (verbose)
+        printf ("   flat then +1: %.3f, +10: %.3f\n", plus_one, plus_ten);
+    assert (plus_one < 0.7 && plus_ten >= 0.7);
     lw_season_destroy (&season);
     lw_season_destroy (&noisy);
     lw_season_destroy (&small);

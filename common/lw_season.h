@@ -52,9 +52,13 @@ lw_season_t *
 void
     lw_season_destroy (lw_season_t **self_p);
 //  Raw score of the point (time in ns since the epoch): >= 0, or -1 when
-//  the part abstains (not seasonal, not ready). Pure: changes nothing.
+//  the part abstains (not seasonal, not ready). The residual's sigma is
+//  never below `floor` (value units: the caller's deviation floor);
+//  *floored (may be NULL) says whether it was raised to it. Pure:
+//  changes nothing.
 double
-    lw_season_raw (lw_season_t *self, int64_t time, double value);
+    lw_season_raw (lw_season_t *self, int64_t time, double value,
+                   double floor, bool *floored);
 //  Learns the point: the interval probe, the deviations and, when
 //  `profile` is true, the profile bin (a flagged point leaves the profile
 //  alone). Non-finite values are ignored.
