@@ -73,6 +73,10 @@
 //  forecast (a fault the tests missed does not become part of the day),
 //  and clipped there
 #define S_PROFILE_CLIP 3.0
+//  A deviation beyond the budget within this many bins (an hour) of the
+//  same time of day on each of the two days before is the line's routine
+//  (a cleaning cycle, a batch start), not a fault
+#define S_ROUTINE_BINS 12
 //  The seasonal far forecast: the profile plus a level (no trend)
 #define S_SEASON_ALPHA 0.05
 //  Seconds per day, and the bounds of a believable sampling interval
@@ -113,6 +117,8 @@ struct _lw_faults_t {
     double weight_sum[S_BINS];     //  Weight of the points learned per bin
     long day_points;               //  Points the profile learned
     int64_t profile_start;         //  Time of the profile's first point
+    int32_t beyond[S_BINS][3];     //  Days (number) with a point beyond
+                                   //  the budget in the bin, by day % 3
     bool seasonal;                 //  The far tests use the season last
     long step;                     //  Points judged
     double mean;                   //  Level test: EWMA of z (far)
@@ -336,6 +342,32 @@ s_learn_profile (lw_faults_t *self, double value, long step, int64_t time)
 }
 
 //  --------------------------------------------------------------------------
+//  Records a point beyond the budget at its time of day; returns whether
+//  points were beyond it near that time of day on each of the two days
+//  before (a daily routine).
+
+static bool
+s_routine (lw_faults_t *self, int64_t time)
+{
+    int64_t length = (int64_t)S_DAY * LW_NS_PER_SEC;
+    int64_t number = time >= 0 ? time / length : (time + 1) / length - 1;
+    int32_t day = (int32_t)(number & 0x3fffffff) + 1;   //  Never 0 (empty)
+    int first, second;
+    double weight;
+    s_bins (time, &first, &second, &weight);
+    int bin = weight < 0.5 ? first : second;
+    bool seen[2] = {false, false};
+    for (int offset = -S_ROUTINE_BINS; offset <= S_ROUTINE_BINS; offset++) {
+        int near = ((bin + offset) % S_BINS + S_BINS) % S_BINS;
+        for (int back = 1; back <= 2; back++)
+            if (self->beyond[near][(day - back) % 3] == day - back)
+                seen[back - 1] = true;
+    }
+    self->beyond[bin][day % 3] = day;
+    return seen[0] && seen[1];
+}
+
+//  --------------------------------------------------------------------------
 //  Upper tail of a chi-square with `dof` degrees of freedom at dof *
 //  ratio (Wilson-Hilferty).
 
@@ -449,6 +481,8 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
         budget = S_POINT_TAIL_MAX;
     bool fault =
         !floored && self->far.learned >= S_READY && self->tail <= budget;
+    if (fault && s_routine (self, item->time))
+        fault = false;
 
     //  Learn: an unflagged point waits, then teaches the near forecast
     //  S_NEAR_DELAY points later and the far one S_FAR_DELAY points
@@ -681,6 +715,27 @@ lw_faults_test (bool verbose)
     if (verbose)
         printf ("   daily pattern: %ld of 5 drifts flagged\n", drifts);
     assert (drifts >= 2);
+
+    //  A daily routine (an 8-sigma spike at the same time every day) is
+    //  flagged on its first two days, then taken as the line's routine;
+    //  the same spike at another time of day is still a fault
+    faults = lw_faults_new (&cfg);
+    assert (faults);
+    long routine[5] = {0};
+    for (long index = 0; index < 5 * 1440; index++) {
+        bool spike = index % 1440 == 700;
+        routine[index / 1440] +=
+            s_feed (faults, 100 + s_gauss (&state) + (spike ? 8 : 0), 0) &&
+            spike;
+    }
+    if (verbose)
+        printf ("   routine: daily spike flagged %ld %ld %ld %ld %ld\n",
+                routine[0], routine[1], routine[2], routine[3], routine[4]);
+    assert (routine[0] && routine[1] && !routine[3] && !routine[4]);
+    for (long index = 0; index < 300; index++)
+        s_feed (faults, 100 + s_gauss (&state), 0);
+    assert (s_feed (faults, 100 + s_gauss (&state) + 8, 0));
+    lw_faults_destroy (&faults);
 
     //  A floored scale never fires: a flat signal, then +1 (a floor of
     //  floor_rel * 100 = 0.1, so z = 10 in floors)

@@ -27,6 +27,9 @@
     late from points the plain far forecast expected) plus a level; it is
     used while its residuals are smaller than the plain one's, so a
     shift or daily pattern is known rather than extrapolated.
+    A deviation beyond the budget within an hour of the same time of day
+    on each of the two days before is the line's routine (a cleaning
+    cycle, a batch start), not a fault: it opens no alert.
     A flagged point drops the points still waiting to be learned and
     teaches nothing (the forecasts coast on their trend) until `relearn`
     flagged points in a row say the change lasts (then they restart from
