@@ -351,7 +351,9 @@ s_routine (lw_faults_t *self, int64_t time)
 {
     int64_t length = (int64_t)S_DAY * LW_NS_PER_SEC;
     int64_t number = time >= 0 ? time / length : (time + 1) / length - 1;
-    int32_t day = (int32_t)(number & 0x3fffffff) + 1;   //  Never 0 (empty)
+    //  Day numbers from 3 on: the two days before are >= 1, never an empty
+    //  slot's 0, and their slots (day % 3) are never negative
+    int32_t day = (int32_t)(number & 0x3fffffff) + 3;
     int first, second;
     double weight;
     s_bins (time, &first, &second, &weight);
