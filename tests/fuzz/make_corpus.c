@@ -121,9 +121,12 @@ main (int argc, char *argv[])
         s_write_frame (dir, name, &frame);
         lw_batch_destroy (&batch);
     }
-    lw_gap_t gap = {"line1/press3/temp", 100, 200};
+    lw_gap_t gap = {"line1/press3/temp", 100, 200, false};
     zframe_t *frame = lw_msg_gap_encode (&gap);
     s_write_frame (dir, "gap", &frame);
+    gap.silent = true;          //  The optional field
+    frame = lw_msg_gap_encode (&gap);
+    s_write_frame (dir, "gap-silent", &frame);
     lw_alert_t alert;
     s_alert (&alert, 5, 1, LW_LABEL_ANOMALY);
     frame = lw_msg_alert_encode (&alert);
