@@ -42,6 +42,8 @@
 //  Noise test: EWMA of z^2, each z^2 clipped here
 #define S_VAR_ALPHA 0.1
 #define S_VAR_CLIP 25.0
+//  ... and a point beyond the spike test's budget at this
+#define S_SPIKE_SQUARE 9.0
 //  Forgetting of the level and noise tests' learned spread
 #define S_SPREAD_ALPHA 0.005
 //  Tests sharing the budget
@@ -56,9 +58,10 @@
 //  that of 3 sigma) among learned points, over the rate the tests give
 //  Gaussian noise, may be at most S_MODEL_MAX ...
 #define S_MODERATE 0.0027
-//  ... of the rarest of the first S_MODEL_TESTS tests (spike, level,
-//  noise: about that many independent tests)
-#define S_MODEL_TESTS 3
+//  ... of the rarest of the near tests (the first S_MODEL_TESTS: spike
+//  and noise); the far tests (level, far spike, far noise) are checked
+//  the same way as a group of their own
+#define S_MODEL_TESTS 2
 #define S_MODEL_MAX 4.0
 //  ... learned with this forgetting, from a prior of this many points
 //  at the Gaussian rate
@@ -85,12 +88,13 @@
 //  Interval EWMA
 #define S_DT_ALPHA 0.05
 
-//  The tests: spike and noise on both forecasts, the level on the far one
+//  The tests: spike and noise on both forecasts, the level on the far
+//  one; the near ones first
 //  (a point or a burst far off the far forecast is a level shift or a
 //  drift the near one followed)
-enum { S_SPIKE, S_LEVEL, S_NOISE, S_FAR_SPIKE, S_FAR_NOISE };
-static const char *s_test_names[S_TESTS] = {LW_FAULT_SPIKE, LW_FAULT_LEVEL,
-                                            LW_FAULT_NOISE, LW_FAULT_LEVEL,
+enum { S_SPIKE, S_NOISE, S_LEVEL, S_FAR_SPIKE, S_FAR_NOISE };
+static const char *s_test_names[S_TESTS] = {LW_FAULT_SPIKE, LW_FAULT_NOISE,
+                                            LW_FAULT_LEVEL, LW_FAULT_LEVEL,
                                             LW_FAULT_LEVEL};
 
 //  A Holt forecast (level + trend) and the scale of its residuals
@@ -439,7 +443,17 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     double clipped = far_z > S_CLIP_Z    ? S_CLIP_Z
                      : far_z < -S_CLIP_Z ? -S_CLIP_Z
                                          : far_z;
+    //  The budget: false alerts per sensor-day, per point of this
+    //  sensor's interval, shared by the tests
+    double budget = self->budget * self->dt / S_DAY / S_TESTS;
+    if (budget > S_POINT_TAIL_MAX)
+        budget = S_POINT_TAIL_MAX;
     double square = z * z < S_VAR_CLIP ? z * z : S_VAR_CLIP;
+    //  A single point the spike test calls a fault is the spike test's:
+    //  it enters the noise test as a 3 sigma point only (one spike is
+    //  not a burst)
+    if (erfc (fabs (z) / M_SQRT2) <= budget && square > S_SPIKE_SQUARE)
+        square = S_SPIKE_SQUARE;
     double far_square = far_z * far_z < S_VAR_CLIP ? far_z * far_z : S_VAR_CLIP;
     self->mean += S_MEAN_ALPHA * (clipped - self->mean);
     self->var += S_VAR_ALPHA * (square - self->var);
@@ -476,11 +490,6 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
             self->top = test;
         }
     }
-    //  The budget: false alerts per sensor-day, per point of this
-    //  sensor's interval, shared by the tests
-    double budget = self->budget * self->dt / S_DAY / S_TESTS;
-    if (budget > S_POINT_TAIL_MAX)
-        budget = S_POINT_TAIL_MAX;
     bool fault =
         !floored && self->far.learned >= S_READY && self->tail <= budget;
     if (fault && s_routine (self, item->time))
