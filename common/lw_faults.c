@@ -127,7 +127,8 @@ struct _lw_faults_t {
     long step;                     //  Points judged
     double mean;                   //  Level test: EWMA of z (far)
     double mean_var;               //  Its learned variance
-    double var;                    //  Noise test: EWMA of z^2 (near)
+    double var;                    //  Noise test: EWMA of (z - centre)^2
+    double centre;                 //  Its centre: EWMA of z (near)
     double var_mean;               //  Its learned mean
     double far_var;                //  The same on the far forecast
     double far_var_mean;
@@ -208,6 +209,7 @@ s_restart (lw_faults_t *self, double value, double noise)
     }
     self->pending_count = 0;
     self->mean = 0;
+    self->centre = 0;
     self->flagged_run = 0;
     if (!self->seeded) {
         self->mean_var = S_MEAN_ALPHA / (2 - S_MEAN_ALPHA);
@@ -448,7 +450,15 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     double budget = self->budget * self->dt / S_DAY / S_TESTS;
     if (budget > S_POINT_TAIL_MAX)
         budget = S_POINT_TAIL_MAX;
-    double square = z * z < S_VAR_CLIP ? z * z : S_VAR_CLIP;
+    //  The noise test measures the spread of z around its own recent
+    //  centre, not around zero: a near forecast left off by a fault (it
+    //  learned part of a drift or a stuck value, and flagged points
+    //  teach it nothing) is an offset, which the level tests judge; as a
+    //  second moment it would keep the noise test firing after the fault
+    //  ended, and lock the forecast out of learning
+    double centred = z - self->centre;
+    double square =
+        centred * centred < S_VAR_CLIP ? centred * centred : S_VAR_CLIP;
     //  A single point the spike test calls a fault is the spike test's:
     //  it enters the noise test as a 3 sigma point only (one spike is
     //  not a burst)
@@ -457,6 +467,10 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     double far_square = far_z * far_z < S_VAR_CLIP ? far_z * far_z : S_VAR_CLIP;
     self->mean += S_MEAN_ALPHA * (clipped - self->mean);
     self->var += S_VAR_ALPHA * (square - self->var);
+    double clipped_near = z > S_CLIP_Z    ? S_CLIP_Z
+                          : z < -S_CLIP_Z ? -S_CLIP_Z
+                                          : z;
+    self->centre += S_VAR_ALPHA * (clipped_near - self->centre);
     self->far_var += S_VAR_ALPHA * (far_square - self->far_var);
 
     //  The tests' tails; the rarest one is the judgement
@@ -492,7 +506,10 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     }
     bool fault =
         !floored && self->far.learned >= S_READY && self->tail <= budget;
-    if (fault && s_routine (self, item->time))
+    //  (Only a run's first point is recorded and judged routine: a long
+    //  fault's flagged stretch is one event, not an hour of them that
+    //  would make the next days' faults near that time "routine")
+    if (fault && self->flagged_run == 0 && s_routine (self, item->time))
         fault = false;
 
     //  Learn: an unflagged point waits, then teaches the near forecast
