@@ -66,6 +66,9 @@ typedef struct {
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
                                 //  capped at 10000; 0 = off
+    bool context;               //  Part: sequence novelty (lw_context)
+    long context_bins;          //  Its value bins
+    long context_order;         //  Its longest context (symbols)
     //  The live alert decision's fault tests (lw_faults.h)
     bool faults;                //  Fault tests open alerts (0 = score only)
     double fault_budget;        //  Their false alerts per sensor-day
@@ -111,6 +114,7 @@ void
 #define LW_DETECTOR_FOREST "forest"         //  Half-Space Trees
 #define LW_DETECTOR_DRIFT "drift"           //  Medium vs long level
 #define LW_DETECTOR_SEASON "season"         //  Value vs the time of day
+#define LW_DETECTOR_CONTEXT "context"       //  Value out of its sequence
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
@@ -126,8 +130,8 @@ void
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
-//  Detector state for one sensor: an ensemble of five parts, each
-//  switchable (detect/spike, shift, drift, forest, season), whose raw
+//  Detector state for one sensor: an ensemble of six parts, each
+//  switchable (detect/spike, shift, drift, forest, season, context), whose raw
 //  scores are calibrated (detect/calibration) into tail probabilities
 //  and combined:
 //    robust_z  |value - L| / scale, L and scale learned from the value
@@ -143,6 +147,10 @@ void
 //              earlier days (a daily peak that does not come); it scores
 //              only a signal its day profile explains (else abstains),
 //              and does not hold the warm-up
+//    context   lw_context: novelty (bits) of the value's coarse bin after
+//              the last context_order bins, from a bounded transition
+//              table; off by default (NAB +0.2 only), never rarer than
+//              0.002, silent on a heavy-tailed sensor, not a test
 //  Each raw score's tail probability comes from its own histogram of past
 //  raw scores (lw_calib); for the z parts (spike, shift, drift, season) it
 //  is never below the fixed map (the normal tail of z / 1.5 on a learned
