@@ -275,10 +275,12 @@ main (int argc, char **argv)
                     alert->matched = 0;
                     //  The top contributor ("top:sNN"), 0 when none
                     alert->detectors = 0;
+                    long top;
                     if (machine_alert.ndetectors > 1 &&
-                        strncmp (machine_alert.detectors[1], "top:s", 5) == 0)
-                        alert->detectors =
-                            (uint32_t)atoi (machine_alert.detectors[1] + 5);
+                        strncmp (machine_alert.detectors[1], "top:s", 5) == 0 &&
+                        lw_parse_long (machine_alert.detectors[1] + 5, 0,
+                                       UINT32_MAX, &top) == 0)
+                        alert->detectors = (uint32_t)top;
                 }
                 if (pass == 0)
                     lw_machine_add (state, key, &item);
@@ -383,8 +385,15 @@ main (int argc, char **argv)
                 checked = (at == check_types || at[-1] == ',') &&
                           (at[size] == ',' || at[size] == ':' ||
                            at[size] == 0);
-                if (checked && at[size] == ':')
-                    minimum = atof (at + size + 1);
+                if (checked && at[size] == ':') {
+                    //  The minimum runs to the next comma
+                    const char *from = at + size + 1;
+                    size_t length = strcspn (from, ",");
+                    char text[32];
+                    snprintf (text, sizeof (text), "%.*s", (int)length, from);
+                    minimum = s_number (length < sizeof (text) ? text : NULL,
+                                        0, 1, "--check TYPE:MIN");
+                }
             }
         }
         if (checked && recall < minimum)
