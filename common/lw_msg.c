@@ -665,26 +665,29 @@ s_unpack (const uint8_t *data, size_t size, msgpack_unpacked *unpacked)
 }
 
 //  --------------------------------------------------------------------------
-//  Decodes a single message of `type` with `fields` fields: the walk
-//  function reads the fields into out. Returns 0 or an error.
+//  Decodes a single message of `type` with `fields` fields, or up to
+//  `optional` more at its end: the walk function reads the `nfields` fields
+//  into out. Returns 0 or an error.
 
-typedef int (s_walk_fn) (const msgpack_object *field, void *out);
+typedef int (s_walk_fn) (const msgpack_object *field, uint32_t nfields,
+                         void *out);
 
 static int
 s_decode (const uint8_t *data, size_t size, int type, uint32_t fields,
-          s_walk_fn *walk, void *out)
+          uint32_t optional, s_walk_fn *walk, void *out)
 {
     msgpack_unpacked unpacked;
     int rc = s_unpack (data, size, &unpacked);
     if (rc)
         return rc;
     rc = s_check_header (&unpacked.data, 0);
+    uint32_t count = rc > 0 ? unpacked.data.via.array.size : 0;
     if (rc > 0 && rc != type)
         rc = LW_MSG_BAD_TYPE;
-    else if (rc > 0 && unpacked.data.via.array.size != fields)
+    else if (rc > 0 && (count < fields || count > fields + optional))
         rc = LW_MSG_WRONG_TYPE;
     else if (rc > 0)
-        rc = walk (unpacked.data.via.array.ptr, out);
+        rc = walk (unpacked.data.via.array.ptr, count, out);
     msgpack_unpacked_destroy (&unpacked);
     return rc;
 }
@@ -747,7 +750,7 @@ lw_msg_gap_encode (const lw_gap_t *gap)
 }
 
 static int
-s_walk_gap (const msgpack_object *field, void *arg)
+s_walk_gap (const msgpack_object *field, uint32_t nfields, void *arg)
 {
     lw_gap_t *gap = (lw_gap_t *)arg;
     int rc;
@@ -755,6 +758,8 @@ s_walk_gap (const msgpack_object *field, void *arg)
         (rc = s_get_i64 (&field[3], &gap->last_time)) ||
         (rc = s_get_i64 (&field[4], &gap->time)))
         return rc;
+    if (nfields > FIELDS_GAP)
+        return s_get_bool (&field[FIELDS_GAP], &gap->silent);
     return 0;
 }
 
@@ -764,23 +769,7 @@ lw_msg_gap_decode (const uint8_t *data, size_t size, lw_gap_t *out)
     assert (out);
     memset (out, 0, sizeof (*out));
     //  FIELDS_GAP fields, or one more: the optional `silent`
-    msgpack_unpacked unpacked;
-    int rc = s_unpack (data, size, &unpacked);
-    if (rc)
-        return rc;
-    rc = s_check_header (&unpacked.data, 0);
-    uint32_t fields = rc > 0 ? unpacked.data.via.array.size : 0;
-    if (rc > 0 && rc != LW_MSG_GAP)
-        rc = LW_MSG_BAD_TYPE;
-    else if (rc > 0 && fields != FIELDS_GAP && fields != FIELDS_GAP + 1)
-        rc = LW_MSG_WRONG_TYPE;
-    else if (rc > 0) {
-        const msgpack_object *field = unpacked.data.via.array.ptr;
-        rc = s_walk_gap (field, out);
-        if (rc == 0 && fields > FIELDS_GAP)
-            rc = s_get_bool (&field[FIELDS_GAP], &out->silent);
-    }
-    msgpack_unpacked_destroy (&unpacked);
+    int rc = s_decode (data, size, LW_MSG_GAP, FIELDS_GAP, 1, s_walk_gap, out);
     if (rc)
         memset (out, 0, sizeof (*out));
     return rc;
@@ -820,8 +809,9 @@ lw_msg_alert_encode (const lw_alert_t *alert)
 }
 
 static int
-s_walk_alert (const msgpack_object *field, void *arg)
+s_walk_alert (const msgpack_object *field, uint32_t nfields, void *arg)
 {
+    (void)nfields;
     lw_alert_t *alert = (lw_alert_t *)arg;
     const msgpack_object *detectors;
     int rc;
@@ -855,7 +845,8 @@ lw_msg_alert_decode (const uint8_t *data, size_t size, lw_alert_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_ALERT, FIELDS_ALERT, s_walk_alert, out);
+    return s_decode (data, size, LW_MSG_ALERT, FIELDS_ALERT, 0, s_walk_alert,
+                     out);
 }
 
 //  --------------------------------------------------------------------------
@@ -882,8 +873,9 @@ lw_msg_label_encode (const lw_label_t *label)
 }
 
 static int
-s_walk_label (const msgpack_object *field, void *arg)
+s_walk_label (const msgpack_object *field, uint32_t nfields, void *arg)
 {
+    (void)nfields;
     lw_label_t *label = (lw_label_t *)arg;
     int rc;
     //  The sensor may be empty when the label names an alert by id
@@ -905,7 +897,8 @@ lw_msg_label_decode (const uint8_t *data, size_t size, lw_label_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_LABEL, FIELDS_LABEL, s_walk_label, out);
+    return s_decode (data, size, LW_MSG_LABEL, FIELDS_LABEL, 0, s_walk_label,
+                     out);
 }
 
 //  --------------------------------------------------------------------------
@@ -941,8 +934,9 @@ lw_msg_ctrl_encode (const lw_ctrl_t *ctrl)
 }
 
 static int
-s_walk_ctrl (const msgpack_object *field, void *arg)
+s_walk_ctrl (const msgpack_object *field, uint32_t nfields, void *arg)
 {
+    (void)nfields;
     lw_ctrl_t *ctrl = (lw_ctrl_t *)arg;
     const msgpack_object *partitions, *stats;
     int rc;
@@ -992,7 +986,7 @@ lw_msg_ctrl_decode (const uint8_t *data, size_t size, lw_ctrl_t *out)
     out->alive = false;
     out->npartitions = out->nstats = 0;
     int rc =
-        s_decode (data, size, LW_MSG_CONTROL, FIELDS_CTRL, s_walk_ctrl, out);
+        s_decode (data, size, LW_MSG_CONTROL, FIELDS_CTRL, 0, s_walk_ctrl, out);
     if (rc)
         out->npartitions = out->nstats = 0;
     return rc;
@@ -1057,8 +1051,9 @@ lw_msg_request_encode (const lw_request_t *request)
 }
 
 static int
-s_walk_request (const msgpack_object *field, void *arg)
+s_walk_request (const msgpack_object *field, uint32_t nfields, void *arg)
 {
+    (void)nfields;
     lw_request_t *request = (lw_request_t *)arg;
     int rc;
     if ((rc = s_get_u8 (&field[2], LW_OP_PING, LW_OP_STATS, &request->op)) ||
@@ -1080,8 +1075,8 @@ lw_msg_request_decode (const uint8_t *data, size_t size, lw_request_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_REQUEST, FIELDS_REQUEST, s_walk_request,
-                     out);
+    return s_decode (data, size, LW_MSG_REQUEST, FIELDS_REQUEST, 0,
+                     s_walk_request, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -1103,8 +1098,9 @@ lw_msg_reply_encode (const lw_reply_t *reply)
 }
 
 static int
-s_walk_reply (const msgpack_object *field, void *arg)
+s_walk_reply (const msgpack_object *field, uint32_t nfields, void *arg)
 {
+    (void)nfields;
     lw_reply_t *reply = (lw_reply_t *)arg;
     int64_t status;
     uint64_t count;
@@ -1127,7 +1123,8 @@ lw_msg_reply_decode (const uint8_t *data, size_t size, lw_reply_t *out)
 {
     assert (out);
     memset (out, 0, sizeof (*out));
-    return s_decode (data, size, LW_MSG_REPLY, FIELDS_REPLY, s_walk_reply, out);
+    return s_decode (data, size, LW_MSG_REPLY, FIELDS_REPLY, 0, s_walk_reply,
+                     out);
 }
 
 //  --------------------------------------------------------------------------
