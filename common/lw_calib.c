@@ -10,6 +10,7 @@
 */
 
 #include "lw_calib.h"
+#include "lw_util.h"
 
 #include <assert.h>
 #include <math.h>
@@ -160,18 +161,6 @@ lw_calib_score (double tail, double half)
     return -expm1 (-M_LN2 * -log10 (tail) / half);
 }
 
-//  --------------------------------------------------------------------------
-//  Self test helper: a deterministic normal deviate.
-
-static double
-s_gauss (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u2 = (double)(*state >> 11) / 9007199254740992.0;
-    return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
-}
 
 //  --------------------------------------------------------------------------
 //  Self test.
@@ -189,7 +178,7 @@ lw_calib_test (bool verbose)
     //  |z| of normal noise: the tail follows the half-normal's
     uint64_t state = 5;
     for (int index = 0; index < 20000; index++)
-        lw_calib_learn (calib, fabs (s_gauss (&state)));
+        lw_calib_learn (calib, fabs (lw_gauss (&state)));
     lw_calib_learn (calib, NAN);
     assert (lw_calib_learned (calib) == 20000);
     //  (a score's own bin counts whole: within a bin, 1/8 octave of
@@ -224,12 +213,12 @@ lw_calib_test (bool verbose)
     lw_calib_t *heavy = lw_calib_new (0.0001, 10);
     assert (heavy);
     for (int index = 0; index < 20000; index++)
-        lw_calib_learn (heavy, fabs (s_gauss (&state)) *
+        lw_calib_learn (heavy, fabs (lw_gauss (&state)) *
                                    (index % 10 == 0 ? 5 : 1));
     assert (lw_calib_tail (heavy, 6) > 100 * record);
     //  Forgetting: after a long stretch of larger scores, they are normal
     for (int index = 0; index < 100000; index++)
-        lw_calib_learn (calib, 10 + fabs (s_gauss (&state)));
+        lw_calib_learn (calib, 10 + fabs (lw_gauss (&state)));
     assert (lw_calib_tail (calib, 10.7) > 0.3);
     lw_calib_destroy (&calib);
     lw_calib_destroy (&heavy);

@@ -123,18 +123,6 @@ s_test_extract (bool verbose)
         printf ("   extract: rolling, EWMA, quantum OK\n");
 }
 
-//  --------------------------------------------------------------------------
-//  Self test helper: a deterministic normal deviate (LCG + Box-Muller).
-
-static double
-s_gauss (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u2 = (double)(*state >> 11) / 9007199254740992.0;
-    return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
-}
 
 //  --------------------------------------------------------------------------
 //  Self test helper: one point through extraction and detection, the way
@@ -223,7 +211,7 @@ s_noise (lw_extract_t *extract, lw_detector_t *detector, uint64_t *state,
     lw_item_t item;
     long high = 0;
     for (long index = 0; index < count; index++) {
-        s_feed (extract, detector, &item, (*time)++, 100 + s_gauss (state));
+        s_feed (extract, detector, &item, (*time)++, 100 + lw_gauss (state));
         if (item.score >= open)
             high++;
     }
@@ -256,7 +244,7 @@ s_slip (bool context, long slip, const char **name)
             assert ((phase - 1) % 6 == 3);
         }
         s_feed (extract, detector, &item, index,
-                (high ? 110 : 100) + 0.3 * s_gauss (&state));
+                (high ? 110 : 100) + 0.3 * lw_gauss (&state));
         assert (item.score >= 0 && item.score <= 1);
     }
     score = item.score;
@@ -310,7 +298,7 @@ s_test_detector (bool verbose)
                           : cfg.forest_window / 2;
     assert (warmup == cfg.warmup + parts_need);
     for (long index = 0; index < warmup; index++) {
-        s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
+        s_feed (extract, detector, &item, index, 100 + lw_gauss (&state));
         assert (item.flags & LW_SCORE_WARMUP);
         if (index < cfg.warmup)
             assert (item.score == 0);
@@ -323,7 +311,7 @@ s_test_detector (bool verbose)
     long high = 0;
     double total = 0;
     for (long index = warmup; index < 5000; index++) {
-        s_feed (extract, detector, &item, index, 100 + s_gauss (&state));
+        s_feed (extract, detector, &item, index, 100 + lw_gauss (&state));
         assert (!(item.flags & LW_SCORE_WARMUP));
         assert (item.score >= 0 && item.score < 1);
         assert (item.expected_low < item.expected_high);
@@ -353,12 +341,12 @@ s_test_detector (bool verbose)
     //  falls below close_threshold and stays mostly there
     int64_t time = 5002;
     s_noise (extract, detector, &state, &time, 1000, 1);
-    s_feed (extract, detector, &item, time, 120 + s_gauss (&state));
+    s_feed (extract, detector, &item, time, 120 + lw_gauss (&state));
     assert (item.score >= cfg.open_threshold);
     long learned = 0, later_high = 0;
     for (long index = 1; index < 1500; index++) {
         s_feed (extract, detector, &item, time + index,
-                120 + s_gauss (&state));
+                120 + lw_gauss (&state));
         if (learned == 0 && item.score < cfg.close_threshold)
             learned = index;
         if (index > 1000 && item.score >= cfg.open_threshold)
@@ -386,7 +374,7 @@ s_test_detector (bool verbose)
     bool differs = false;
     state = 11;
     for (long index = 0; index < 3000; index++) {
-        double value = 10 * sin (index * 0.05) + s_gauss (&state);
+        double value = 10 * sin (index * 0.05) + lw_gauss (&state);
         if (index == 2000)
             value += 8;
         lw_item_t items[3];
@@ -509,7 +497,7 @@ s_test_detector (bool verbose)
             double best = 0;
             for (int index = 0; index < (kind ? 100 : 1); index++) {
                 s_feed (extract, detector, &item, time++,
-                        100 + (kind ? 5 : 10) + (kind ? s_gauss (&state) : 0));
+                        100 + (kind ? 5 : 10) + (kind ? lw_gauss (&state) : 0));
                 if (item.score > best)
                     best = item.score;
             }
@@ -531,7 +519,7 @@ s_test_detector (bool verbose)
     assert (extract && detector);
     high = 0;
     for (long index = 0; index < 5000; index++) {
-        double value = 100 + round (0.3 * s_gauss (&state));
+        double value = 100 + round (0.3 * lw_gauss (&state));
         s_feed (extract, detector, &item, index, value);
         if (item.score >= cfg.open_threshold)
             high++;
@@ -618,7 +606,7 @@ s_test_detector (bool verbose)
     extract = lw_extract_new (&cfg);
     assert (extract);
     for (long index = 0; index < cfg.warmup; index++) {
-        s_feed (extract, detector, &item, time++, 100 + s_gauss (&state));
+        s_feed (extract, detector, &item, time++, 100 + lw_gauss (&state));
         assert ((item.flags & LW_SCORE_WARMUP) && item.score == 0);
         assert (lw_detector_warmup_left (detector) == cfg.warmup - index - 1);
     }
@@ -765,7 +753,7 @@ s_test_chain (bool verbose)
     int nopens = 0, ncloses = 0;
     lw_item_t item;
     for (int64_t index = 0; index < 4000; index++) {
-        double value = 50 + s_gauss (&state);
+        double value = 50 + lw_gauss (&state);
         if (index == 1000)
             value += 12;
         if (index >= 2000)

@@ -596,18 +596,6 @@ lw_faults_tail (lw_faults_t *self)
     return self->tail;
 }
 
-//  --------------------------------------------------------------------------
-//  Self test helper: a deterministic normal deviate (LCG + Box-Muller).
-
-static double
-s_gauss (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u2 = (double)(*state >> 11) / 9007199254740992.0;
-    return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
-}
 
 //  --------------------------------------------------------------------------
 //  Self test helper: one point 60 s after the last one fed (to any
@@ -641,7 +629,7 @@ s_noise (lw_faults_t *faults, uint64_t *state, long *time, long count)
     long flagged = 0;
     for (long index = 0; index < count; index++, (*time)++) {
         double pattern = 100 + 3 * sin (2 * M_PI * (double)*time / 480);
-        flagged += s_feed (faults, pattern + s_gauss (state), 0);
+        flagged += s_feed (faults, pattern + lw_gauss (state), 0);
     }
     return flagged;
 }
@@ -687,7 +675,7 @@ lw_faults_test (bool verbose)
         const char *name = NULL;
         for (long at = 0; at < cases[index].length; at++, time++) {
             double pattern = 100 + 3 * sin (2 * M_PI * (double)time / 480);
-            double noise = s_gauss (&state);
+            double noise = lw_gauss (&state);
             double value = pattern + noise + cases[index].size;
             if (cases[index].kind == 1)
                 value = pattern + noise +
@@ -726,7 +714,7 @@ lw_faults_test (bool verbose)
         for (long index = 0; index < 3 * 1440 + 300 * trial; index++) {
             double pattern = 100 + 2 * sin (2 * M_PI * (double)index / 480) +
                              3 * sin (2 * M_PI * (double)index / 1440);
-            daily += s_feed (faults, pattern + s_gauss (&state), 0);
+            daily += s_feed (faults, pattern + lw_gauss (&state), 0);
         }
         assert (daily <= 3);
         bool found = false;
@@ -734,7 +722,7 @@ lw_faults_test (bool verbose)
             long index = 3 * 1440 + 300 * trial + at;
             double pattern = 100 + 2 * sin (2 * M_PI * (double)index / 480) +
                              3 * sin (2 * M_PI * (double)index / 1440);
-            found |= s_feed (faults, pattern + s_gauss (&state) +
+            found |= s_feed (faults, pattern + lw_gauss (&state) +
                                          4.0 * (double)(at + 1) / 60, 0);
         }
         drifts += found;
@@ -753,7 +741,7 @@ lw_faults_test (bool verbose)
     for (long index = 0; index < 5 * 1440; index++) {
         bool spike = index % 1440 == 700;
         routine[index / 1440] +=
-            s_feed (faults, 100 + s_gauss (&state) + (spike ? 8 : 0), 0) &&
+            s_feed (faults, 100 + lw_gauss (&state) + (spike ? 8 : 0), 0) &&
             spike;
     }
     if (verbose)
@@ -761,8 +749,8 @@ lw_faults_test (bool verbose)
                 routine[0], routine[1], routine[2], routine[3], routine[4]);
     assert (routine[0] && routine[1] && !routine[3] && !routine[4]);
     for (long index = 0; index < 300; index++)
-        s_feed (faults, 100 + s_gauss (&state), 0);
-    assert (s_feed (faults, 100 + s_gauss (&state) + 8, 0));
+        s_feed (faults, 100 + lw_gauss (&state), 0);
+    assert (s_feed (faults, 100 + lw_gauss (&state) + 8, 0));
     lw_faults_destroy (&faults);
 
     //  A floored scale never fires: a flat signal, then +1 (a floor of
@@ -774,7 +762,7 @@ lw_faults_test (bool verbose)
     assert (!s_feed (faults, 101, 1));
     //  Nor do steps of a quantised signal's quantum
     for (long index = 0; index < 5000; index++)
-        assert (!s_feed (faults, 100 + round (0.3 * s_gauss (&state)), 1));
+        assert (!s_feed (faults, 100 + round (0.3 * lw_gauss (&state)), 1));
     lw_faults_destroy (&faults);
 
     //  Heavy-tailed noise (Student t with 2 degrees of freedom) is outside
@@ -783,8 +771,8 @@ lw_faults_test (bool verbose)
     assert (faults);
     long heavy = 0;
     for (long index = 0; index < 20000; index++) {
-        double normal = s_gauss (&state);
-        double first = s_gauss (&state), second = s_gauss (&state);
+        double normal = lw_gauss (&state);
+        double first = lw_gauss (&state), second = lw_gauss (&state);
         double chi2 = first * first + second * second;
         heavy += s_feed (faults, 100 + normal / sqrt (chi2 / 2 + 1e-9), 0);
     }

@@ -521,6 +521,19 @@ lw_parse_double (const char *text, double min, double max, double *out)
 }
 
 //  --------------------------------------------------------------------------
+//  Standard normal draw from a seeded state (LCG + Box-Muller)
+
+double
+lw_gauss (uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    double u2 = (double)(*state >> 11) / 9007199254740992.0;
+    return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
+}
+
+//  --------------------------------------------------------------------------
 //  Random 64-bit id, never 0: getrandom, else /dev/urandom, else a mix of
 //  clocks and pid (only if the kernel gives us no entropy at all)
 

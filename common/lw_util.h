@@ -74,6 +74,11 @@ int
 uint64_t
     lw_random_id (void);
 
+//  Standard normal draw from a seeded state (LCG + Box-Muller): the same
+//  state gives the same sequence. For self tests and benches, not for ids
+double
+    lw_gauss (uint64_t *state);
+
 void
     lw_util_test (bool verbose);
 

@@ -30,18 +30,6 @@ lw_watch_factor (long scored, double penalty)
     return pow ((double)scored / LW_WATCH_FROM, penalty);
 }
 
-//  --------------------------------------------------------------------------
-//  Self test helper: a standard normal deviate (Box-Muller, own LCG).
-
-static double
-s_gauss (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u1 = ((double)(*state >> 11) + 1) / 9007199254740993.0;
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    double u2 = (double)(*state >> 11) / 9007199254740992.0;
-    return sqrt (-2 * log (u1)) * cos (2 * M_PI * u2);
-}
 
 //  --------------------------------------------------------------------------
 //  Self test helper: scores `count` points of a signal (heavy: 5% of the
@@ -67,7 +55,7 @@ s_compare_runs (bool heavy, long count, long *first_differ, long *lower)
     *first_differ = count;
     *lower = 0;
     for (long index = 0; index < count; index++) {
-        double noise = s_gauss (&state);
+        double noise = lw_gauss (&state);
         state = state * 6364136223846793005ULL + 1442695040888963407ULL;
         if (heavy && (state >> 59) == 0)
             noise *= 8;
