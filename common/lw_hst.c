@@ -34,6 +34,9 @@ struct _lw_hst_t {
     long filled;         //  Points in the latest window
     bool complete;       //  A reference window exists
     uint64_t learned;    //  Points learned
+    unsigned long *leaf; //  trees: leaf of the last point scored
+    double scored[LW_HST_DIMS_MAX]; //  That point (cleaned)
+    bool cached;                    //  leaf and scored hold a point's path
 };
 
 //  --------------------------------------------------------------------------
@@ -73,8 +76,10 @@ lw_hst_new (int dims, int trees, int depth, long window, uint64_t seed)
     self->split = (uint8_t *)calloc (cells, sizeof (uint8_t));
     self->reference = (uint16_t *)calloc (cells, sizeof (uint16_t));
     self->latest = (uint16_t *)calloc (cells, sizeof (uint16_t));
+    self->leaf =
+        (unsigned long *)calloc ((size_t)trees, sizeof (unsigned long));
     if (!self->low || !self->high || !self->split || !self->reference ||
-        !self->latest) {
+        !self->latest || !self->leaf) {
         lw_hst_destroy (&self);
         return NULL;
     }
@@ -109,6 +114,7 @@ lw_hst_destroy (lw_hst_t **self_p)
         free (self->split);
         free (self->reference);
         free (self->latest);
+        free (self->leaf);
         free (self);
         *self_p = NULL;
     }
@@ -136,8 +142,6 @@ lw_hst_density (lw_hst_t *self, const double *point)
     s_clean (self, point, clean);
     const uint16_t *masses = self->complete ? self->reference : self->latest;
     double total = self->complete ? (double)self->window : (double)self->filled;
-    if (total < 1)
-        return 0;
     double sum = 0;
     for (int tree = 0; tree < self->trees; tree++) {
         memcpy (low, self->low + tree * self->dims,
@@ -146,8 +150,11 @@ lw_hst_density (lw_hst_t *self, const double *point)
                 (size_t)self->dims * sizeof (double));
         const uint8_t *split = self->split + (size_t)tree * (size_t)self->nodes;
         const uint16_t *mass = masses + (size_t)tree * (size_t)self->nodes;
-        long node = 0;
-        int level = 0;
+        //  The density is read at the deepest node that still holds
+        //  `limit` points; the walk goes on to the leaf, whose path
+        //  lw_hst_learn reuses for the same point (one walk, not two)
+        long node = 0, stop = -1;
+        int level = 0, stop_level = self->depth;
         while (level < self->depth) {
             int dim = split[node];
             double middle = 0.5 * (low[dim] + high[dim]);
@@ -158,13 +165,22 @@ lw_hst_density (lw_hst_t *self, const double *point)
                 low[dim] = middle;
                 child++;
             }
-            if (mass[child] < self->limit)
-                break;
+            if (stop < 0 && mass[child] < self->limit) {
+                stop = node;
+                stop_level = level;
+            }
             node = child;
             level++;
         }
-        sum += ldexp ((double)mass[node], level);
+        if (stop < 0)
+            stop = node;
+        self->leaf[tree] = (unsigned long)node;
+        sum += ldexp ((double)mass[stop], stop_level);
     }
+    memcpy (self->scored, clean, (size_t)self->dims * sizeof (double));
+    self->cached = true;
+    if (total < 1)
+        return 0;
     return sum / total / self->trees;
 }
 
@@ -179,13 +195,26 @@ lw_hst_learn (lw_hst_t *self, const double *point)
     assert (point);
     double clean[LW_HST_DIMS_MAX], low[LW_HST_DIMS_MAX], high[LW_HST_DIMS_MAX];
     s_clean (self, point, clean);
+    //  The point just scored: its leaves are known, count up their paths
+    bool known =
+        self->cached &&
+        memcmp (clean, self->scored, (size_t)self->dims * sizeof (double)) == 0;
     for (int tree = 0; tree < self->trees; tree++) {
+        uint16_t *mass = self->latest + (size_t)tree * (size_t)self->nodes;
+        if (known) {
+            for (unsigned long node = self->leaf[tree];;
+                 node = (node - 1) >> 1) {
+                mass[node]++;
+                if (node == 0)
+                    break;
+            }
+            continue;
+        }
         memcpy (low, self->low + tree * self->dims,
                 (size_t)self->dims * sizeof (double));
         memcpy (high, self->high + tree * self->dims,
                 (size_t)self->dims * sizeof (double));
         const uint8_t *split = self->split + (size_t)tree * (size_t)self->nodes;
-        uint16_t *mass = self->latest + (size_t)tree * (size_t)self->nodes;
         long node = 0;
         mass[0]++;
         for (int level = 0; level < self->depth; level++) {
@@ -246,7 +275,11 @@ lw_hst_test (bool verbose)
     lw_hst_t *forest = lw_hst_new (2, 25, 8, 256, 42);
     lw_hst_t *twin = lw_hst_new (2, 25, 8, 256, 42);
     lw_hst_t *other = lw_hst_new (2, 25, 8, 256, 43);
-    assert (forest && twin && other);
+    //  Learns without scoring first (the full walk, not the path kept by
+    //  lw_hst_density), or after scoring another point
+    lw_hst_t *plain = lw_hst_new (2, 25, 8, 256, 42);
+    lw_hst_t *stale = lw_hst_new (2, 25, 8, 256, 42);
+    assert (forest && twin && other && plain && stale);
     double point[2] = {0.5, 0.5};
     assert (lw_hst_density (forest, point) == 0);
 
@@ -264,8 +297,19 @@ lw_hst_test (bool verbose)
         lw_hst_learn (forest, point);
         lw_hst_learn (twin, point);
         lw_hst_learn (other, point);
+        lw_hst_learn (plain, point);
+        double elsewhere[2] = {point[1], point[0]};
+        lw_hst_density (stale, elsewhere);
+        lw_hst_learn (stale, point);
     }
     assert (differs);
+    //  However it learned, the same masses: the same densities
+    for (int index = 0; index < 200; index++) {
+        double probe[2] = {s_uniform (&state), s_uniform (&state)};
+        double density = lw_hst_density (forest, probe);
+        assert (density == lw_hst_density (plain, probe));
+        assert (density == lw_hst_density (stale, probe));
+    }
     assert (lw_hst_learned (forest) == 1000);
     double inside[2] = {0.32, 0.33};
     double outside[2] = {0.9, 0.1};
@@ -290,6 +334,8 @@ lw_hst_test (bool verbose)
     lw_hst_destroy (&forest);
     lw_hst_destroy (&twin);
     lw_hst_destroy (&other);
+    lw_hst_destroy (&plain);
+    lw_hst_destroy (&stale);
     assert (forest == NULL);
     lw_hst_destroy (&forest);
     printf ("OK\n");

@@ -16,7 +16,9 @@
     Deterministic: the trees come from the seed only, so the same seed and
     the same points give the same scores. All memory is allocated by _new
     (trees * (2^(depth+1) - 1) nodes, 5 bytes each); score and learn are
-    O(trees * depth) with no allocation.
+    O(trees * depth) with no allocation. Scoring keeps the point's leaf in
+    every tree, so learning the point just scored (what a detector does)
+    counts up those paths instead of walking the trees a second time.
     =========================================================================
 */
 
