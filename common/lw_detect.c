@@ -33,6 +33,7 @@
 #include "lw_faults.h"
 #include "lw_hst.h"
 #include "lw_season.h"
+#include "lw_tod.h"
 #include "lw_watch.h"
 #include "lw_util.h"
 
@@ -105,6 +106,16 @@
 #define S_CONTEXT_RATE 0.002
 #define S_CONTEXT_WARMUP 200
 #define S_CONTEXT_TAIL_MIN 0.002
+//  Time-of-day calibration (lw_tod): bins per period (season_period),
+//  neighbour bins on each side (hourly bins: within an hour), days
+//  remembered (a week), earlier days an event must recur on beyond the
+//  background, and how many decades less rare an earlier event may be
+//  and still count
+#define S_TOD_BINS 24
+#define S_TOD_REACH 1
+#define S_TOD_DAYS 7
+#define S_TOD_EXCESS 2
+#define S_TOD_MARGIN 0.5
 
 static const char *s_part_names[S_PARTS] = {
     LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST,
@@ -121,6 +132,7 @@ struct _lw_detector_t {
     lw_hst_t *forest;            //  Forest part, NULL when off
     lw_season_t *season;         //  Season part, NULL when off
     lw_context_t *context;       //  Context part, NULL when off
+    lw_tod_t *tod;               //  Time-of-day calibration, NULL when off
     lw_faults_t *faults;         //  Fault tests, NULL when off
     bool fault;                  //  They fired on the last point
     lw_calib_t *calib[S_PARTS];  //  One calibrator per part
@@ -172,6 +184,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->season = true;
     out->season_period = 86400;
     out->season_bins = 1440;
+    out->tod = true;
     out->watch_penalty = 0.5;
     out->context = false;
     out->context_bins = 8;
@@ -287,6 +300,8 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (lw_cfg_int (cfg, "detect/season_bins", dflt.season_bins, 2,
                     LW_SEASON_BINS_MAX, &out->season_bins))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/tod", dflt.tod, &out->tod))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
@@ -407,6 +422,11 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
             S_CONTEXT_WARMUP);
         failed |= self->context == NULL;
     }
+    if (cfg->tod && cfg->calibration) {
+        self->tod = lw_tod_new (cfg->season_period, S_TOD_BINS, S_TOD_REACH,
+                                S_TOD_DAYS, S_TOD_EXCESS, S_TOD_MARGIN);
+        failed |= self->tod == NULL;
+    }
     if (cfg->faults) {
         self->faults = lw_faults_new (cfg);
         failed |= self->faults == NULL;
@@ -433,6 +453,7 @@ lw_detector_destroy (lw_detector_t **self_p)
         lw_hst_destroy (&self->forest);
         lw_season_destroy (&self->season);
         lw_context_destroy (&self->context);
+        lw_tod_destroy (&self->tod);
         lw_faults_destroy (&self->faults);
         free (self);
         *self_p = NULL;
@@ -722,6 +743,17 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
     if (watch > 1 && s_heavy_tailed (self))
         tail *= watch;
+    //  Time-of-day calibration: an event that came at this time of day
+    //  on earlier days (a daily job's burst) is as rare as such events
+    //  are among the points at this time of day, if that is less rare
+    //  (lw_tod.h); a one-off, or an event larger than the hour is used
+    //  to, keeps its tail
+    double plain_tail = tail;
+    if (self->tod) {
+        double tod_tail = lw_tod_tail (self->tod, item->time, tail);
+        if (tod_tail > tail)
+            tail = tod_tail;
+    }
     double score = lw_calib_score (tail, cfg->decades);
 
     //  Onset filter: a score that does not clearly beat the maximum of
@@ -778,12 +810,21 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  not the signal's, and a record among them would hide real ones
     if (self->settling > 0)
         self->settling--;
-    else
-        for (int part = 0; part < S_PARTS; part++)
+    else {
+        bool any_fault = false;
+        for (int part = 0; part < S_PARTS; part++) {
+            any_fault |= fault[part];
             if (self->enabled[part] && !fault[part] &&
                 (part != S_SEASON || raw[S_SEASON] >= 0) &&
                 (part != S_CONTEXT || raw[S_CONTEXT] >= 0))
                 lw_calib_learn (self->calib[part], raw[part]);
+        }
+        //  The time-of-day memory learns the plain ensemble tail on the
+        //  same terms: a fault (see above) is remembered as no event, so
+        //  faults at the same hour do not make the next one ordinary
+        if (self->tod)
+            lw_tod_learn (self->tod, item->time, any_fault ? 1 : plain_tail);
+    }
     self->short_level = short_level;
     //  The spike level learns from the clipped value: a flagged point
     //  moves L and D by a bounded step only, yet a lasting shift is learned

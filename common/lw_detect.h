@@ -63,6 +63,9 @@ typedef struct {
     double season_period;       //  Its period (seconds)
     long season_bins;           //  Most bins of its profile (period /
                                 //  sampling interval), else it abstains
+    bool tod;                   //  Time-of-day calibration (lw_tod): an
+                                //  event recurring at this time of day
+                                //  on earlier days is ordinary
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
                                 //  capped at 10000; 0 = off
@@ -160,9 +163,15 @@ void
 //  1 - 2^(-(-log10 p) / decades). On a heavy-tailed sensor (the spike
 //  part's own history calls a 4-sigma deviation more common than the
 //  fixed map) p is multiplied by lw_watch_factor (points scored,
-//  watch_penalty): multiple tests over time. An onset filter halves a
-//  score that does not beat the maximum of the last `refractory` points,
-//  so a change scores high where it starts.
+//  watch_penalty): multiple tests over time. With detect/tod (lw_tod),
+//  on a regularly sampled sensor, p is calibrated against the same time
+//  of day too: an event that came within an hour of this time on at
+//  least 2 of the last 7 days more than at other times of day (a daily
+//  job's burst), at most half a decade less rare, gets p = max (p, the
+//  rate of such days among the points at this time of day): ordinary at
+//  its hour, not elsewhere. An onset filter halves a score that does not
+//  beat the maximum of the last `refractory` points, so a change scores
+//  high where it starts.
 typedef struct _lw_detector_t lw_detector_t;
 lw_detector_t *
     lw_detector_new (const lw_detect_cfg_t *cfg);

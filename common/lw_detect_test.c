@@ -195,6 +195,14 @@ s_test_cfg (bool verbose)
     zconfig_put (root, "detect/context_order", "2");
     zconfig_put (root, "detect/context_bins", "1");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
+    zconfig_put (root, "detect/context_bins", "6");
+    //  The time-of-day calibration's switch
+    assert (dflt.tod);
+    zconfig_put (root, "detect/tod", "0");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (!cfg.tod);
+    zconfig_put (root, "detect/tod", "2");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
