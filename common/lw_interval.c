@@ -3,8 +3,8 @@
 
     Copyright (c) the linewatch authors. MIT license.
 
-    See lw_interval.h: the functions are inline; this file is the self
-    test.
+    See lw_interval.h: the interval functions are inline; this file has
+    the probe's median and the self test.
     =========================================================================
 */
 
@@ -13,6 +13,39 @@
 
 #include "lw_interval.h"
 #include "lw_util.h"
+
+//  --------------------------------------------------------------------------
+//  Orders two int64 (qsort).
+
+static int
+s_compare (const void *left, const void *right)
+{
+    int64_t a = *(const int64_t *)left;
+    int64_t b = *(const int64_t *)right;
+    return (a > b) - (a < b);
+}
+
+//  --------------------------------------------------------------------------
+//  Median step of a full probe; see lw_interval.h.
+
+int64_t
+lw_probe_median (const lw_probe_t *self, double tolerance, int *close)
+{
+    assert (self);
+    assert (self->count == LW_PROBE_STEPS);
+    int64_t sorted[LW_PROBE_STEPS];
+    memcpy (sorted, self->step, sizeof (sorted));
+    qsort (sorted, LW_PROBE_STEPS, sizeof (int64_t), s_compare);
+    int64_t median = sorted[LW_PROBE_STEPS / 2];
+    if (close) {
+        *close = 0;
+        for (int index = 0; index < LW_PROBE_STEPS; index++)
+            if (fabs ((double)sorted[index] - (double)median) <=
+                tolerance * (double)median)
+                (*close)++;
+    }
+    return median;
+}
 
 //  --------------------------------------------------------------------------
 //  Self test
@@ -56,5 +89,25 @@ lw_interval_test (bool verbose)
     assert (slower.usual > 1.99 * second);
     assert (!lw_interval_exceeds (&slower, 9 * second, 5));
     assert (lw_interval_exceeds (&slower, 11 * second, 5));
+
+    //  The probe: forward steps only, the median of the first
+    //  LW_PROBE_STEPS, and how many lie near it
+    lw_probe_t probe = {0};
+    int64_t time = 1000 * LW_NS_PER_SEC;
+    assert (!lw_probe_add (&probe, time));
+    assert (!lw_probe_add (&probe, time));     //  Not forward
+    assert (!lw_probe_add (&probe, time - 5)); //  Backward
+    for (int index = 0; index < LW_PROBE_STEPS; index++) {
+        //  Steps of 60 s, every fourth 90 s
+        time += (index % 4 == 3 ? 90 : 60) * LW_NS_PER_SEC;
+        assert (lw_probe_add (&probe, time) == (index == LW_PROBE_STEPS - 1));
+    }
+    assert (lw_probe_add (&probe, time + 1)); //  Full: unchanged
+    assert (probe.count == LW_PROBE_STEPS);
+    int close = 0;
+    assert (lw_probe_median (&probe, 0.1, &close) == 60 * LW_NS_PER_SEC);
+    //  The first step (backward from time - 5) counts 60 s + 5 ns
+    assert (close == LW_PROBE_STEPS - LW_PROBE_STEPS / 4);
+    assert (lw_probe_median (&probe, 0.6, NULL) == 60 * LW_NS_PER_SEC);
     printf ("OK\n");
 }

@@ -62,6 +62,34 @@ lw_interval_step (lw_interval_t *self, double interval, double factor)
     return false;
 }
 
+//  Sampling-interval probe: the first LW_PROBE_STEPS steps (forward in
+//  time) between a sensor's readings, whose median is its sampling
+//  interval. The season part and the time-of-day calibration bin the day
+//  by it. Zero-initialise before use.
+#define LW_PROBE_STEPS 31
+typedef struct {
+    int64_t last;                 //  Time of the previous reading, 0 = none
+    int count;                    //  Steps collected
+    int64_t step[LW_PROBE_STEPS]; //  The steps, ns
+} lw_probe_t;
+
+//  Adds a reading's time (ns). Returns true once the probe holds
+//  LW_PROBE_STEPS steps (later times change nothing).
+static inline bool
+lw_probe_add (lw_probe_t *self, int64_t time)
+{
+    if (self->count == LW_PROBE_STEPS)
+        return true;
+    if (self->last != 0 && time > self->last)
+        self->step[self->count++] = time - self->last;
+    self->last = time;
+    return self->count == LW_PROBE_STEPS;
+}
+
+//  Median step of a full probe (ns). *close (may be NULL): how many steps
+//  lie within tolerance x the median of it.
+int64_t lw_probe_median (const lw_probe_t *self, double tolerance, int *close);
+
 void lw_interval_test (bool verbose);
 
 #endif

@@ -11,6 +11,7 @@
 */
 
 #include "lw_season.h"
+#include "lw_interval.h"
 #include "lw_detect.h"
 
 #include <assert.h>
@@ -35,10 +36,7 @@ struct _lw_season_t {
     double floor;             //  Residual scale floor (of the deviation)
     double gate;              //  Largest residual / signal deviation
     double short_noise;       //  Noise of the short EWMA of white noise
-    //  Sampling interval probe
-    int64_t last_time;        //  Time of the previous point, 0 = none
-    long probes;              //  Steps collected
-    int64_t probe[LW_SEASON_PROBE];
+    lw_probe_t probe;         //  Sampling interval probe
     int64_t interval;         //  Sampling interval (ns), 0 = not yet
     long bins;                //  Bins in use, 0 = not yet or too many
     bool disabled;            //  Period needs more than bins_max bins
@@ -118,17 +116,6 @@ s_bin (lw_season_t *self, int64_t time)
 }
 
 //  --------------------------------------------------------------------------
-//  Orders two int64 (qsort).
-
-static int
-s_compare (const void *left, const void *right)
-{
-    int64_t a = *(const int64_t *)left;
-    int64_t b = *(const int64_t *)right;
-    return (a > b) - (a < b);
-}
-
-//  --------------------------------------------------------------------------
 //  Raw score of the point; see lw_season.h.
 
 double
@@ -173,16 +160,9 @@ lw_season_raw (lw_season_t *self, int64_t time, double value, double floor,
 static void
 s_probe (lw_season_t *self, int64_t time)
 {
-    if (self->last_time != 0 && time > self->last_time &&
-        self->probes < LW_SEASON_PROBE)
-        self->probe[self->probes++] = time - self->last_time;
-    self->last_time = time;
-    if (self->probes == LW_SEASON_PROBE && self->interval == 0 &&
+    if (lw_probe_add (&self->probe, time) && self->interval == 0 &&
         !self->disabled) {
-        int64_t sorted[LW_SEASON_PROBE];
-        memcpy (sorted, self->probe, sizeof (sorted));
-        qsort (sorted, LW_SEASON_PROBE, sizeof (int64_t), s_compare);
-        int64_t interval = sorted[LW_SEASON_PROBE / 2];
+        int64_t interval = lw_probe_median (&self->probe, 0, NULL);
         double bins = ceil (self->period * 1e9 / (double)interval);
         if (bins < 2 || bins > (double)self->bins_max)
             self->disabled = true;

@@ -5,7 +5,7 @@
     Copyright (c) the linewatch authors. MIT license.
 
     A daily profile: one bin per sampling interval of the period (the
-    interval is the median of the first LW_SEASON_PROBE steps; the bin of
+    interval is the median of the first LW_PROBE_STEPS steps; the bin of
     a point is its time of day divided by it, so gaps do not shift the
     phase). Each bin holds an EWMA (beta per period) of the values seen at
     that time of day. The residual e = value - profile[bin] feeds a short
@@ -32,8 +32,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-//  Steps whose median sets the sampling interval
-#define LW_SEASON_PROBE 31
 //  Limits of lw_season_new's bins
 #define LW_SEASON_BINS_MAX 100000
 

@@ -15,6 +15,7 @@
 */
 
 #include "lw_tod.h"
+#include "lw_interval.h"
 #include "lw_detect.h"
 #include "lw_util.h"
 
@@ -39,10 +40,7 @@ struct _lw_tod_t {
     int excess;               //  Earlier days an event must recur on,
                               //  beyond the background
     double margin;            //  Decades an earlier event may be less rare
-    //  Sampling interval probe
-    int64_t last_time;        //  Time of the previous point, 0 = none
-    int probes;               //  Steps collected
-    int64_t probe[LW_TOD_PROBE];
+    lw_probe_t probe;         //  Sampling interval probe
     bool decided;             //  The probe is done
     bool regular;             //  ... and found a regular interval
     double points;            //  Points per day within the reach
@@ -145,40 +143,20 @@ s_decades (double tail)
 }
 
 //  --------------------------------------------------------------------------
-//  Orders two int64 (qsort).
-
-static int
-s_compare (const void *left, const void *right)
-{
-    int64_t a = *(const int64_t *)left;
-    int64_t b = *(const int64_t *)right;
-    return (a > b) - (a < b);
-}
-
-//  --------------------------------------------------------------------------
 //  Learns the sampling interval from the first steps: the median step, if
 //  most steps are close to it and a bin holds at least one.
 
 static void
 s_probe (lw_tod_t *self, int64_t time)
 {
-    if (self->last_time != 0 && time > self->last_time)
-        self->probe[self->probes++] = time - self->last_time;
-    self->last_time = time;
-    if (self->probes < LW_TOD_PROBE)
+    if (!lw_probe_add (&self->probe, time))
         return;
     self->decided = true;
-    int64_t sorted[LW_TOD_PROBE];
-    memcpy (sorted, self->probe, sizeof (sorted));
-    qsort (sorted, LW_TOD_PROBE, sizeof (int64_t), s_compare);
-    double median = (double)sorted[LW_TOD_PROBE / 2];
     int close = 0;
-    for (int index = 0; index < LW_TOD_PROBE; index++)
-        if (fabs ((double)sorted[index] - median) <=
-            S_REGULAR_TOLERANCE * median)
-            close++;
+    double median =
+        (double)lw_probe_median (&self->probe, S_REGULAR_TOLERANCE, &close);
     double width = (double)self->period / self->bins;
-    self->regular = close >= S_REGULAR_SHARE * LW_TOD_PROBE &&
+    self->regular = close >= S_REGULAR_SHARE * LW_PROBE_STEPS &&
                     median <= width;
     self->points = (2 * self->reach + 1) * width / median;
 }

@@ -30,7 +30,7 @@
     the hour is used to.
 
     Only on a regular signal: the sampling interval is the median of the
-    first LW_TOD_PROBE steps, and at least 80 % of them lie within 10 % of
+    first LW_PROBE_STEPS steps, and at least 80 % of them lie within 10 % of
     it (else, and when a bin holds no point, it never gives an opinion).
     Memory: bins x (days + 1) slots of 12 bytes, allocated once by _new
     (24 bins x 8 = 2.3 KB); learn is O(1), tail O(days x reach), and
@@ -45,8 +45,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-//  Steps whose median sets the sampling interval
-#define LW_TOD_PROBE 31
 //  Limits of lw_tod_new's arguments
 #define LW_TOD_BINS_MAX 1440
 #define LW_TOD_DAYS_MAX 60
