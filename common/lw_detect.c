@@ -190,7 +190,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->context_bins = 8;
     out->context_order = 3;
     out->faults = true;
-    out->fault_budget = 0.1;
+    out->fault_budget = 0.3;
 }
 
 //  --------------------------------------------------------------------------
@@ -778,6 +778,11 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  The live alert decision's fault tests: a deviation beyond a fixed
     //  budget of false alerts per sensor-day opens an alert whatever the
     //  calibrated score says (lw_faults.h); the score itself is unchanged
+    //  (They assume noise near Gaussian: the spike part's calibration,
+    //  which has seen the sensor's own history, tells them when its
+    //  deviations are heavier-tailed)
+    if (self->faults)
+        lw_faults_set_heavy (self->faults, s_heavy_tailed (self));
     self->fault =
         self->faults && lw_faults_step (self->faults, item);
     if (self->fault)

@@ -11,7 +11,7 @@
     interpretable statistical budget instead: a deviation whose normal
     tail probability, on the sensor's learned noise, is rarer than
     `fault_budget` false alerts per sensor-day (spread over the tests and
-    the sensor's sampling interval; never looser than 1 point in 40,000)
+    the sensor's sampling interval; never looser than 1 point in 20,000)
     is a fault, and opens an alert even when the calibrated score stays
     low. The residual z of the value against two Holt (level + trend)
     forecasts, in units of each residual's learned scale: a near one
@@ -26,10 +26,14 @@
     instead: a daily profile (288 bins, interpolated, learned 48 points
     late from points the plain far forecast expected) plus a level; it is
     used while its residuals are smaller than the plain one's, so a
-    shift or daily pattern is known rather than extrapolated.
+    shift or daily pattern is known rather than extrapolated. The far
+    tests then judge on its residual scale as it was 48 points ago
+    (learned like the forecast), so a drift in progress does not widen
+    the scale that judges it.
     A deviation beyond the budget within an hour of the same time of day
-    on each of the two days before is the line's routine (a cleaning
-    cycle, a batch start), not a fault: it opens no alert.
+    on each of the two days before, of the same kind (test and sign), is
+    the line's routine (a cleaning cycle, a batch start), not a fault: it
+    opens no alert.
     A flagged point drops the points still waiting to be learned and
     teaches nothing (the forecasts coast on their trend) until `relearn`
     flagged points in a row say the change lasts (then they restart from
@@ -38,9 +42,11 @@
     run at more than 4 times that model's rate (counts, bursty load,
     regime switches, a pattern the far forecast cannot follow), that
     group of tests stays silent and the calibrated score alone opens its
-    alerts. A scale held up by a deviation floor (floor_abs, floor_rel,
-    the quantum) never fires: a +1 step on a month-flat signal is the
-    ensemble's to judge, not a fault.
+    alerts; so do all of them while the caller says the noise is heavy-
+    tailed (lw_faults_set_heavy: lw_detector's spike calibration, which
+    knows before this check has its evidence). A scale held up by a
+    deviation floor (floor_abs, floor_rel, the quantum) never fires: a +1
+    step on a month-flat signal is the ensemble's to judge, not a fault.
     Fixed-size state allocated once; no allocation per point.
     =========================================================================
 */
@@ -70,6 +76,13 @@ void
 //  it is flagged. Returns true when a test is beyond the budget: a fault.
 bool
     lw_faults_step (lw_faults_t *self, const lw_item_t *item);
+//  Tells the tests whether the caller's own evidence says the sensor's
+//  noise is heavier-tailed than Gaussian (lw_detector: its calibrated
+//  spike part calls a 4 sigma deviation commoner than the normal tail
+//  does); while it does, the tests stay silent, as under their own
+//  noise-model check, and every point is learned
+void
+    lw_faults_set_heavy (lw_faults_t *self, bool heavy);
 //  Test behind the last judgement (the rarest)
 const char *
     lw_faults_name (lw_faults_t *self);
