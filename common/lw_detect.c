@@ -31,6 +31,7 @@
 #include "lw_cfg.h"
 #include "lw_context.h"
 #include "lw_faults.h"
+#include "lw_glr.h"
 #include "lw_hst.h"
 #include "lw_season.h"
 #include "lw_tod.h"
@@ -47,13 +48,14 @@
 //  Largest z_open: keeps the expected range finite for open_threshold ~ 1
 #define S_Z_OPEN_MAX 1e6
 //  The ensemble's parts, in the order of lw_detector_t's arrays
-#define S_PARTS 6
+#define S_PARTS 7
 #define S_SPIKE 0
 #define S_SHIFT 1
 #define S_FOREST 2
 #define S_DRIFT 3
 #define S_SEASON 4
 #define S_CONTEXT 5
+#define S_SUSTAINED 6
 //  Forest context: the value and the two before it
 #define S_FOREST_DIMS 3
 //  Forest coordinates: deviations from the long level in units of this
@@ -106,6 +108,11 @@
 #define S_CONTEXT_RATE 0.002
 #define S_CONTEXT_WARMUP 200
 #define S_CONTEXT_TAIL_MIN 0.002
+//  Sustained part (lw_glr): CUSUM allowance (sigmas) and the clip of each
+//  deviation (one burst adds a bounded amount; NAB: 2.5..3 and 0.5..0.75
+//  sit on a plateau, a clip of 4 lets tweet bursts build runs)
+#define S_SUSTAINED_K 0.75
+#define S_SUSTAINED_CLIP 3.0
 //  Time-of-day calibration (lw_tod): bins per period (season_period),
 //  neighbour bins on each side (hourly bins: within an hour), days
 //  remembered (a week), earlier days an event must recur on beyond the
@@ -119,7 +126,8 @@
 
 static const char *s_part_names[S_PARTS] = {
     LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST,
-    LW_DETECTOR_DRIFT, LW_DETECTOR_SEASON, LW_DETECTOR_CONTEXT};
+    LW_DETECTOR_DRIFT, LW_DETECTOR_SEASON, LW_DETECTOR_CONTEXT,
+    LW_DETECTOR_SUSTAINED};
 
 struct _lw_detector_t {
     lw_detect_cfg_t cfg;         //  Settings
@@ -132,6 +140,7 @@ struct _lw_detector_t {
     lw_hst_t *forest;            //  Forest part, NULL when off
     lw_season_t *season;         //  Season part, NULL when off
     lw_context_t *context;       //  Context part, NULL when off
+    lw_glr_t sustained;          //  Sustained part's CUSUM runs
     lw_tod_t *tod;               //  Time-of-day calibration, NULL when off
     lw_faults_t *faults;         //  Fault tests, NULL when off
     bool fault;                  //  They fired on the last point
@@ -187,6 +196,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->tod = true;
     out->watch_penalty = 0.5;
     out->context = false;
+    out->sustained = true;
     out->context_bins = 8;
     out->context_order = 3;
     out->faults = true;
@@ -308,6 +318,9 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (s_cfg_switch (cfg, "detect/context", dflt.context, &out->context))
         rc = -1;
+    if (s_cfg_switch (cfg, "detect/sustained", dflt.sustained,
+                      &out->sustained))
+        rc = -1;
     if (lw_cfg_int (cfg, "detect/context_bins", dflt.context_bins, 2,
                     LW_CONTEXT_BINS_MAX, &out->context_bins))
         rc = -1;
@@ -326,7 +339,7 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     }
     if (rc == 0 && !out->spike && !out->shift && !out->forest &&
-        !out->drift && !out->season && !out->context) {
+        !out->drift && !out->season && !out->context && !out->sustained) {
         zsys_error ("config: detect/spike, detect/shift and detect/forest "
                     "are all 0: at least one part must run");
         rc = -1;
@@ -394,6 +407,8 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
     self->enabled[S_DRIFT] = cfg->drift;
     self->enabled[S_SEASON] = cfg->season;
     self->enabled[S_CONTEXT] = cfg->context;
+    self->enabled[S_SUSTAINED] = cfg->sustained;
+    lw_glr_init (&self->sustained, S_SUSTAINED_K, S_SUSTAINED_CLIP);
     bool failed = false;
     //  A calibrator per part switched on (the others stay NULL)
     for (int part = 0; part < S_PARTS; part++)
@@ -577,8 +592,9 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double scale =
         s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
-    double raw[S_PARTS] = {0, 0, 0, 0, 0, 0};
-    bool floored[S_PARTS] = {false, false, false, false, false, false};
+    double raw[S_PARTS] = {0, 0, 0, 0, 0, 0, 0};
+    bool floored[S_PARTS] = {false, false, false, false,
+                             false, false, false};
     raw[S_SPIKE] = fabs (deviation) / scale;
     floored[S_SPIKE] = self->absdev * S_SIGMA_PER_ABSDEV < scale;
     //  ... and of the value against the rolling median, in rolling MADs:
@@ -613,6 +629,15 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double medium_noise = sqrt (cfg->ewma_alpha / (2 - cfg->ewma_alpha));
     raw[S_DRIFT] = fabs (medium - long_level) / (long_scale * medium_noise);
     floored[S_DRIFT] = floored[S_SHIFT];
+
+    //  Sustained: the evidence for a shift of unknown size since it may
+    //  have started (lw_glr), on the value's deviation from the long
+    //  level; a small shift builds up where the EWMAs average it away
+    if (self->enabled[S_SUSTAINED]) {
+        raw[S_SUSTAINED] = lw_glr_step (&self->sustained,
+                                        (value - long_level) / long_scale);
+        floored[S_SUSTAINED] = floored[S_SHIFT];
+    }
 
     //  Forest: the context (this value and the two before) around the
     //  long level
@@ -657,7 +682,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
-    bool fault[S_PARTS] = {false, false, false, false, false, false};
+    bool fault[S_PARTS] = {false, false, false, false, false, false, false};
     for (int part = 0; part < S_PARTS; part++) {
         if (!self->enabled[part])
             continue;

@@ -48,6 +48,8 @@ typedef struct {
     bool shift;                 //  Part: short vs long level (multi-scale)
     bool forest;                //  Part: Half-Space Trees on a context
     bool drift;                 //  Part: medium vs long level
+    bool sustained;             //  Part: sustained shift of unknown size
+                                //  (lw_glr)
     bool calibration;           //  Calibrate raw scores to tail probabilities
     long forest_trees;          //  Trees in the forest
     long forest_depth;          //  Depth of each tree
@@ -118,6 +120,7 @@ void
 #define LW_DETECTOR_DRIFT "drift"           //  Medium vs long level
 #define LW_DETECTOR_SEASON "season"         //  Value vs the time of day
 #define LW_DETECTOR_CONTEXT "context"       //  Value out of its sequence
+#define LW_DETECTOR_SUSTAINED "sustained"   //  Sustained shift, any size
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
@@ -133,8 +136,9 @@ void
 void
     lw_extract_update (lw_extract_t *self, lw_item_t *item);
 
-//  Detector state for one sensor: an ensemble of six parts, each
-//  switchable (detect/spike, shift, drift, forest, season, context), whose raw
+//  Detector state for one sensor: an ensemble of seven parts, each
+//  switchable (detect/spike, shift, drift, sustained, forest, season,
+//  context), whose raw
 //  scores are calibrated (detect/calibration) into tail probabilities
 //  and combined:
 //    robust_z  |value - L| / scale, L and scale learned from the value
@@ -143,6 +147,10 @@ void
 //    shift     |short EWMA (short_alpha, this value included) - slow
 //              level (LW_F_SLOW_MEAN)| in units of the short mean's noise
 //    drift     the same with the medium EWMA (ewma_alpha): slow changes
+//    sustained lw_glr: a two-sided CUSUM (allowance 0.75 sigma) of the
+//              value's deviation from the slow level in its sigmas,
+//              clipped to +-3, whose open run is judged as one mean: the
+//              z of a shift of unknown size since it may have started
 //    forest    Half-Space Trees (lw_hst, seeded by detect/seed) on the
 //              context (value, previous, one before) around the slow
 //              level; raw = depth - log2 (density)
@@ -155,11 +163,12 @@ void
 //              table; off by default (NAB +0.2 only), never rarer than
 //              0.002, silent on a heavy-tailed sensor, not a test
 //  Each raw score's tail probability comes from its own histogram of past
-//  raw scores (lw_calib); for the z parts (spike, shift, drift, season) it
-//  is never below the fixed map (the normal tail of z / 1.5 on a learned
-//  scale, exp (-ln2 (z / z_scale)^2) on a floored one), so the deviation
-//  floors hold. The ensemble's p is the smallest part's times 2 (the z parts
-//  see one deviation at three scales: about two independent tests); score =
+//  raw scores (lw_calib); for the z parts (spike, shift, drift, sustained,
+//  season) it is never below the fixed map (the normal tail of z / 1.5 on
+//  a learned scale, exp (-ln2 (z / z_scale)^2) on a floored one), so the
+//  deviation floors hold. The ensemble's p is the smallest part's times 2
+//  (the z parts see one deviation at several scales: about two
+//  independent tests); score =
 //  1 - 2^(-(-log10 p) / decades). On a heavy-tailed sensor (the spike
 //  part's own history calls a 4-sigma deviation more common than the
 //  fixed map) p is multiplied by lw_watch_factor (points scored,

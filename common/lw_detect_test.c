@@ -203,6 +203,14 @@ s_test_cfg (bool verbose)
     assert (!cfg.tod);
     zconfig_put (root, "detect/tod", "2");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
+    zconfig_put (root, "detect/tod", "1");
+    //  The sustained part's switch
+    assert (dflt.sustained);
+    zconfig_put (root, "detect/sustained", "0");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (!cfg.sustained);
+    zconfig_put (root, "detect/sustained", "-1");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
@@ -279,6 +287,60 @@ s_test_context (bool verbose)
     fflush (stdout);
     assert (on > off);
     assert (streq (on_name, LW_DETECTOR_CONTEXT));
+}
+
+//  --------------------------------------------------------------------------
+//  Self test helper: a detector (sustained part on or off) on N(100, 1)
+//  noise for 3000 points, then a shift of `shift` sigmas; returns the
+//  first point after the shift that scores at or above open_threshold
+//  (-1: none in `within` points) and the part behind it in *name.
+
+static long
+s_shifted (bool sustained, double shift, long within, const char **name)
+{
+    lw_detect_cfg_t cfg;
+    lw_detect_cfg_default (&cfg);
+    cfg.sustained = sustained;
+    lw_extract_t *extract = lw_extract_new (&cfg);
+    lw_detector_t *detector = lw_detector_new (&cfg);
+    assert (extract && detector);
+    uint64_t state = 11;
+    int64_t time = 0;
+    s_noise (extract, detector, &state, &time, 3000, 2);
+    long found = -1;
+    *name = NULL;
+    lw_item_t item;
+    for (long index = 0; index < within && found < 0; index++) {
+        s_feed (extract, detector, &item, time++,
+                100 + shift + lw_gauss (&state));
+        if (item.score >= cfg.open_threshold) {
+            found = index;
+            *name = lw_detector_name (detector);
+        }
+    }
+    lw_detector_destroy (&detector);
+    lw_extract_destroy (&extract);
+    return found;
+}
+
+//  --------------------------------------------------------------------------
+//  Self test of the sustained part through the detector: a small lasting
+//  shift, which the EWMAs average away for a while, is found sooner with
+//  the part, and named after it.
+
+static void
+s_test_sustained (bool verbose)
+{
+    const char *off_name, *on_name;
+    long off = s_shifted (false, 0.75, 400, &off_name);
+    long on = s_shifted (true, 0.75, 400, &on_name);
+    if (verbose)
+        printf ("   sustained: a 0.75 sigma shift opens after %ld points "
+                "(%s) without, %ld (%s) with the part\n",
+                off, off_name ? off_name : "-", on, on_name ? on_name : "-");
+    assert (on >= 0);
+    assert (off < 0 || on < off);
+    assert (streq (on_name, LW_DETECTOR_SUSTAINED));
 }
 
 //  --------------------------------------------------------------------------
@@ -881,6 +943,7 @@ lw_detect_test (bool verbose)
     s_test_extract (verbose);
     s_test_detector (verbose);
     s_test_context (verbose);
+    s_test_sustained (verbose);
     s_test_heavy (verbose);
     s_test_episode (verbose);
     s_test_chain (verbose);
