@@ -817,6 +817,12 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  forest and the calibration nothing, unless the change lasted
     //  `relearn` points: then it is the new normal
     bool flagged = score >= cfg->open_threshold;
+    //  A chart restarts once it has signalled: when the sustained part
+    //  is why this point is flagged, its runs start again from here, so
+    //  the shift it reported does not keep it at the top while the slow
+    //  level catches up
+    if (flagged && self->top == S_SUSTAINED)
+        lw_glr_init (&self->sustained, S_SUSTAINED_K, S_SUSTAINED_CLIP);
     self->flagged_run = flagged ? self->flagged_run + 1 : 0;
     bool learn = !flagged || self->flagged_run > cfg->relearn;
     if (learn && self->forest)

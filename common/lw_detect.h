@@ -150,7 +150,9 @@ void
 //    sustained lw_glr: a two-sided CUSUM (allowance 0.75 sigma) of the
 //              value's deviation from the slow level in its sigmas,
 //              clipped to +-3, whose open run is judged as one mean: the
-//              z of a shift of unknown size since it may have started
+//              z of a shift of unknown size since it may have started;
+//              its runs restart when it flags a point (a chart restarts
+//              once it has signalled)
 //    forest    Half-Space Trees (lw_hst, seeded by detect/seed) on the
 //              context (value, previous, one before) around the slow
 //              level; raw = depth - log2 (density)

@@ -16,8 +16,8 @@
     the larger z of the two sides. On N(0,1) noise z is about N(0,1) at
     its largest, so it takes the z parts' fixed map and calibration.
 
-    Fixed-size state, no allocation: a plain struct, zero it or call
-    lw_glr_init.
+    Fixed-size state, no allocation: a plain struct, set up (and
+    restarted after a signal) by lw_glr_init.
     =========================================================================
 */
 
