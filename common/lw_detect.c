@@ -34,6 +34,7 @@
 #include "lw_glr.h"
 #include "lw_hst.h"
 #include "lw_season.h"
+#include "lw_sparse.h"
 #include "lw_tod.h"
 #include "lw_watch.h"
 #include "lw_util.h"
@@ -123,6 +124,16 @@
 #define S_TOD_DAYS 7
 #define S_TOD_EXCESS 2
 #define S_TOD_MARGIN 0.5
+//  Intermittent sensors (lw_sparse): share of the recent points (an EWMA
+//  over `window` points) at their floor above which a sensor is
+//  intermittent, earlier silences needed before one is a record, how many
+//  times the longest of them a record must exceed, and the tail of a
+//  record (times the 2 tests: 5e-4, a score of 0.73 at the default
+//  decades, above the default open_threshold: an alert)
+#define S_SPARSE_SHARE 0.8
+#define S_SPARSE_SILENCES 5
+#define S_SPARSE_RATIO 1.0
+#define S_SPARSE_TAIL 0.00025
 
 static const char *s_part_names[S_PARTS] = {
     LW_DETECTOR_ROBUST_Z, LW_DETECTOR_SHIFT, LW_DETECTOR_FOREST,
@@ -142,6 +153,8 @@ struct _lw_detector_t {
     lw_context_t *context;       //  Context part, NULL when off
     lw_glr_t sustained;          //  Sustained part's CUSUM runs
     lw_tod_t *tod;               //  Time-of-day calibration, NULL when off
+    lw_sparse_t *sparse;         //  Intermittent sensors, NULL when off
+    bool silence;                //  A record silence set the last score
     lw_faults_t *faults;         //  Fault tests, NULL when off
     bool fault;                  //  They fired on the last point
     lw_calib_t *calib[S_PARTS];  //  One calibrator per part
@@ -194,6 +207,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->season_period = 86400;
     out->season_bins = 1440;
     out->tod = true;
+    out->sparse = true;
     out->watch_penalty = 0.5;
     out->context = false;
     out->sustained = true;
@@ -312,6 +326,8 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
                     LW_SEASON_BINS_MAX, &out->season_bins))
         rc = -1;
     if (s_cfg_switch (cfg, "detect/tod", dflt.tod, &out->tod))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/sparse", dflt.sparse, &out->sparse))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
@@ -442,6 +458,12 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
                                 S_TOD_DAYS, S_TOD_EXCESS, S_TOD_MARGIN);
         failed |= self->tod == NULL;
     }
+    if (cfg->sparse && cfg->calibration) {
+        self->sparse = lw_sparse_new (cfg->window, S_SPARSE_SHARE,
+                                      S_SPARSE_SILENCES, S_SPARSE_RATIO,
+                                      cfg->calib_alpha);
+        failed |= self->sparse == NULL;
+    }
     if (cfg->faults) {
         self->faults = lw_faults_new (cfg);
         failed |= self->faults == NULL;
@@ -469,6 +491,7 @@ lw_detector_destroy (lw_detector_t **self_p)
         lw_season_destroy (&self->season);
         lw_context_destroy (&self->context);
         lw_tod_destroy (&self->tod);
+        lw_sparse_destroy (&self->sparse);
         lw_faults_destroy (&self->faults);
         free (self);
         *self_p = NULL;
@@ -551,6 +574,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     const double *features = item->features;
     double value = item->value;
     self->fault = false;
+    self->silence = false;
     item->score = 0;
     item->expected_low = value;
     item->expected_high = value;
@@ -682,6 +706,17 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
+    //  An intermittent sensor (lw_sparse: mostly at its floor, the rolling
+    //  minimum, with bursts): a burst is judged against the earlier
+    //  bursts' sizes (0 = no opinion), a silence against the earlier
+    //  silences
+    double floor_value = features[LW_F_MIN];
+    double burst_tail = 0;
+    self->silence = false;
+    if (self->sparse) {
+        burst_tail = lw_sparse_burst_tail (self->sparse, value, floor_value);
+        self->silence = lw_sparse_silence (self->sparse, value, floor_value);
+    }
     bool fault[S_PARTS] = {false, false, false, false, false, false, false};
     for (int part = 0; part < S_PARTS; part++) {
         if (!self->enabled[part])
@@ -759,11 +794,28 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         }
         else if (part == S_FOREST && !warm)
             part_tail = 1;
+        //  A burst of an intermittent sensor is a spike only as far as
+        //  its size is rare among the earlier bursts': its z (against a
+        //  floor whose spread is 0, a scale that decayed in the silence)
+        //  says how long the silence was. Then it is no fault either:
+        //  the sensor's own bursts say it is common
+        if (part == S_SPIKE && burst_tail > 0) {
+            if (burst_tail > part_tail)
+                part_tail = burst_tail;
+            fault[part] = false;
+        }
         if (part_tail < tail) {
             tail = part_tail;
             self->top = part;
         }
     }
+    //  A silence longer than the sensor's earlier silences (a disk that
+    //  stopped writing, a valve that no longer opens): rare, whatever the
+    //  level parts say (to them a value at the floor is normal)
+    if (self->silence && S_SPARSE_TAIL < tail)
+        tail = S_SPARSE_TAIL;
+    else
+        self->silence = false;
     if (parts > 0)
         tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
     if (watch > 1 && s_heavy_tailed (self))
@@ -861,6 +913,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         if (self->tod)
             lw_tod_learn (self->tod, item->time, any_fault ? 1 : plain_tail);
     }
+    if (self->sparse)
+        lw_sparse_learn (self->sparse, value, floor_value);
     self->short_level = short_level;
     //  The spike level learns from the clipped value: a flagged point
     //  moves L and D by a bounded step only, yet a lasting shift is learned
@@ -883,6 +937,8 @@ lw_detector_name (lw_detector_t *self)
     assert (self);
     if (self->fault)
         return lw_faults_name (self->faults);
+    if (self->silence)
+        return LW_DETECTOR_SILENCE;
     return s_part_names[self->top];
 }
 

@@ -68,6 +68,9 @@ typedef struct {
     bool tod;                   //  Time-of-day calibration (lw_tod): an
                                 //  event recurring at this time of day
                                 //  on earlier days is ordinary
+    bool sparse;                //  Intermittent sensors (lw_sparse): bursts
+                                //  against earlier bursts, silences
+                                //  against earlier silences
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
                                 //  capped at 10000; 0 = off
@@ -121,6 +124,8 @@ void
 #define LW_DETECTOR_SEASON "season"         //  Value vs the time of day
 #define LW_DETECTOR_CONTEXT "context"       //  Value out of its sequence
 #define LW_DETECTOR_SUSTAINED "sustained"   //  Sustained shift, any size
+#define LW_DETECTOR_SILENCE "silence"       //  Intermittent sensor silent
+                                            //  longer than ever (lw_sparse)
 
 //  Feature extraction state for one sensor. The _new functions below
 //  return an object the caller owns (destroy it), or NULL when out of
@@ -180,9 +185,15 @@ void
 //  least 2 of the last 7 days more than at other times of day (a daily
 //  job's burst), at most half a decade less rare, gets p = max (p, the
 //  rate of such days among the points at this time of day): ordinary at
-//  its hour, not elsewhere. An onset filter halves a score that does not
-//  beat the maximum of the last `refractory` points, so a change scores
-//  high where it starts.
+//  its hour, not elsewhere. With detect/sparse (lw_sparse), on an
+//  intermittent sensor (more than 80 % of its recent points equal their
+//  floor, the rolling minimum: a disk that writes now and then, a valve,
+//  a batch pump), a burst's spike tail is no rarer than the share of
+//  earlier bursts at least as large, and the point where a silence gets
+//  longer than the longest of its last 128 silences p = 2.5e-4 (named
+//  "silence").
+//  An onset filter halves a score that does not beat the maximum of the
+//  last `refractory` points, so a change scores high where it starts.
 typedef struct _lw_detector_t lw_detector_t;
 lw_detector_t *
     lw_detector_new (const lw_detect_cfg_t *cfg);

@@ -211,6 +211,14 @@ s_test_cfg (bool verbose)
     assert (!cfg.sustained);
     zconfig_put (root, "detect/sustained", "-1");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
+    zconfig_put (root, "detect/sustained", "1");
+    //  The intermittent sensors' switch (lw_sparse)
+    assert (dflt.sparse);
+    zconfig_put (root, "detect/sparse", "0");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (!cfg.sparse);
+    zconfig_put (root, "detect/sparse", "2");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
