@@ -129,7 +129,9 @@
 //  intermittent, earlier silences needed before one is a record, how many
 //  times the longest of them a record must exceed, and the tail of a
 //  record (times the 2 tests: 5e-4, a score of 0.73 at the default
-//  decades, above the default open_threshold: an alert)
+//  decades, above the default open_threshold: an alert); with
+//  silence_model, the earlier silences must grant a record that tail
+//  too (lw_sparse.h)
 #define S_SPARSE_SHARE 0.8
 #define S_SPARSE_SILENCES 5
 #define S_SPARSE_RATIO 1.0
@@ -208,6 +210,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->season_bins = 1440;
     out->tod = true;
     out->sparse = true;
+    out->silence_model = true;
     out->watch_penalty = 0.5;
     out->context = false;
     out->sustained = true;
@@ -328,6 +331,9 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
     if (s_cfg_switch (cfg, "detect/tod", dflt.tod, &out->tod))
         rc = -1;
     if (s_cfg_switch (cfg, "detect/sparse", dflt.sparse, &out->sparse))
+        rc = -1;
+    if (s_cfg_switch (cfg, "detect/silence_model", dflt.silence_model,
+                      &out->silence_model))
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
@@ -461,7 +467,8 @@ lw_detector_new (const lw_detect_cfg_t *cfg)
     if (cfg->sparse && cfg->calibration) {
         self->sparse = lw_sparse_new (cfg->window, S_SPARSE_SHARE,
                                       S_SPARSE_SILENCES, S_SPARSE_RATIO,
-                                      cfg->calib_alpha);
+                                      cfg->calib_alpha,
+                                      cfg->silence_model ? S_SPARSE_TAIL : 0);
         failed |= self->sparse == NULL;
     }
     if (cfg->faults) {

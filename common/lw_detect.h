@@ -71,6 +71,9 @@ typedef struct {
     bool sparse;                //  Intermittent sensors (lw_sparse): bursts
                                 //  against earlier bursts, silences
                                 //  against earlier silences
+    bool silence_model;         //  ... a record silence must also be rare
+                                //  by the earlier silences' mean and
+                                //  spread (not many, short ones' record)
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
                                 //  capped at 10000; 0 = off
@@ -191,7 +194,10 @@ void
 //  a batch pump), a burst's spike tail is no rarer than the share of
 //  earlier bursts at least as large, and the point where a silence gets
 //  longer than the longest of its last 128 silences p = 2.5e-4 (named
-//  "silence").
+//  "silence"); with detect/silence_model, once 10 silences were seen, it
+//  must also be longer than their mean + spread x ln (1 / 2.5e-4) (their
+//  standard deviation, at most the mean: beyond its mean a silence's
+//  tail falls off exponentially, so the record is as rare as p says).
 //  An onset filter halves a score that does not beat the maximum of the
 //  last `refractory` points, so a change scores high where it starts.
 typedef struct _lw_detector_t lw_detector_t;

@@ -219,6 +219,14 @@ s_test_cfg (bool verbose)
     assert (!cfg.sparse);
     zconfig_put (root, "detect/sparse", "2");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
+    zconfig_put (root, "detect/sparse", "1");
+    //  ... and its model of the earlier silences
+    assert (dflt.silence_model);
+    zconfig_put (root, "detect/silence_model", "0");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (!cfg.silence_model);
+    zconfig_put (root, "detect/silence_model", "2");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");

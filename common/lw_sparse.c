@@ -5,8 +5,9 @@
 
     See lw_sparse.h. The share is an EWMA of "this point equalled its
     floor" (a plain mean over the first `window` points); the silences are
-    a ring of run lengths whose maximum is recomputed when a silence is
-    added (at the start of a burst, not per point). The self test also
+    a ring of run lengths whose maximum, sum and sum of squares (the
+    model's mean and spread) are recomputed when a silence is added (at
+    the start of a burst, not per point). The self test also
     runs whole detectors (lw_detect.h) on an intermittent signal, with and
     without the class.
     =========================================================================
@@ -32,6 +33,7 @@ struct _lw_sparse_t {
     double share;                  //  Share at the floor that makes it active
     int silences;                  //  Silences needed before a record counts
     double ratio;                  //  Record: longer than ratio x the longest
+    double rarity;                 //  ln (1 / the record's tail), 0 = no model
     long learned;                  //  Points learned
     double at_floor;               //  EWMA of "the point equalled its floor"
     bool active;                   //  Intermittent (as of the points learned)
@@ -41,6 +43,8 @@ struct _lw_sparse_t {
     long seen;                     //  Silences learned (all time)
     long ring[LW_SPARSE_SILENCES]; //  The last silences' lengths
     long longest;                  //  Their maximum
+    double total;                  //  Their sum
+    double squares;                //  Their sum of squares
 };
 
 //  --------------------------------------------------------------------------
@@ -48,13 +52,14 @@ struct _lw_sparse_t {
 
 lw_sparse_t *
 lw_sparse_new (long window, double share, int silences, double ratio,
-               double calib_alpha)
+               double calib_alpha, double tail)
 {
     assert (window >= 1);
     assert (share >= 0 && share <= 1);
     assert (silences >= 1 && silences <= LW_SPARSE_SILENCES);
     assert (ratio >= 1);
     assert (calib_alpha >= 0 && calib_alpha <= 0.5);
+    assert (tail >= 0 && tail <= 1);
     lw_sparse_t *self = (lw_sparse_t *)calloc (1, sizeof (lw_sparse_t));
     if (!self)
         return NULL;
@@ -62,6 +67,9 @@ lw_sparse_new (long window, double share, int silences, double ratio,
     self->share = share;
     self->silences = silences;
     self->ratio = ratio;
+    //  A tail of waits falling off as exp (-(L - m) / s) is below `tail`
+    //  beyond m + s ln (1 / tail)
+    self->rarity = tail > 0 ? -log (tail) : 0;
     self->bursts = lw_calib_new (calib_alpha, LW_SPARSE_BURSTS);
     if (!self->bursts)
         lw_sparse_destroy (&self);
@@ -119,6 +127,25 @@ lw_sparse_silence (lw_sparse_t *self, double value, double floor)
     //  the same event (a constant alarm would open again each time the
     //  detector's onset filter let go of it)
     double record = self->ratio * (double)self->longest;
+    //  ... and, once LW_SPARSE_MODEL silences were seen, rare by their
+    //  own measure: beyond their mean, their tail falls off
+    //  exponentially with their spread (the standard deviation, at most
+    //  the mean: a memoryless wait's), so a silence is as rare as the
+    //  caller's tail beyond mean + spread x ln (1 / tail). A record among
+    //  many short, irregular silences is the usual growth of their
+    //  maximum (about mean x ln n for n memoryless waits), not news; a
+    //  record on a regular sensor is
+    if (self->rarity > 0 && self->seen >= LW_SPARSE_MODEL) {
+        long kept = self->seen < LW_SPARSE_SILENCES ? self->seen
+                                                    : LW_SPARSE_SILENCES;
+        double mean = self->total / (double)kept;
+        double variance = self->squares / (double)kept - mean * mean;
+        double spread = variance > 0 ? sqrt (variance) : 0;
+        if (spread > mean)
+            spread = mean;
+        if (mean + self->rarity * spread > record)
+            record = mean + self->rarity * spread;
+    }
     return (double)(self->run + 1) > record && (double)self->run <= record;
 }
 
@@ -144,9 +171,15 @@ lw_sparse_learn (lw_sparse_t *self, double value, double floor)
             long kept = self->seen < LW_SPARSE_SILENCES ? self->seen
                                                         : LW_SPARSE_SILENCES;
             self->longest = 0;
-            for (long index = 0; index < kept; index++)
+            self->total = 0;
+            self->squares = 0;
+            for (long index = 0; index < kept; index++) {
                 if (self->ring[index] > self->longest)
                     self->longest = self->ring[index];
+                double length = (double)self->ring[index];
+                self->total += length;
+                self->squares += length * length;
+            }
         }
     }
     self->run = at_floor ? self->run + 1 : 0;
@@ -233,7 +266,7 @@ lw_sparse_test (bool verbose)
         printf ("\n");
 
     //  Gaussian noise is never intermittent: no opinion, ever
-    lw_sparse_t *sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002);
+    lw_sparse_t *sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
     assert (sparse);
     uint64_t state = 11;
     for (int index = 0; index < 2000; index++) {
@@ -247,7 +280,7 @@ lw_sparse_test (bool verbose)
     assert (sparse == NULL);
 
     //  An intermittent signal: active once `window` points are seen
-    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002);
+    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
     assert (sparse);
     for (long index = 0; index < 63; index++)
         lw_sparse_learn (sparse, 0, 0);
@@ -329,18 +362,110 @@ lw_sparse_test (bool verbose)
     lw_sparse_destroy (&sparse);
 
     //  Half the points at the floor is not intermittent at share 0.8
-    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002);
+    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
     assert (sparse);
     for (long index = 0; index < 2000; index++)
         lw_sparse_learn (sparse, index % 2 ? 0 : 7, 0);
     assert (!lw_sparse_active (sparse));
     lw_sparse_destroy (&sparse);
 
+    //  The model of the silences. Fewer than LW_SPARSE_MODEL silences: the
+    //  record alone, with and without it (a first silence of 64 points,
+    //  six of 10: a silence of 65 is the record)
+    lw_sparse_t *plain = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
+    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 2.5e-4);
+    assert (plain && sparse);
+    for (long index = 0; index < 64; index++) {
+        lw_sparse_learn (plain, 0, 0);
+        lw_sparse_learn (sparse, 0, 0);
+    }
+    for (int count = 0; count < 7; count++) {
+        lw_sparse_learn (plain, 1000, 0);
+        lw_sparse_learn (sparse, 1000, 0);
+        long length = count < 6 ? 10 : 64;
+        for (long index = 0; index < length; index++) {
+            assert (!lw_sparse_silence (plain, 0, 0));
+            assert (!lw_sparse_silence (sparse, 0, 0));
+            lw_sparse_learn (plain, 0, 0);
+            lw_sparse_learn (sparse, 0, 0);
+        }
+    }
+    assert (lw_sparse_silence (plain, 0, 0));
+    assert (lw_sparse_silence (sparse, 0, 0));
+    lw_sparse_destroy (&plain);
+    lw_sparse_destroy (&sparse);
+
+    //  Many short, irregular silences (memoryless waits of mean 6, each
+    //  ended by a one-point burst): the plain record fires one point past
+    //  the longest of the last LW_SPARSE_SILENCES; with the model a
+    //  silence is a record only beyond mean + spread x ln (1 / tail), on
+    //  exactly one point
+    plain = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
+    sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 2.5e-4);
+    assert (plain && sparse);
+    for (long index = 0; index < 64; index++) {
+        lw_sparse_learn (plain, 0, 0);
+        lw_sparse_learn (sparse, 0, 0);
+    }
+    long waits[400];
+    uint64_t mix = 0x9e3779b97f4a7c15ULL;
+    for (int count = 0; count < 400; count++) {
+        lw_sparse_learn (plain, 1000, 0);
+        lw_sparse_learn (sparse, 1000, 0);
+        //  A uniform in (0, 1) from a xorshift, then an exponential wait
+        mix ^= mix << 13;
+        mix ^= mix >> 7;
+        mix ^= mix << 17;
+        double uniform = ((double)(mix >> 11) + 0.5) / 9007199254740992.0;
+        waits[count] = 1 + (long)(-6 * log (uniform));
+        for (long index = 0; index < waits[count]; index++) {
+            lw_sparse_learn (plain, 0, 0);
+            lw_sparse_learn (sparse, 0, 0);
+        }
+    }
+    lw_sparse_learn (plain, 1000, 0);
+    lw_sparse_learn (sparse, 1000, 0);
+    //  The model's bar, from the last LW_SPARSE_SILENCES waits
+    double sum = 0, squares = 0;
+    long longest_wait = 0;
+    for (int count = 400 - LW_SPARSE_SILENCES; count < 400; count++) {
+        sum += (double)waits[count];
+        squares += (double)waits[count] * (double)waits[count];
+        if (waits[count] > longest_wait)
+            longest_wait = waits[count];
+    }
+    double mean = sum / LW_SPARSE_SILENCES;
+    double spread = sqrt (squares / LW_SPARSE_SILENCES - mean * mean);
+    if (spread > mean)
+        spread = mean;
+    double bar = mean + log (1 / 2.5e-4) * spread;
+    if (verbose)
+        printf ("   short silences: mean %.1f, spread %.1f, longest %ld, "
+                "model's bar %.1f\n", mean, spread, longest_wait, bar);
+    assert (bar > longest_wait + 1);
+    long plain_at = 0, model_at = 0, models = 0;
+    for (long run = 1; run <= 4 * (long)bar; run++) {
+        if (lw_sparse_silence (plain, 0, 0) && !plain_at)
+            plain_at = run;
+        if (lw_sparse_silence (sparse, 0, 0)) {
+            model_at = run;
+            models++;
+        }
+        lw_sparse_learn (plain, 0, 0);
+        lw_sparse_learn (sparse, 0, 0);
+    }
+    assert (plain_at == longest_wait + 1);
+    assert (models == 1 && model_at == (long)bar + 1);
+    lw_sparse_destroy (&plain);
+    lw_sparse_destroy (&sparse);
+
     //  Through the detector: after 3011 points of the signal (silences of
     //  19 to 39 points; it ends on a burst), a silence of 120 points is a
     //  record (an alarm named "silence") and the burst after it, of the
     //  usual size, scores lower than without the class; without it the
-    //  silence goes unnoticed
+    //  silence goes unnoticed. The model is on by default (detect/
+    //  silence_model): these silences are regular (spread 6), so 120 is
+    //  still news
     double burst_with, burst_without;
     const char *name_with, *name_without;
     double with = s_detector_run (true, 3011, 120, 1, &burst_with, &name_with);

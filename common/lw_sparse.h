@@ -32,6 +32,18 @@
       LW_SPARSE_SILENCES (a disk that stopped writing, a valve that no
       longer opens). That point only: the rest of the silence is the same
       event. lw_detect gives a record a fixed rare tail.
+    - A record must also be as rare as that tail says by the earlier
+      silences' own measure (`tail` > 0, once LW_SPARSE_MODEL silences
+      were seen; before that the record alone): beyond their mean m, their
+      tail falls off exponentially with their spread s (the standard
+      deviation of the last LW_SPARSE_SILENCES, at most m: a memoryless
+      wait's, whose chance to last beyond L is exp (-L / m)), so the
+      silence must be longer than m + s ln (1 / tail). A sensor whose
+      silences are many, short and irregular (night-time counts: dozens a
+      night, mean 8 points) sets a new record every few nights by chance
+      (the longest of n memoryless waits grows as m ln n): no news. On a
+      regular sensor (silences of 20 to 39 points) 4 times the usual
+      silence still is. `tail` = 0: the record alone.
     Memory: a calibrator (2.6 KB) and a ring of LW_SPARSE_SILENCES run
     lengths (1 KB), allocated once by _new; judging is O(1) (the burst
     tail O(calibrator bins)), learning O(1), and O(LW_SPARSE_SILENCES) at
@@ -48,6 +60,9 @@
 #define LW_SPARSE_SILENCES 128
 //  Burst sizes learned before the burst tail gives an opinion
 #define LW_SPARSE_BURSTS 10
+//  Silences seen before their model judges a record (before: the record
+//  alone)
+#define LW_SPARSE_MODEL 10
 
 typedef struct _lw_sparse_t lw_sparse_t;
 
@@ -56,11 +71,13 @@ typedef struct _lw_sparse_t lw_sparse_t;
 //  which the sensor is intermittent (0..1), silences: earlier silences
 //  needed before a record counts (1..LW_SPARSE_SILENCES), ratio: how many
 //  times the longest earlier silence a record must exceed (>= 1),
-//  calib_alpha: forgetting rate of the burst sizes (0..0.5). Returns it
+//  calib_alpha: forgetting rate of the burst sizes (0..0.5), tail: the
+//  tail the caller gives a record, which the memoryless model of the
+//  earlier silences must grant (0..1, 0 = no such test). Returns it
 //  (caller owns, lw_sparse_destroy) or NULL when out of memory.
 lw_sparse_t *
     lw_sparse_new (long window, double share, int silences, double ratio,
-                   double calib_alpha);
+                   double calib_alpha, double tail);
 void
     lw_sparse_destroy (lw_sparse_t **self_p);
 //  True when the sensor is intermittent now (judged on the points
@@ -74,7 +91,9 @@ bool
 double
     lw_sparse_burst_tail (lw_sparse_t *self, double value, double floor);
 //  True when value is at the floor and the silence it extends (this
-//  point included) becomes a record with it (see above). Pure.
+//  point included) becomes a record with it: longer than ratio x the
+//  longest of the last LW_SPARSE_SILENCES silences and, with tail > 0,
+//  than their mean + spread x ln (1 / tail) (see above). Pure.
 bool
     lw_sparse_silence (lw_sparse_t *self, double value, double floor);
 //  Learns a point and its floor (non-finite ones are not learned)
