@@ -5,9 +5,10 @@
 
     See lw_sparse.h. The share is an EWMA of "this point equalled its
     floor" (a plain mean over the first `window` points); the silences are
-    a ring of run lengths whose maximum, sum and sum of squares (the
-    model's mean and spread) are recomputed when a silence is added (at
-    the start of a burst, not per point). The self test also
+    a ring of run lengths whose sum and sum of squares (the model's mean
+    and spread) follow each silence added (at the start of a burst), and
+    whose maximum is searched again only when the longest leaves the
+    ring. The self test also
     runs whole detectors (lw_detect.h) on an intermittent signal, with and
     without the class.
     =========================================================================
@@ -166,19 +167,25 @@ lw_sparse_learn (lw_sparse_t *self, double value, double floor)
             self->unit = (value - floor) / S_UNIT_DIVISOR;
         lw_calib_learn (self->bursts, (value - floor) / self->unit);
         if (self->run > 0) {
-            self->ring[self->seen % LW_SPARSE_SILENCES] = self->run;
+            //  The silence replaces the oldest of the ring (0 while it
+            //  fills): sum and sum of squares follow exactly (integer
+            //  lengths), the maximum is searched again only when the one
+            //  leaving was it
+            long *slot = &self->ring[self->seen % LW_SPARSE_SILENCES];
+            double gone = (double)*slot;
+            double length = (double)self->run;
+            self->total += length - gone;
+            self->squares += length * length - gone * gone;
+            bool was_longest = *slot == self->longest;
+            *slot = self->run;
             self->seen++;
-            long kept = self->seen < LW_SPARSE_SILENCES ? self->seen
-                                                        : LW_SPARSE_SILENCES;
-            self->longest = 0;
-            self->total = 0;
-            self->squares = 0;
-            for (long index = 0; index < kept; index++) {
-                if (self->ring[index] > self->longest)
-                    self->longest = self->ring[index];
-                double length = (double)self->ring[index];
-                self->total += length;
-                self->squares += length * length;
+            if (self->run >= self->longest)
+                self->longest = self->run;
+            else if (was_longest) {
+                self->longest = 0;
+                for (long index = 0; index < LW_SPARSE_SILENCES; index++)
+                    if (self->ring[index] > self->longest)
+                        self->longest = self->ring[index];
             }
         }
     }
