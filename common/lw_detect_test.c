@@ -140,6 +140,28 @@ s_feed (lw_extract_t *extract, lw_detector_t *detector, lw_item_t *item,
 }
 
 //  --------------------------------------------------------------------------
+//  Self test helper: a 0/1 switch of the `detect` section that defaults to
+//  on (dflt) reads 0 into *loaded (a field of *cfg), refuses 2 and -1,
+//  and is left at 1.
+
+static void
+s_test_switch (zconfig_t *root, lw_detect_cfg_t *cfg, const char *key,
+               bool dflt, const bool *loaded)
+{
+    assert (dflt);
+    zconfig_put (root, key, "0");
+    assert (lw_detect_cfg_load (root, cfg) == 0);
+    assert (!*loaded);
+    zconfig_put (root, key, "2");
+    assert (lw_detect_cfg_load (root, cfg) == -1);
+    zconfig_put (root, key, "-1");
+    assert (lw_detect_cfg_load (root, cfg) == -1);
+    zconfig_put (root, key, "1");
+    assert (lw_detect_cfg_load (root, cfg) == 0);
+    assert (*loaded);
+}
+
+//  --------------------------------------------------------------------------
 //  Self test of the `detect` section reader.
 
 static void
@@ -196,37 +218,15 @@ s_test_cfg (bool verbose)
     zconfig_put (root, "detect/context_bins", "1");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_put (root, "detect/context_bins", "6");
-    //  The time-of-day calibration's switch
-    assert (dflt.tod);
-    zconfig_put (root, "detect/tod", "0");
-    assert (lw_detect_cfg_load (root, &cfg) == 0);
-    assert (!cfg.tod);
-    zconfig_put (root, "detect/tod", "2");
-    assert (lw_detect_cfg_load (root, &cfg) == -1);
-    zconfig_put (root, "detect/tod", "1");
-    //  The sustained part's switch
-    assert (dflt.sustained);
-    zconfig_put (root, "detect/sustained", "0");
-    assert (lw_detect_cfg_load (root, &cfg) == 0);
-    assert (!cfg.sustained);
-    zconfig_put (root, "detect/sustained", "-1");
-    assert (lw_detect_cfg_load (root, &cfg) == -1);
-    zconfig_put (root, "detect/sustained", "1");
-    //  The intermittent sensors' switch (lw_sparse)
-    assert (dflt.sparse);
-    zconfig_put (root, "detect/sparse", "0");
-    assert (lw_detect_cfg_load (root, &cfg) == 0);
-    assert (!cfg.sparse);
-    zconfig_put (root, "detect/sparse", "2");
-    assert (lw_detect_cfg_load (root, &cfg) == -1);
-    zconfig_put (root, "detect/sparse", "1");
-    //  ... and its model of the earlier silences
-    assert (dflt.silence_model);
-    zconfig_put (root, "detect/silence_model", "0");
-    assert (lw_detect_cfg_load (root, &cfg) == 0);
-    assert (!cfg.silence_model);
-    zconfig_put (root, "detect/silence_model", "2");
-    assert (lw_detect_cfg_load (root, &cfg) == -1);
+    //  The switches that default to on: the time-of-day calibration,
+    //  the sustained part, intermittent sensors (lw_sparse) and their
+    //  model of the earlier silences
+    s_test_switch (root, &cfg, "detect/tod", dflt.tod, &cfg.tod);
+    s_test_switch (root, &cfg, "detect/sustained", dflt.sustained,
+                   &cfg.sustained);
+    s_test_switch (root, &cfg, "detect/sparse", dflt.sparse, &cfg.sparse);
+    s_test_switch (root, &cfg, "detect/silence_model", dflt.silence_model,
+                   &cfg.silence_model);
     zconfig_destroy (&root);
     if (verbose)
         printf ("   cfg: defaults, keys, ranges, relations OK\n");
