@@ -94,9 +94,9 @@
 #define S_SEASON_RATE 0.01
 #define S_SEASON_FLOOR 0.1
 #define S_SEASON_GATE 0.5
-//  Multiple tests over time (lw_watch) apply on a heavy-tailed sensor:
-//  the spike part's own history calls a deviation of this z more common
-//  than the fixed map does
+//  Multiple tests over time (lw_watch) weigh more on a heavy-tailed
+//  sensor: the spike part's own history calls a deviation of this z more
+//  common than the fixed map does
 #define S_HEAVY_Z 4.0
 //  Context part (lw_context): step bins (1 = the value alone), span of
 //  its bins in sigmas (coarse: the noise stays in a bin or two), table
@@ -212,6 +212,7 @@ lw_detect_cfg_default (lw_detect_cfg_t *out)
     out->sparse = true;
     out->silence_model = true;
     out->watch_penalty = 0.5;
+    out->watch_normal = 0.25;
     out->context = false;
     out->sustained = true;
     out->context_bins = 8;
@@ -337,6 +338,9 @@ lw_detect_cfg_load (zconfig_t *cfg, lw_detect_cfg_t *out)
         rc = -1;
     if (lw_cfg_double (cfg, "detect/watch_penalty", dflt.watch_penalty, 0, 2,
                        &out->watch_penalty))
+        rc = -1;
+    if (lw_cfg_double (cfg, "detect/watch_normal", dflt.watch_normal, 0, 2,
+                       &out->watch_normal))
         rc = -1;
     if (s_cfg_switch (cfg, "detect/context", dflt.context, &out->context))
         rc = -1;
@@ -699,17 +703,16 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  Calibrate each part, combine: the rarest part, corrected for the
     //  number of (effective) tests
     long left = s_parts_left (self);
-    //  Multiple tests over time, on a heavy-tailed sensor: every point
-    //  scored is another chance for a chance record, and where large
-    //  deviations are common (bursty counts) those come often, so the
-    //  longer such a detector has watched, the rarer a point must be: a
-    //  factor (n / LW_WATCH_FROM)^watch_penalty, n capped at
-    //  LW_WATCH_UNTIL (bounded: a sensor watched for a year is as
-    //  sensitive as one watched that long). A well-behaved sensor, whose
-    //  own history agrees with the fixed map, keeps its sensitivity
+    //  Multiple tests over time: every point scored is another chance for
+    //  a chance record, so the longer a detector has watched, the rarer a
+    //  point must be, and a young one (whose calibration cannot call
+    //  anything rarer than the few points it has seen) is judged less
+    //  strictly: a factor (n / LW_WATCH_FROM)^exponent, n held within
+    //  LW_WATCH_YOUNG..LW_WATCH_UNTIL (lw_watch.h); the exponent is
+    //  watch_penalty where large deviations are common (bursty counts:
+    //  chance records come often), watch_normal elsewhere
     if (self->scored < LW_WATCH_UNTIL)
         self->scored++;
-    double watch = lw_watch_factor (self->scored, cfg->watch_penalty);
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
@@ -825,8 +828,9 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         self->silence = false;
     if (parts > 0)
         tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
-    if (watch > 1 && s_heavy_tailed (self))
-        tail *= watch;
+    tail *= lw_watch_factor (self->scored, s_heavy_tailed (self)
+                                               ? cfg->watch_penalty
+                                               : cfg->watch_normal);
     //  Time-of-day calibration: an event that came at this time of day
     //  on earlier days (a daily job's burst) is as rare as such events
     //  are among the points at this time of day, if that is less rare

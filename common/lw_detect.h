@@ -76,7 +76,8 @@ typedef struct {
                                 //  spread (not many, short ones' record)
     double watch_penalty;       //  On a heavy-tailed sensor: tail x
                                 //  (points scored / 2000) ^ this, points
-                                //  capped at 10000; 0 = off
+                                //  held within 250..10000; 0 = off
+    double watch_normal;        //  The same on a well-behaved sensor
     bool context;               //  Part: sequence novelty (lw_context)
     long context_bins;          //  Its value bins
     long context_order;         //  Its longest context (symbols)
@@ -179,10 +180,12 @@ void
 //  deviation floors hold. The ensemble's p is the smallest part's times 2
 //  (the z parts see one deviation at several scales: about two
 //  independent tests); score =
-//  1 - 2^(-(-log10 p) / decades). On a heavy-tailed sensor (the spike
-//  part's own history calls a 4-sigma deviation more common than the
-//  fixed map) p is multiplied by lw_watch_factor (points scored,
-//  watch_penalty): multiple tests over time. With detect/tod (lw_tod),
+//  1 - 2^(-(-log10 p) / decades). Multiple tests over time: p is
+//  multiplied by lw_watch_factor (points scored, exponent), below 1 for
+//  a young detector, above for an old one; the exponent is
+//  watch_penalty on a heavy-tailed sensor (the spike part's own history
+//  calls a 4-sigma deviation more common than the fixed map),
+//  watch_normal elsewhere. With detect/tod (lw_tod),
 //  on a regularly sampled sensor, p is calibrated against the same time
 //  of day too: an event that came within an hour of this time on at
 //  least 2 of the last 7 days more than at other times of day (a daily

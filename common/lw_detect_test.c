@@ -205,6 +205,13 @@ s_test_cfg (bool verbose)
     zconfig_put (root, "detect/watch_penalty", "5");
     assert (lw_detect_cfg_load (root, &cfg) == -1);
     zconfig_put (root, "detect/watch_penalty", "0.5");
+    assert (dflt.watch_normal > 0 && dflt.watch_normal < dflt.watch_penalty);
+    zconfig_put (root, "detect/watch_normal", "-0.1");
+    assert (lw_detect_cfg_load (root, &cfg) == -1);
+    zconfig_put (root, "detect/watch_normal", "0");
+    assert (lw_detect_cfg_load (root, &cfg) == 0);
+    assert (cfg.watch_normal == 0);
+    zconfig_put (root, "detect/watch_normal", "0.25");
     //  The context part's keys
     assert (!dflt.context);
     zconfig_put (root, "detect/context", "1");
