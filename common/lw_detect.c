@@ -713,6 +713,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  chance records come often), watch_normal elsewhere
     if (self->scored < LW_WATCH_UNTIL)
         self->scored++;
+    //  Judged once per point, before anything learns it
+    bool heavy = s_heavy_tailed (self);
     double tail = 1;
     int parts = 0;
     self->top = S_SPIKE;
@@ -759,7 +761,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
             //  heavy-tailed sensor: there (bursty counts) a novel
             //  sequence is the sensor's normal (NAB's tweets lost 5 points)
             if (raw[S_CONTEXT] < 0 || !cfg->calibration ||
-                s_heavy_tailed (self) ||
+                heavy ||
                 lw_calib_learned (self->calib[S_CONTEXT]) < S_CALIB_WARMUP)
                 continue;
             double context_tail =
@@ -828,9 +830,8 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         self->silence = false;
     if (parts > 0)
         tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
-    tail *= lw_watch_factor (self->scored, s_heavy_tailed (self)
-                                               ? cfg->watch_penalty
-                                               : cfg->watch_normal);
+    tail *= lw_watch_factor (self->scored, heavy ? cfg->watch_penalty
+                                                 : cfg->watch_normal);
     //  Time-of-day calibration: an event that came at this time of day
     //  on earlier days (a daily job's burst) is as rare as such events
     //  are among the points at this time of day, if that is less rare
@@ -870,7 +871,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  which has seen the sensor's own history, tells them when its
     //  deviations are heavier-tailed)
     if (self->faults)
-        lw_faults_set_heavy (self->faults, s_heavy_tailed (self));
+        lw_faults_set_heavy (self->faults, heavy);
     self->fault =
         self->faults && lw_faults_step (self->faults, item);
     if (self->fault)
