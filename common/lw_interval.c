@@ -109,5 +109,18 @@ lw_interval_test (bool verbose)
     //  The first step (backward from time - 5) counts 60 s + 5 ns
     assert (close == LW_PROBE_STEPS - LW_PROBE_STEPS / 4);
     assert (lw_probe_median (&probe, 0.6, NULL) == 60 * LW_NS_PER_SEC);
+    //  Times from outside: a reading at 0 (the epoch) is one, a step
+    //  longer than an int64 holds (from 1800 to 2200) is none
+    lw_probe_t epoch = {0};
+    assert (!lw_probe_add (&epoch, 0));
+    assert (!lw_probe_add (&epoch, 60 * LW_NS_PER_SEC));
+    assert (epoch.count == 1 && epoch.step[0] == 60 * LW_NS_PER_SEC);
+    lw_probe_t far = {0};
+    assert (!lw_probe_add (&far, -5364662400LL * LW_NS_PER_SEC));
+    assert (!lw_probe_add (&far, 7258118400LL * LW_NS_PER_SEC));
+    assert (!lw_probe_add (&far, INT64_MAX));
+    assert (!lw_probe_add (&far, INT64_MIN));
+    assert (!lw_probe_add (&far, INT64_MAX));
+    assert (far.count == 1 && far.step[0] > 0);
     printf ("OK\n");
 }

@@ -64,24 +64,31 @@ lw_interval_step (lw_interval_t *self, double interval, double factor)
 
 //  Sampling-interval probe: the first LW_PROBE_STEPS steps (forward in
 //  time) between a sensor's readings, whose median is its sampling
-//  interval. The season part and the time-of-day calibration bin the day
-//  by it. Zero-initialise before use.
+//  interval. The season part bins the day by it; the time-of-day
+//  calibration judges by it whether a sensor is sampled regularly.
+//  Zero-initialise before use.
 #define LW_PROBE_STEPS 31
 typedef struct {
-    int64_t last;                 //  Time of the previous reading, 0 = none
+    bool started;                 //  `last` holds a reading's time
+    int64_t last;                 //  Time of the previous reading
     int count;                    //  Steps collected
     int64_t step[LW_PROBE_STEPS]; //  The steps, ns
 } lw_probe_t;
 
-//  Adds a reading's time (ns). Returns true once the probe holds
-//  LW_PROBE_STEPS steps (later times change nothing).
+//  Adds a reading's time (ns; any int64, from outside). Returns true once
+//  the probe holds LW_PROBE_STEPS steps (later times change nothing). A
+//  step backwards, or too long for an int64 (centuries), is not one.
 static inline bool
 lw_probe_add (lw_probe_t *self, int64_t time)
 {
     if (self->count == LW_PROBE_STEPS)
         return true;
-    if (self->last != 0 && time > self->last)
-        self->step[self->count++] = time - self->last;
+    if (self->started && time > self->last) {
+        uint64_t step = (uint64_t)time - (uint64_t)self->last;
+        if (step <= (uint64_t)INT64_MAX)
+            self->step[self->count++] = (int64_t)step;
+    }
+    self->started = true;
     self->last = time;
     return self->count == LW_PROBE_STEPS;
 }
