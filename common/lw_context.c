@@ -211,6 +211,10 @@ s_symbol (const lw_context_t *self, double value, double floor)
 {
     double sigma = s_sigma (self, floor);
     double unit = 0.5 + 0.5 * tanh ((value - self->level) / (self->span * sigma));
+    //  Values near the double's limits: an infinite deviation over an
+    //  infinite scale is no number (and no long)
+    if (!(unit >= 0))
+        unit = 0;
     long bin = (long)(unit * (double)self->bins);
     if (bin < 0)
         bin = 0;
@@ -220,6 +224,8 @@ s_symbol (const lw_context_t *self, double value, double floor)
     if (self->seen > 0) {
         double move = 0.5 + 0.5 * tanh ((value - self->last) /
                                         (self->span * sigma));
+        if (!(move >= 0))
+            move = 0;
         step = (long)(move * self->steps);
         if (step < 0)
             step = 0;
@@ -289,8 +295,14 @@ lw_context_learn (lw_context_t *self, double value, double floor, bool model)
             else if (deviation < -clip)
                 deviation = -clip;
         }
-        self->level += weight * deviation;
-        self->absdev += weight * (fabs (deviation) - self->absdev);
+        //  A deviation beyond the double's range (values near its
+        //  limits) teaches the range nothing: it stays finite
+        double level = self->level + weight * deviation;
+        double absdev = self->absdev + weight * (fabs (deviation) - self->absdev);
+        if (isfinite (level) && isfinite (absdev)) {
+            self->level = level;
+            self->absdev = absdev;
+        }
     }
     self->last = value;
     self->seen++;
@@ -408,6 +420,25 @@ lw_context_test (bool verbose)
     assert (flat < 0.1);
     assert (isfinite (step) && isfinite (jump));
     assert (jump > flat + 3);
+    lw_context_destroy (&context);
+
+    //  Values at the double's limits (finite, from outside): the range
+    //  stays finite and every later raw score a number
+    context = lw_context_new (8, 5, 2, 2, 256, 0.01, 5);
+    assert (context);
+    for (long index = 0; index < 40; index++) {
+        double value = index % 2 ? 1e308 : -1e308;
+        if (index >= 5)
+            assert (!isnan (lw_context_raw (context, value, 0)));
+        lw_context_learn (context, value, 0, true);
+    }
+    assert (isfinite (context->level) && isfinite (context->absdev));
+    for (long index = 0; index < 100; index++) {
+        double raw = lw_context_raw (context, 5, 0);
+        assert (isfinite (raw) && raw >= 0);
+        lw_context_learn (context, 5, 0, true);
+    }
+    assert (isfinite (context->level) && isfinite (context->absdev));
     lw_context_destroy (&context);
     printf ("OK\n");
 }
