@@ -703,17 +703,7 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     //  Calibrate each part, combine: the rarest part, corrected for the
     //  number of (effective) tests
     long left = s_parts_left (self);
-    //  Multiple tests over time: every point scored is another chance for
-    //  a chance record, so the longer a detector has watched, the rarer a
-    //  point must be, and a young one (whose calibration cannot call
-    //  anything rarer than the few points it has seen) is judged less
-    //  strictly: a factor (n / LW_WATCH_FROM)^exponent, n held within
-    //  LW_WATCH_YOUNG..LW_WATCH_UNTIL (lw_watch.h); the exponent is
-    //  watch_penalty where large deviations are common (bursty counts:
-    //  chance records come often), watch_normal elsewhere
-    if (self->scored < LW_WATCH_UNTIL)
-        self->scored++;
-    //  Judged once per point, before anything learns it
+    //  Heavy tails, judged once per point before anything learns it
     bool heavy = s_heavy_tailed (self);
     double tail = 1;
     int parts = 0;
@@ -830,6 +820,16 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
         self->silence = false;
     if (parts > 0)
         tail *= parts < S_EFFECTIVE_PARTS ? parts : S_EFFECTIVE_PARTS;
+    //  Multiple tests over time: every point scored is another chance for
+    //  a chance record, so the longer a detector has watched, the rarer a
+    //  point must be, and a young one (whose calibration cannot call
+    //  anything rarer than the few points it has seen) is judged less
+    //  strictly: a factor (n / LW_WATCH_FROM)^exponent, n held within
+    //  LW_WATCH_YOUNG..LW_WATCH_UNTIL (lw_watch.h); the exponent is
+    //  watch_penalty where large deviations are common (bursty counts:
+    //  chance records come often), watch_normal elsewhere
+    if (self->scored < LW_WATCH_UNTIL)
+        self->scored++;
     tail *= lw_watch_factor (self->scored, heavy ? cfg->watch_penalty
                                                  : cfg->watch_normal);
     //  Time-of-day calibration: an event that came at this time of day
