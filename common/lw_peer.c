@@ -375,27 +375,6 @@ s_member (lw_peer_t *self, const char *sensor)
 }
 
 //  --------------------------------------------------------------------------
-//  qsort order of doubles
-
-static int
-s_compare (const void *left, const void *right)
-{
-    double a = *(const double *)left, b = *(const double *)right;
-    return a < b ? -1 : a > b ? 1 : 0;
-}
-
-//  --------------------------------------------------------------------------
-//  Median of values (sorted in place)
-
-static double
-s_median (double *values, size_t count)
-{
-    qsort (values, count, sizeof (double), s_compare);
-    return count % 2 ? values[count / 2]
-                     : 0.5 * (values[count / 2 - 1] + values[count / 2]);
-}
-
-//  --------------------------------------------------------------------------
 //  Closes the oldest pending row: judges its members (when there are
 //  enough) and frees its slot. Returns the members judged.
 
@@ -424,13 +403,13 @@ s_close_oldest (lw_peer_t *self, lw_peer_fn *fn, void *arg)
         s_member_t *member = self->present[index];
         self->residuals[index] = member->value[slot] - member->offset;
     }
-    double centre = s_median (self->residuals, count);
+    double centre = lw_median (self->residuals, count);
     for (size_t index = 0; index < count; index++) {
         s_member_t *member = self->present[index];
         self->spreads[index] =
             fabs (member->value[slot] - member->offset - centre);
     }
-    double row_spread = S_SIGMA_PER_MAD * s_median (self->spreads, count);
+    double row_spread = S_SIGMA_PER_MAD * lw_median (self->spreads, count);
     if (self->spread <= 0)
         self->spread = row_spread;
     else

@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  Burst sizes are learned in units of the first burst's size over this
-//  (the calibrator's bins cover 40 octaves of 1 + size / unit)
+//  Burst sizes are learned in units of the median of the first
+//  LW_SPARSE_BURSTS sizes over this (the calibrator's bins cover 40
+//  octaves of 1 + size / unit; a median, so that one glitch among the
+//  first bursts does not squeeze all later sizes into its lowest bins)
 #define S_UNIT_DIVISOR 1024.0
 
 struct _lw_sparse_t {
@@ -40,6 +42,8 @@ struct _lw_sparse_t {
     bool active;                   //  Intermittent (as of the points learned)
     long run;                      //  Points at the floor in a row, up to now
     double unit;                   //  Unit of the burst sizes, 0 = none yet
+    double first[LW_SPARSE_BURSTS]; //  The first burst sizes, until unit
+    int firsts;                    //  How many first holds
     lw_calib_t *bursts;            //  Calibrator of the burst sizes
     long seen;                     //  Silences learned (all time)
     long ring[LW_SPARSE_SILENCES]; //  The last silences' lengths
@@ -163,9 +167,22 @@ lw_sparse_learn (lw_sparse_t *self, double value, double floor)
     if (self->active && value > floor) {
         //  A burst of an intermittent sensor: its size, and the silence
         //  it ends
-        if (self->unit == 0)
-            self->unit = (value - floor) / S_UNIT_DIVISOR;
-        lw_calib_learn (self->bursts, (value - floor) / self->unit);
+        double size = value - floor;
+        if (self->unit > 0)
+            lw_calib_learn (self->bursts, size / self->unit);
+        else if (isfinite (size)) {
+            //  The first sizes wait for the unit, their median's
+            self->first[self->firsts++] = size;
+            if (self->firsts == LW_SPARSE_BURSTS) {
+                double sorted[LW_SPARSE_BURSTS];
+                memcpy (sorted, self->first, sizeof (sorted));
+                self->unit =
+                    lw_median (sorted, LW_SPARSE_BURSTS) / S_UNIT_DIVISOR;
+                for (int index = 0; index < LW_SPARSE_BURSTS; index++)
+                    lw_calib_learn (self->bursts, self->first[index] /
+                                                      self->unit);
+            }
+        }
         if (self->run > 0) {
             //  The silence replaces the oldest of the ring (0 while it
             //  fills): sum and sum of squares follow exactly (integer
@@ -367,6 +384,29 @@ lw_sparse_test (bool verbose)
     }
     assert (lw_sparse_silence (sparse, 0, 0));
     lw_sparse_destroy (&sparse);
+
+    //  The unit of the sizes is the first bursts' median: a glitch as the
+    //  very first burst (1e9 x the usual), or a size beyond the double's
+    //  range (from values at its limits), does not blind the burst tail
+    lw_sparse_t *glitched = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);
+    assert (glitched);
+    for (long index = 0; index < 64; index++)
+        lw_sparse_learn (glitched, 0, 0);
+    lw_sparse_learn (glitched, 1e12, 0);
+    lw_sparse_learn (glitched, 0, 0);
+    lw_sparse_learn (glitched, 1e308, -1e308);
+    lw_sparse_learn (glitched, 0, 0);
+    state = 5;
+    for (long index = 0; index < 5000; index++)
+        lw_sparse_learn (glitched, s_signal (&state, index, 1000), 0);
+    assert (lw_sparse_active (glitched));
+    usual = lw_sparse_burst_tail (glitched, 1000, 0);
+    large = lw_sparse_burst_tail (glitched, 10000, 0);
+    if (verbose)
+        printf ("   after a glitch: usual %.3g, 10x %.3g\n", usual, large);
+    assert (usual > 0.2 && usual <= 1);
+    assert (large > 0 && large < 1e-2);
+    lw_sparse_destroy (&glitched);
 
     //  Half the points at the floor is not intermittent at share 0.8
     sparse = lw_sparse_new (64, 0.8, 5, 1.0, 0.0002, 0);

@@ -521,6 +521,28 @@ lw_parse_double (const char *text, double min, double max, double *out)
 }
 
 //  --------------------------------------------------------------------------
+//  qsort order of doubles
+
+static int
+s_double_compare (const void *left, const void *right)
+{
+    double a = *(const double *)left, b = *(const double *)right;
+    return a < b ? -1 : a > b ? 1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Median of values (sorted in place); see lw_util.h.
+
+double
+lw_median (double *values, size_t count)
+{
+    assert (values && count > 0);
+    qsort (values, count, sizeof (double), s_double_compare);
+    return count % 2 ? values[count / 2]
+                     : 0.5 * (values[count / 2 - 1] + values[count / 2]);
+}
+
+//  --------------------------------------------------------------------------
 //  Standard normal draw from a seeded state (LCG + Box-Muller)
 
 double
@@ -842,6 +864,15 @@ lw_util_test (bool verbose)
     }
     assert (unlink (file_path) == 0);
     assert (rmdir (base) == 0);
+
+    //  Medians: odd and even counts, sorted in place
+    double odd[] = {5, 1, 4, 2, 3};
+    assert (lw_median (odd, 5) == 3);
+    assert (odd[0] == 1 && odd[4] == 5);
+    double even[] = {10, -2, 7, 1};
+    assert (lw_median (even, 4) == 4);
+    double one[] = {42};
+    assert (lw_median (one, 1) == 42);
 
     printf ("OK\n");
 }

@@ -74,6 +74,10 @@ int
 uint64_t
     lw_random_id (void);
 
+//  Median of `count` (>= 1) finite values; sorts them in place
+double
+    lw_median (double *values, size_t count);
+
 //  Standard normal draw from a seeded state (LCG + Box-Muller): the same
 //  state gives the same sequence. For self tests and benches, not for ids
 double
