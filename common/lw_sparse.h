@@ -20,8 +20,8 @@
     - A burst (a value above the floor) is judged by its size, value -
       floor, against the sizes of the earlier bursts: a calibrator
       (lw_calib, forgetting rate `calib_alpha`) of the sizes in units of
-      the first burst's (/ 1024), learned from every burst of the
-      intermittent sensor. Its tail is the share of earlier bursts at
+      the first LW_SPARSE_BURSTS sizes' median (/ 1024), learned from
+      every burst of the intermittent sensor. Its tail is the share of earlier bursts at
       least as large: lw_detect makes the spike part's tail no rarer than
       that (a burst as large as bursts usually are is no spike).
     - A silence (the run of consecutive points at the floor, this one
@@ -47,7 +47,8 @@
     Memory: a calibrator (2.6 KB) and a ring of LW_SPARSE_SILENCES run
     lengths (1 KB), allocated once by _new; judging is O(1) (the burst
     tail O(calibrator bins)), learning O(1), and O(LW_SPARSE_SILENCES) at
-    the end of a silence. No allocation. Deterministic.
+    the end of a silence only when the longest leaves the ring. No
+    allocation. Deterministic.
     =========================================================================
 */
 
