@@ -516,7 +516,8 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     //  A single point the spike test calls a fault is the spike test's:
     //  it enters the noise test as a 3 sigma point only (one spike is
     //  not a burst)
-    if (erfc (fabs (z) / M_SQRT2) <= budget && square > S_SPIKE_SQUARE)
+    double spike_tail = erfc (fabs (z) / M_SQRT2);
+    if (spike_tail <= budget && square > S_SPIKE_SQUARE)
         square = S_SPIKE_SQUARE;
     double far_square = far_z * far_z < S_VAR_CLIP ? far_z * far_z : S_VAR_CLIP;
     self->mean += S_MEAN_ALPHA * (clipped - self->mean);
@@ -539,6 +540,10 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     double test_scale = far->scale;
     if (self->seasonal && delayed)
         test_scale = season_scale;
+    //  ... floored like the others: the scale that old may lie below
+    //  today's floor (floor_rel follows the value)
+    if (test_scale < floor)
+        test_scale = floor;
     double test_z = far_used / (floored ? floor : test_scale);
     double test_clipped = test_z > S_CLIP_Z    ? S_CLIP_Z
                           : test_z < -S_CLIP_Z ? -S_CLIP_Z
@@ -551,7 +556,7 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     //  The tests' tails (the noise model's, on the scales learned at
     //  once) and verdicts; the rarest verdict is the judgement
     double tails[S_TESTS];
-    tails[S_SPIKE] = erfc (fabs (z) / M_SQRT2);
+    tails[S_SPIKE] = spike_tail;
     tails[S_LEVEL] =
         erfc (fabs (self->mean) / (sqrt (self->mean_var) * M_SQRT2));
     tails[S_NOISE] = s_chi2_tail (self->var / self->var_mean,
