@@ -197,6 +197,10 @@ lw_tod_tail (lw_tod_t *self, int64_t time, double tail)
     assert (self);
     if (!self->regular || !isfinite (tail))
         return 0;
+    //  The rate below is at most 1 / points (hits <= seen): a tail that
+    //  common gets no opinion, without counting (most points)
+    if (!(tail * self->points < 1))
+        return 0;
     double decades = s_decades (tail);
     int64_t now = s_absolute (self, time);
     int hits, seen;
