@@ -31,7 +31,8 @@
     --check exits 1 unless every recall >= 0.9 and false alerts per
     sensor-day <= 1 (the issue's target); --check stuck,dropout checks the
     recall of those types only (the ctest sim_recall_rules does), and
-    --check drift:0.5,spike checks drift against 0.5 instead of 0.9.
+    --check drift:0.5,spike checks drift against 0.5 instead of 0.9. A
+    name that is no fault type exits 2 before the run.
     =========================================================================
 */
 
@@ -131,6 +132,44 @@ s_number (const char *text, double min, double max, const char *option)
 }
 
 //  --------------------------------------------------------------------------
+//  Parses --check's list (comma-separated TYPE or TYPE:MIN; NULL = every
+//  type at 0.9) into minimum[type], -1 for a type not checked. Exits 2 on
+//  a name that is no fault type or a bad minimum, before the run.
+
+static void
+s_parse_check (const char *list, double *minimum)
+{
+    for (int type = 1; type <= LW_FAULT_TYPES; type++)
+        minimum[type] = list ? -1 : 0.9;
+    while (list && *list) {
+        size_t length = strcspn (list, ",");
+        char item[64];
+        if (length >= sizeof (item)) {
+            fprintf (stderr, "sim_recall: --check item too long\n");
+            exit (2);
+        }
+        snprintf (item, sizeof (item), "%.*s", (int)length, list);
+        char *colon = strchr (item, ':');
+        if (colon)
+            *colon = 0;
+        int found = 0;
+        for (int type = 1; type <= LW_FAULT_TYPES && !found; type++)
+            if (streq (item, lw_sim_fault_name (type)))
+                found = type;
+        if (!found) {
+            fprintf (stderr, "sim_recall: --check: '%s' is no fault type\n",
+                     item);
+            exit (2);
+        }
+        minimum[found] =
+            colon ? s_number (colon + 1, 0, 1, "--check TYPE:MIN") : 0.9;
+        list += length;
+        if (*list == ',')
+            list++;
+    }
+}
+
+//  --------------------------------------------------------------------------
 //  Runs the scenario and prints the table; exit 0, 1 (--check failed) or 2
 //  (bad usage or config)
 
@@ -142,6 +181,8 @@ main (int argc, char **argv)
     const char *config_path = LW_DEFAULT_CONFIG;
     bool check = false;
     const char *check_types = NULL; //  Comma-separated, NULL = all
+    double minimum[LW_FAULT_TYPES + 1]; //  Recall checked per type, -1 = none
+    s_parse_check (NULL, minimum);
     for (int argn = 1; argn < argc; argn++) {
         const char *arg = argv[argn];
         const char *value = argn + 1 < argc ? argv[argn + 1] : NULL;
@@ -161,6 +202,7 @@ main (int argc, char **argv)
             check = true;
             if (value && value[0] != '-')
                 check_types = argv[++argn];
+            s_parse_check (check_types, minimum);
         }
         else {
             fprintf (stderr,
@@ -372,31 +414,7 @@ main (int argc, char **argv)
         printf ("  %-12s %7zu %9zu %7.3f %11zu %15.3f\n",
                 lw_sim_fault_name (type), per_type[type], found[type], recall,
                 by_rule[type], machine_recall);
-        bool checked = true;
-        double minimum = 0.9;
-        if (check_types) {
-            //  Whole names in the comma-separated list, each perhaps with
-            //  its own minimum recall (name:R)
-            const char *name = lw_sim_fault_name (type);
-            size_t size = strlen (name);
-            checked = false;
-            for (const char *at = strstr (check_types, name); at && !checked;
-                 at = strstr (at + 1, name)) {
-                checked = (at == check_types || at[-1] == ',') &&
-                          (at[size] == ',' || at[size] == ':' ||
-                           at[size] == 0);
-                if (checked && at[size] == ':') {
-                    //  The minimum runs to the next comma
-                    const char *from = at + size + 1;
-                    size_t length = strcspn (from, ",");
-                    char text[32];
-                    snprintf (text, sizeof (text), "%.*s", (int)length, from);
-                    minimum = s_number (length < sizeof (text) ? text : NULL,
-                                        0, 1, "--check TYPE:MIN");
-                }
-            }
-        }
-        if (checked && recall < minimum)
+        if (minimum[type] >= 0 && recall < minimum[type])
             ok = false;
     }
     double sensor_days = (double)nsensors * days;
