@@ -11,8 +11,9 @@
       lost             sequence gaps + drops of every process
     Counters come from the members' heartbeats via the broker's STATUS,
     so the bench measures the node exactly as `lwctl status` sees it.
-    The heartbeat is set to 100 ms so the counters are fresh; nothing on
-    the data path depends on it.
+    The heartbeat is set to 100 ms so the counters are fresh, with 15
+    misses before a member counts as dead (the default node's 1.5 s);
+    nothing on the data path depends on them.
     =========================================================================
 */
 
@@ -29,9 +30,9 @@
 #define LW_BENCH_WARMUP 2000            //  ms before measuring
 #define LW_BENCH_HEARTBEAT "100"        //  ms between counter updates
 //  Missed heartbeats before a member counts as dead: 15 x 100 ms is the
-//  default node's 1.5 s (3 x 500 ms). With 3, a worker whose loop waited
-//  out backpressure for 300 ms at --max was taken for dead and its
-//  partitions moved in the middle of the measurement
+//  default node's 1.5 s (3 x 500 ms). With 3 (300 ms), busy members were
+//  taken for dead at --max and their partitions moved in the middle of
+//  the measurement
 #define LW_BENCH_MISSES "15"
 
 #define LW_BENCH_MEMBERS 64               //  Members a bench node tracks
@@ -313,8 +314,8 @@ lw_ctl_bench (lw_ctl_t *ctl, int argc, char **argv)
     delta_t delta;
     size_t missing = s_delta (start, end, &delta);
     if (missing)
-        fprintf (stderr, "lwctl: %zu process(es) did not answer at the end "
-                         "of the run; their work is not counted\n",
+        fprintf (stderr, "lwctl: %zu process(es) restarted or left during "
+                         "the run; their work before that is not counted\n",
                  missing);
     double elapsed = (double) (end->at - start->at) / LW_NS_PER_SEC;
     double scored_rate = (double) delta.scored / elapsed;
