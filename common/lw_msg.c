@@ -608,11 +608,11 @@ s_get_text (const msgpack_object *obj, char *dest, size_t dest_size)
 }
 
 //  --------------------------------------------------------------------------
-//  Checks [version, type, ...] and returns the type (> 0) or an error.
-//  `fields` is the exact array size the caller expects (0 = skip).
+//  Checks [version, type, ...] and returns the type (> 0) or an error
+//  (the callers check the array's size for the type).
 
 static int
-s_check_header (const msgpack_object *root, uint32_t fields)
+s_check_header (const msgpack_object *root)
 {
     if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 2)
         return LW_MSG_WRONG_TYPE;
@@ -628,8 +628,6 @@ s_check_header (const msgpack_object *root, uint32_t fields)
         return LW_MSG_WRONG_TYPE;
     if (type < LW_MSG_READINGS || type > LW_MSG_REPLY)
         return LW_MSG_BAD_TYPE;
-    if (fields && root->via.array.size != fields)
-        return LW_MSG_WRONG_TYPE;
     return (int)type;
 }
 
@@ -680,7 +678,7 @@ s_decode (const uint8_t *data, size_t size, int type, uint32_t fields,
     int rc = s_unpack (data, size, &unpacked);
     if (rc)
         return rc;
-    rc = s_check_header (&unpacked.data, 0);
+    rc = s_check_header (&unpacked.data);
     uint32_t count = rc > 0 ? unpacked.data.via.array.size : 0;
     if (rc > 0 && rc != type)
         rc = LW_MSG_BAD_TYPE;
@@ -1417,7 +1415,7 @@ lw_batch_decode (lw_batch_t *self, const uint8_t *data, size_t size)
     uint32_t count = 0;
     uint64_t publisher = 0, partition = 0, sequence = 0;
     int64_t ingest_time = 0;
-    int type = s_check_header (&unpacked.data, 0);
+    int type = s_check_header (&unpacked.data);
     if (type < 0) {
         rc = type;
         goto cleanup;
