@@ -46,6 +46,7 @@
 
 #include <math.h>
 #include <modbus/modbus.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -54,6 +55,7 @@
 #include <unistd.h>
 
 #define START_DEADLINE 30000 //  ms for readings to flow (ASan)
+#define PORT_DEADLINE 5000   //  ms for the forked servers to listen
 #define COUNT_DEADLINE 10000 //  ms for a counter to be reported
 #define INTERVAL 100         //  ms between polls
 #define WATCH_MS 3000        //  ms plcA is watched while plcB is down
@@ -69,6 +71,8 @@ typedef struct {
     volatile uint32_t qty_min;  //  Smallest holding quantity asked
     volatile uint32_t qty_max;  //  Largest
     volatile uint32_t delay_us; //  --bench: answer this late (a slow PLC)
+    int ready[2];               //  Pipe: the server writes a byte once
+                                //  `port` is set
 } shared_t;
 
 //  One expected point
@@ -95,6 +99,18 @@ static point_t s_points[] = {
     {"coil_off", "coil", 4, NULL, "ABCD", "1", "0", 0},
 };
 #define POINTS (sizeof (s_points) / sizeof (s_points[0]))
+
+//  --------------------------------------------------------------------------
+//  In a server child: tells the parent that `port` is set
+
+static void
+s_listening (shared_t *shared)
+{
+    char byte = 1;
+    if (write (shared->ready[1], &byte, 1) != 1)
+        _exit (5);
+    close (shared->ready[1]);
+}
 
 //  --------------------------------------------------------------------------
 //  Writes a 32-bit value into two registers in the given wire order
@@ -152,6 +168,7 @@ s_server (shared_t *shared)
         _exit (4);
     shared->qty_min = UINT32_MAX;
     shared->port = ntohs (address.sin_port);
+    s_listening (shared);
     fd_set all;
     FD_ZERO (&all);
     FD_SET (listener, &all);
@@ -219,6 +236,7 @@ s_junk_server (shared_t *shared)
         getsockname (listener, (struct sockaddr *)&address, &length))
         _exit (3);
     shared->port = ntohs (address.sin_port);
+    s_listening (shared);
     fd_set all;
     FD_ZERO (&all);
     FD_SET (listener, &all);
@@ -263,15 +281,38 @@ s_junk_server (shared_t *shared)
 static pid_t
 s_server_start (shared_t *shared, bool junk)
 {
+    int rc = pipe (shared->ready);
+    assert (rc == 0);
     pid_t pid = fork ();
     assert (pid >= 0);
     if (pid == 0) {
+        close (shared->ready[0]);
         if (junk)
             s_junk_server (shared);
         else
             s_server (shared);
     }
+    close (shared->ready[1]);
     return pid;
+}
+
+//  --------------------------------------------------------------------------
+//  Waits until `count` servers listen (each writes a byte to its pipe)
+
+static void
+s_servers_wait (shared_t *shared, int count)
+{
+    int64_t deadline = zclock_mono () + PORT_DEADLINE;
+    for (int device = 0; device < count; device++) {
+        struct pollfd item = {shared[device].ready[0], POLLIN, 0};
+        int64_t left = deadline - zclock_mono ();
+        int rc = left > 0 ? poll (&item, 1, (int)left) : 0;
+        assert (rc == 1);
+        char byte;
+        ssize_t got = read (shared[device].ready[0], &byte, 1);
+        assert (got == 1 && shared[device].port);
+        close (shared[device].ready[0]);
+    }
 }
 
 typedef struct {
@@ -544,12 +585,7 @@ s_bench_main (void)
     pid_t servers[BENCH_DEVICES];
     for (int device = 0; device < BENCH_DEVICES; device++)
         servers[device] = s_server_start (&shared[device], false);
-    int64_t deadline = zclock_mono () + 5000;
-    for (int device = 0; device < BENCH_DEVICES; device++)
-        while (!shared[device].port) {
-            assert (zclock_mono () < deadline);
-            usleep (1000); //  A forked child has no socket to wait on
-        }
+    s_servers_wait (shared, BENCH_DEVICES);
     s_bench (shared, 1, 0);
     s_bench (shared, 200, 0);
     s_bench (shared, 1, 5000);
@@ -577,11 +613,7 @@ main (int argc, char **argv)
     pid_t servers[3] = {s_server_start (&shared[0], false),
                         s_server_start (&shared[1], false),
                         s_server_start (&shared[2], true)};
-    int64_t deadline = zclock_mono () + 5000;
-    while (!shared[0].port || !shared[1].port || !shared[2].port) {
-        assert (zclock_mono () < deadline);
-        usleep (1000); //  A forked child has no socket to wait on
-    }
+    s_servers_wait (shared, 3);
 
     //  Config: both devices, every point, limits
     zlistx_t *strings = zlistx_new ();
@@ -676,7 +708,7 @@ main (int argc, char **argv)
     assert (watch.poller && watch.batch);
 
     //  Both devices' readings arrive with the right names and values
-    deadline = zclock_mono () + START_DEADLINE;
+    int64_t deadline = zclock_mono () + START_DEADLINE;
     while (s_cycles (&watch, 0) < 10 || s_cycles (&watch, 1) < 10) {
         assert (zclock_mono () < deadline);
         s_watch (&watch, 200);
