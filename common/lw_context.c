@@ -12,6 +12,7 @@
 */
 
 #include "lw_context.h"
+#include "lw_util.h"
 
 #include <assert.h>
 #include <math.h>
@@ -19,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  sigma = sqrt(pi/2) * mean absolute deviation, for normal noise
-#define S_SIGMA_PER_ABSDEV 1.2533141373155003
 //  The level and deviation learn from deviations clipped at this many
 //  sigmas, so a spike barely moves the range
 #define S_CLIP 3.0
@@ -194,7 +193,7 @@ s_bump (lw_context_t *self, uint64_t key)
 static double
 s_sigma (const lw_context_t *self, double floor)
 {
-    double sigma = self->absdev * S_SIGMA_PER_ABSDEV;
+    double sigma = self->absdev * LW_SIGMA_PER_ABSDEV;
     if (sigma < floor)
         sigma = floor;
     if (sigma < S_TINY)
@@ -309,23 +308,13 @@ lw_context_learn (lw_context_t *self, double value, double floor, bool model)
 }
 
 //  --------------------------------------------------------------------------
-//  Self test helper: a deterministic uniform number in [0,1).
-
-static double
-s_uniform (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
-    return (double)(*state >> 11) / 9007199254740992.0;
-}
-
-//  --------------------------------------------------------------------------
 //  Self test helper: a repeating pattern (a sawtooth of period 12) plus a
 //  little noise.
 
 static double
 s_pattern (long index, uint64_t *state)
 {
-    return (double)(index % 12) + 0.2 * (s_uniform (state) - 0.5);
+    return (double)(index % 12) + 0.2 * (lw_uniform (state) - 0.5);
 }
 
 //  --------------------------------------------------------------------------
@@ -391,7 +380,7 @@ lw_context_test (bool verbose)
     state = 7;
     double low = 1e9, high = 0;
     for (long index = 0; index < 20000; index++) {
-        double value = s_uniform (&state) + s_uniform (&state);
+        double value = lw_uniform (&state) + lw_uniform (&state);
         double raw = lw_context_raw (context, value, 0);
         if (index >= 50) {
             assert (isfinite (raw) && raw >= 0);

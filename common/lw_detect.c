@@ -41,9 +41,6 @@
 
 #include <math.h>
 
-//  sigma = sqrt(pi/2) * mean absolute deviation, for normal noise
-#define S_SIGMA_PER_ABSDEV 1.2533141373155003
-#define S_ABSDEV_PER_SIGMA 0.7978845608028654
 //  Learning clips deviations at this z (Huber), or at z_open if lower
 #define S_CLIP_Z 3.0
 //  Largest z_open: keeps the expected range finite for open_threshold ~ 1
@@ -619,19 +616,19 @@ lw_detector_score (lw_detector_t *self, lw_item_t *item)
     }
     if (!self->seeded) {
         self->level = features[LW_F_MEAN];
-        self->absdev = features[LW_F_STD] * S_ABSDEV_PER_SIGMA;
+        self->absdev = features[LW_F_STD] * LW_ABSDEV_PER_SIGMA;
         self->short_level = features[LW_F_EWMA];
         self->seeded = true;
     }
     //  Spike: robust z of the value against the clipped-learning level
     double scale =
-        s_scale (cfg, self->absdev * S_SIGMA_PER_ABSDEV, self->level, quantum);
+        s_scale (cfg, self->absdev * LW_SIGMA_PER_ABSDEV, self->level, quantum);
     double deviation = value - self->level;
     double raw[S_PARTS] = {0, 0, 0, 0, 0, 0, 0};
     bool floored[S_PARTS] = {false, false, false, false,
                              false, false, false};
     raw[S_SPIKE] = fabs (deviation) / scale;
-    floored[S_SPIKE] = self->absdev * S_SIGMA_PER_ABSDEV < scale;
+    floored[S_SPIKE] = self->absdev * LW_SIGMA_PER_ABSDEV < scale;
     //  ... and of the value against the rolling median, in rolling MADs:
     //  a spike must be one under both robust baselines (the clipped
     //  EWMA adapts, the median window forgets), which keeps a burst of

@@ -38,7 +38,6 @@
 #define S_FAR_BETA 0.01
 //  Residual scale: EWMA of |r| (sqrt(pi/2) * mean |r| = sigma)
 #define S_SCALE_ALPHA 0.01
-#define S_SIGMA_PER_ABSDEV 1.2533141373155003
 //  Learning and the level test clip z here (Huber)
 #define S_CLIP_Z 4.0
 //  Level test: EWMA of z
@@ -290,7 +289,7 @@ s_learn_scale (s_forecast_t *forecast, double residual)
     if (alpha < S_SCALE_ALPHA)
         alpha = S_SCALE_ALPHA;
     forecast->scale +=
-        alpha * (S_SIGMA_PER_ABSDEV * deviation - forecast->scale);
+        alpha * (LW_SIGMA_PER_ABSDEV * deviation - forecast->scale);
 }
 
 //  --------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 */
 
 #include "lw_hst.h"
+#include "lw_util.h"
 
 #include <assert.h>
 #include <math.h>
@@ -254,16 +255,6 @@ lw_hst_learned (lw_hst_t *self)
 }
 
 //  --------------------------------------------------------------------------
-//  Self test helper: a uniform number in [0,1) from an LCG.
-
-static double
-s_uniform (uint64_t *state)
-{
-    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (double)(*state >> 11) / 9007199254740992.0;
-}
-
-//  --------------------------------------------------------------------------
 //  Self test.
 
 void
@@ -287,8 +278,8 @@ lw_hst_test (bool verbose)
     uint64_t state = 9;
     bool differs = false;
     for (int index = 0; index < 1000; index++) {
-        point[0] = 0.3 + 0.05 * s_uniform (&state);
-        point[1] = 0.3 + 0.05 * s_uniform (&state);
+        point[0] = 0.3 + 0.05 * lw_uniform (&state);
+        point[1] = 0.3 + 0.05 * lw_uniform (&state);
         //  Same seed, same points: the same densities, bit for bit
         double density = lw_hst_density (forest, point);
         assert (density == lw_hst_density (twin, point));
@@ -305,7 +296,7 @@ lw_hst_test (bool verbose)
     assert (differs);
     //  However it learned, the same masses: the same densities
     for (int index = 0; index < 200; index++) {
-        double probe[2] = {s_uniform (&state), s_uniform (&state)};
+        double probe[2] = {lw_uniform (&state), lw_uniform (&state)};
         double density = lw_hst_density (forest, probe);
         assert (density == lw_hst_density (plain, probe));
         assert (density == lw_hst_density (stale, probe));
@@ -325,8 +316,8 @@ lw_hst_test (bool verbose)
     //  The reference follows the data: after a move, the new place is
     //  dense and the old one is not
     for (int index = 0; index < 600; index++) {
-        point[0] = 0.8 + 0.05 * s_uniform (&state);
-        point[1] = 0.1 + 0.05 * s_uniform (&state);
+        point[0] = 0.8 + 0.05 * lw_uniform (&state);
+        point[1] = 0.1 + 0.05 * lw_uniform (&state);
         lw_hst_learn (forest, point);
     }
     assert (lw_hst_density (forest, outside) > 20);

@@ -13,6 +13,7 @@
 #include "lw_season.h"
 #include "lw_interval.h"
 #include "lw_detect.h"
+#include "lw_util.h"
 
 #include <assert.h>
 #include <math.h>
@@ -20,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  sigma = sqrt(pi/2) * mean absolute deviation, for normal noise
-#define S_SIGMA_PER_ABSDEV 1.2533141373155003
 //  The residual scale learns from residuals clipped at this many scales
 #define S_CLIP 3.0
 //  Smallest scale (value units): a constant signal divides by this
@@ -141,7 +140,7 @@ lw_season_raw (lw_season_t *self, int64_t time, double value, double floor,
     double scale = self->residual_dev;
     if (scale < self->floor * self->deviation)
         scale = self->floor * self->deviation;
-    double sigma = scale * S_SIGMA_PER_ABSDEV;
+    double sigma = scale * LW_SIGMA_PER_ABSDEV;
     //  The caller's deviation floor (value units): a flat signal's step
     //  counts floors, not its zero noise
     if (sigma < floor) {
@@ -214,7 +213,7 @@ lw_season_learn (lw_season_t *self, int64_t time, double value, bool profile)
     double scale = self->residual_dev;
     if (scale < self->floor * self->deviation)
         scale = self->floor * self->deviation;
-    double clip = S_CLIP * S_SIGMA_PER_ABSDEV * scale;
+    double clip = S_CLIP * LW_SIGMA_PER_ABSDEV * scale;
     double size = fabs (residual) < clip ? fabs (residual) : clip;
     weight = 1.0 / (double)self->residuals;
     if (weight < self->scale_alpha)

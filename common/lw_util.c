@@ -556,6 +556,16 @@ lw_gauss (uint64_t *state)
 }
 
 //  --------------------------------------------------------------------------
+//  Uniform draw in [0,1) from a seeded state (the same LCG)
+
+double
+lw_uniform (uint64_t *state)
+{
+    *state = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*state >> 11) / 9007199254740992.0;
+}
+
+//  --------------------------------------------------------------------------
 //  Random 64-bit id, never 0: getrandom, else /dev/urandom, else a mix of
 //  clocks and pid (only if the kernel gives us no entropy at all)
 
@@ -873,6 +883,15 @@ lw_util_test (bool verbose)
     assert (lw_median (even, 4) == 4);
     double one[] = {42};
     assert (lw_median (one, 1) == 42);
+    //  Uniform draws: in [0,1), the same from the same state
+    uint64_t draw = 3, again = 3;
+    double sum = 0;
+    for (int index = 0; index < 10000; index++) {
+        double value = lw_uniform (&draw);
+        assert (value >= 0 && value < 1 && value == lw_uniform (&again));
+        sum += value;
+    }
+    assert (fabs (sum / 10000 - 0.5) < 0.02);
 
     printf ("OK\n");
 }

@@ -74,6 +74,11 @@ int
 uint64_t
     lw_random_id (void);
 
+//  sigma = sqrt(pi/2) x mean absolute deviation, for normal noise, and
+//  the inverse
+#define LW_SIGMA_PER_ABSDEV 1.2533141373155003
+#define LW_ABSDEV_PER_SIGMA 0.7978845608028654
+
 //  Median of `count` (>= 1) finite values; sorts them in place
 double
     lw_median (double *values, size_t count);
@@ -82,6 +87,9 @@ double
 //  state gives the same sequence. For self tests and benches, not for ids
 double
     lw_gauss (uint64_t *state);
+//  Uniform draw in [0,1) from the same kind of seeded state
+double
+    lw_uniform (uint64_t *state);
 
 void
     lw_util_test (bool verbose);
