@@ -161,7 +161,6 @@ lw_calib_score (double tail, double half)
     return -expm1 (-M_LN2 * -log10 (tail) / half);
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test.
 

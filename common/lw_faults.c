@@ -710,7 +710,6 @@ lw_faults_tail (lw_faults_t *self)
     return self->tail;
 }
 
-
 //  --------------------------------------------------------------------------
 //  Self test helper: one point 60 s after the last one fed (to any
 //  object), with the features the tests read (interval, quantum, noise

@@ -83,10 +83,12 @@ bool
 //  noise-model check, and every point is learned
 void
     lw_faults_set_heavy (lw_faults_t *self, bool heavy);
-//  Test behind the last judgement (the rarest)
+//  Test behind the last judgement: the rarest, or the near spike test
+//  when it flagged the point while the far spike test called it rarer
 const char *
     lw_faults_name (lw_faults_t *self);
-//  Tail probability of the last judgement's rarest test
+//  Tail probability of the last judgement's rarest test (which
+//  lw_faults_name may not name: see there)
 double
     lw_faults_tail (lw_faults_t *self);
 

@@ -38,8 +38,8 @@ typedef struct {
 //  Starts the test: no evidence yet. k >= 0, clip > 0.
 void
     lw_glr_init (lw_glr_t *self, double k, double clip);
-//  Adds a standardised deviation and returns the z of the larger run
-//  (>= 0; 0 when no run is open). A non-finite deviation changes nothing
+//  Adds a standardised deviation and returns the larger of the two
+//  sides' run z (>= 0; 0 when no run is open). A non-finite deviation changes nothing
 //  and returns 0.
 double
     lw_glr_step (lw_glr_t *self, double deviation);

@@ -72,8 +72,9 @@ void
 //  `tail`). Pure.
 double
     lw_tod_tail (lw_tod_t *self, int64_t time, double tail);
-//  Learns a point's time (the interval probe) and its plain tail
-//  probability (1 = no event; non-finite = time only)
+//  Learns a point's time (the interval probe, until it is full), then
+//  its plain tail probability (1 or infinite = no event; NaN = nothing
+//  learned)
 void
     lw_tod_learn (lw_tod_t *self, int64_t time, double tail);
 
