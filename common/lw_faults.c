@@ -300,9 +300,7 @@ static void
 s_bins (int64_t time, int *first, int *second, double *weight)
 {
     int64_t day = (int64_t)S_DAY * LW_NS_PER_SEC;
-    int64_t offset = time % day;
-    if (offset < 0)
-        offset += day;
+    int64_t offset = lw_time_phase (time, day, NULL);
     double position = (double)offset / (double)day * S_BINS - 0.5;
     double below = floor (position);
     *first = ((int)below + S_BINS) % S_BINS;
@@ -385,7 +383,8 @@ static bool
 s_routine (lw_faults_t *self, int64_t time, uint8_t kind)
 {
     int64_t length = (int64_t)S_DAY * LW_NS_PER_SEC;
-    int64_t number = time >= 0 ? time / length : (time + 1) / length - 1;
+    int64_t number;
+    lw_time_phase (time, length, &number);
     //  Day numbers from 3 on: the two days before are >= 1, never an empty
     //  slot's 0, and their slots (day % 3) are never negative
     int32_t day = (int32_t)(number & 0x3fffffff) + 3;

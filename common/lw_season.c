@@ -107,9 +107,7 @@ s_bin (lw_season_t *self, int64_t time)
     if (self->bins == 0)
         return -1;
     int64_t period = (int64_t)llround (self->period * 1e9);
-    int64_t phase = time % period;
-    if (phase < 0)
-        phase += period;
+    int64_t phase = lw_time_phase (time, period, NULL);
     long bin = (long)(phase / self->interval);
     return bin < self->bins ? bin : self->bins - 1;
 }

@@ -108,12 +108,8 @@ lw_tod_destroy (lw_tod_t **self_p)
 static int64_t
 s_absolute (lw_tod_t *self, int64_t time)
 {
-    int64_t day = time / self->period;
-    int64_t phase = time % self->period;
-    if (phase < 0) {
-        phase += self->period;
-        day--;
-    }
+    int64_t day;
+    int64_t phase = lw_time_phase (time, self->period, &day);
     int bin = (int)((double)phase / (double)self->period * self->bins);
     if (bin >= self->bins)
         bin = self->bins - 1;

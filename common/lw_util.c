@@ -883,6 +883,15 @@ lw_util_test (bool verbose)
     assert (lw_median (even, 4) == 4);
     double one[] = {42};
     assert (lw_median (one, 1) == 42);
+    //  Phases: floored, before the epoch too
+    int64_t period_number = 0;
+    assert (lw_time_phase (250, 100, &period_number) == 50 &&
+            period_number == 2);
+    assert (lw_time_phase (-1, 100, &period_number) == 99 && period_number == -1);
+    assert (lw_time_phase (-100, 100, &period_number) == 0 && period_number == -1);
+    assert (lw_time_phase (-101, 100, &period_number) == 99 && period_number == -2);
+    assert (lw_time_phase (0, 100, NULL) == 0);
+    assert (lw_time_phase (INT64_MIN, 1000, &period_number) >= 0 && period_number < 0);
     //  Uniform draws: in [0,1), the same from the same state
     uint64_t draw = 3, again = 3;
     double sum = 0;

@@ -79,6 +79,23 @@ uint64_t
 #define LW_SIGMA_PER_ABSDEV 1.2533141373155003
 #define LW_ABSDEV_PER_SIGMA 0.7978845608028654
 
+//  Position of a time (ns, any int64, also before the epoch) in a period
+//  (ns, > 0): returns the phase in [0, period) and sets *number (may be
+//  NULL) to the period's number, floored (-1 just before the epoch)
+static inline int64_t
+lw_time_phase (int64_t time, int64_t period, int64_t *number)
+{
+    int64_t count = time / period;
+    int64_t phase = time % period;
+    if (phase < 0) {
+        phase += period;
+        count--;
+    }
+    if (number)
+        *number = count;
+    return phase;
+}
+
 //  Median of `count` (>= 1) finite values; sorts them in place
 double
     lw_median (double *values, size_t count);
