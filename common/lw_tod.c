@@ -41,7 +41,6 @@ struct _lw_tod_t {
                               //  beyond the background
     double margin;            //  Decades an earlier event may be less rare
     lw_probe_t probe;         //  Sampling interval probe
-    bool decided;             //  The probe is done
     bool regular;             //  ... and found a regular interval
     double points;            //  Points per day within the reach
     //  Memory
@@ -147,7 +146,6 @@ s_probe (lw_tod_t *self, int64_t time)
 {
     if (!lw_probe_add (&self->probe, time))
         return;
-    self->decided = true;
     int close = 0;
     double median =
         (double)lw_probe_median (&self->probe, S_REGULAR_TOLERANCE, &close);
@@ -235,7 +233,7 @@ void
 lw_tod_learn (lw_tod_t *self, int64_t time, double tail)
 {
     assert (self);
-    if (!self->decided) {
+    if (self->probe.count < LW_PROBE_STEPS) {
         s_probe (self, time);
         return;
     }
