@@ -434,6 +434,22 @@ s_chi2_tail (double ratio, double dof)
 }
 
 //  --------------------------------------------------------------------------
+//  A z clipped to +-S_CLIP_Z (one point moves a mean a bounded step), and
+//  a z's square clipped to S_VAR_CLIP (the same for a variance)
+
+static double
+s_clip_z (double z)
+{
+    return z > S_CLIP_Z ? S_CLIP_Z : z < -S_CLIP_Z ? -S_CLIP_Z : z;
+}
+
+static double
+s_square (double z)
+{
+    return z * z < S_VAR_CLIP ? z * z : S_VAR_CLIP;
+}
+
+//  --------------------------------------------------------------------------
 //  Judges one point, then learns it unless flagged; see lw_faults.h.
 
 bool
@@ -494,9 +510,7 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     bool floored = self->near.scale < floor || far->scale < floor;
     double z = near_residual / (floored ? floor : self->near.scale);
     double far_z = far_used / (floored ? floor : far->scale);
-    double clipped = far_z > S_CLIP_Z    ? S_CLIP_Z
-                     : far_z < -S_CLIP_Z ? -S_CLIP_Z
-                                         : far_z;
+    double clipped = s_clip_z (far_z);
     //  The budget: false alerts per sensor-day, per point of this
     //  sensor's interval, shared by the tests
     double budget = self->budget * self->dt / S_DAY / S_TESTS;
@@ -509,20 +523,17 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     //  second moment it would keep the noise test firing after the fault
     //  ended, and lock the forecast out of learning
     double centred = z - self->centre;
-    double square =
-        centred * centred < S_VAR_CLIP ? centred * centred : S_VAR_CLIP;
+    double square = s_square (centred);
     //  A single point the spike test calls a fault is the spike test's:
     //  it enters the noise test as a 3 sigma point only (one spike is
     //  not a burst)
     double spike_tail = erfc (fabs (z) / M_SQRT2);
     if (spike_tail <= budget && square > S_SPIKE_SQUARE)
         square = S_SPIKE_SQUARE;
-    double far_square = far_z * far_z < S_VAR_CLIP ? far_z * far_z : S_VAR_CLIP;
+    double far_square = s_square (far_z);
     self->mean += S_MEAN_ALPHA * (clipped - self->mean);
     self->var += S_VAR_ALPHA * (square - self->var);
-    double clipped_near = z > S_CLIP_Z    ? S_CLIP_Z
-                          : z < -S_CLIP_Z ? -S_CLIP_Z
-                                          : z;
+    double clipped_near = s_clip_z (z);
     self->centre += S_VAR_ALPHA * (clipped_near - self->centre);
     self->far_var += S_VAR_ALPHA * (far_square - self->far_var);
 
@@ -543,11 +554,8 @@ lw_faults_step (lw_faults_t *self, const lw_item_t *item)
     if (test_scale < floor)
         test_scale = floor;
     double test_z = far_used / (floored ? floor : test_scale);
-    double test_clipped = test_z > S_CLIP_Z    ? S_CLIP_Z
-                          : test_z < -S_CLIP_Z ? -S_CLIP_Z
-                                               : test_z;
-    double test_square =
-        test_z * test_z < S_VAR_CLIP ? test_z * test_z : S_VAR_CLIP;
+    double test_clipped = s_clip_z (test_z);
+    double test_square = s_square (test_z);
     self->test_mean += S_MEAN_ALPHA * (test_clipped - self->test_mean);
     self->test_far_var += S_VAR_ALPHA * (test_square - self->test_far_var);
 
