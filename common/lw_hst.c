@@ -186,6 +186,33 @@ lw_hst_density (lw_hst_t *self, const double *point)
 }
 
 //  --------------------------------------------------------------------------
+//  The leaf of a (clean) point in a tree
+
+static unsigned long
+s_leaf (const lw_hst_t *self, int tree, const double *clean)
+{
+    double low[LW_HST_DIMS_MAX], high[LW_HST_DIMS_MAX];
+    memcpy (low, self->low + tree * self->dims,
+            (size_t)self->dims * sizeof (double));
+    memcpy (high, self->high + tree * self->dims,
+            (size_t)self->dims * sizeof (double));
+    const uint8_t *split = self->split + (size_t)tree * (size_t)self->nodes;
+    unsigned long node = 0;
+    for (int level = 0; level < self->depth; level++) {
+        int dim = split[node];
+        double middle = 0.5 * (low[dim] + high[dim]);
+        node = 2 * node + 1;
+        if (clean[dim] < middle)
+            high[dim] = middle;
+        else {
+            low[dim] = middle;
+            node++;
+        }
+    }
+    return node;
+}
+
+//  --------------------------------------------------------------------------
 //  Adds the point to the latest window; a full latest window becomes the
 //  reference.
 
@@ -194,41 +221,21 @@ lw_hst_learn (lw_hst_t *self, const double *point)
 {
     assert (self);
     assert (point);
-    double clean[LW_HST_DIMS_MAX], low[LW_HST_DIMS_MAX], high[LW_HST_DIMS_MAX];
+    double clean[LW_HST_DIMS_MAX];
     s_clean (self, point, clean);
-    //  The point just scored: its leaves are known, count up their paths
+    //  The point just scored: its leaves are known
     bool known =
         self->cached &&
         memcmp (clean, self->scored, (size_t)self->dims * sizeof (double)) == 0;
     for (int tree = 0; tree < self->trees; tree++) {
         uint16_t *mass = self->latest + (size_t)tree * (size_t)self->nodes;
-        if (known) {
-            for (unsigned long node = self->leaf[tree];;
-                 node = (node - 1) >> 1) {
-                mass[node]++;
-                if (node == 0)
-                    break;
-            }
-            continue;
-        }
-        memcpy (low, self->low + tree * self->dims,
-                (size_t)self->dims * sizeof (double));
-        memcpy (high, self->high + tree * self->dims,
-                (size_t)self->dims * sizeof (double));
-        const uint8_t *split = self->split + (size_t)tree * (size_t)self->nodes;
-        long node = 0;
-        mass[0]++;
-        for (int level = 0; level < self->depth; level++) {
-            int dim = split[node];
-            double middle = 0.5 * (low[dim] + high[dim]);
-            node = 2 * node + 1;
-            if (clean[dim] < middle)
-                high[dim] = middle;
-            else {
-                low[dim] = middle;
-                node++;
-            }
+        //  Count up the path from the point's leaf to the root
+        for (unsigned long node =
+                 known ? self->leaf[tree] : s_leaf (self, tree, clean);
+             ; node = (node - 1) >> 1) {
             mass[node]++;
+            if (node == 0)
+                break;
         }
     }
     self->learned++;
